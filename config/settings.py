@@ -1,0 +1,125 @@
+"""Settings for the distribution service.
+
+Every value comes from the environment (or an optional `.env` file beside
+manage.py) with an embedded default, so `manage.py runserver` works on a fresh
+machine with nothing configured.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "distribution",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REST_FRAMEWORK = {
+    # TokenAuthentication first: its WWW-Authenticate header turns anonymous calls into 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "distribution.authentication.APIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- PayloadCMS -------------------------------------------------------------
+PAYLOADCMS_URL = (
+    env("PAYLOADCMS_URL", default="")
+    or env("PAYLOAD_PUBLIC_SERVER_URL", default="")
+    or env("AUTO_MOVIE_URL", default="")
+    or "http://localhost:3010"
+).rstrip("/")
+PAYLOADCMS_API_KEY = env("PAYLOADCMS_API_KEY", default="")
+PAYLOADCMS_AUTH_COLLECTION = env("PAYLOADCMS_AUTH_COLLECTION", default="users")
+
+# --- Publishing ---------------------------------------------------------------
+DISTRIBUTION = {
+    # Keys accepted in the X-API-Key header of the REST endpoint (besides DRF tokens).
+    "API_KEYS": env.list("DISTRIBUTION_API_KEYS", default=[]),
+    "DEFAULT_PROJECT_ID": env("DISTRIBUTION_DEFAULT_PROJECT_ID", default="default"),
+    "DEFAULT_STORAGE_PREFIX": env("DISTRIBUTION_DEFAULT_STORAGE_PREFIX", default="mvp"),
+    "DEFAULT_URL_EXPIRY_HOURS": env.int("DISTRIBUTION_URL_EXPIRY_HOURS", default=72),
+    "MAX_ASSET_BYTES": env.int("DISTRIBUTION_MAX_ASSET_BYTES", default=5 * 1024**3),
+    "HTTP_TIMEOUT_SECONDS": env.float("DISTRIBUTION_HTTP_TIMEOUT_SECONDS", default=60.0),
+    # Plain-http public URLs are refused unless this is set (local development only).
+    "ALLOW_HTTP_PUBLIC_URL": env.bool("DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL", default=False),
+    # When set, public_url = this base + "/" + storage path (e.g. an R2 public bucket domain).
+    "PUBLIC_BASE_URL": env("DISTRIBUTION_PUBLIC_BASE_URL", default="").rstrip("/"),
+    "AUDIT_SINK": env("DISTRIBUTION_AUDIT_SINK", default="log"),
+    "AUDIT_WEBHOOK_URL": env("DISTRIBUTION_AUDIT_WEBHOOK_URL", default=""),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "distribution": {"handlers": ["console"], "level": env("DISTRIBUTION_LOG_LEVEL", default="INFO")},
+    },
+}

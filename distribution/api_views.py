@@ -1,0 +1,18 @@
+"""The REST surface: POST /api/distribution/publish."""
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .errors import PublishError
+from .models import PublishAttempt
+from .publishing import publish
+
+
+class PublishView(APIView):
+    def post(self, request):
+        try:
+            result = publish(request.data, source=PublishAttempt.Source.API)
+        except PublishError as error:
+            return Response({"error": error.as_dict()}, status=error.http_status)
+        return Response({"distribution_record": result.distribution_record}, status=status.HTTP_201_CREATED)

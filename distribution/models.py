@@ -1,0 +1,43 @@
+from django.db import models
+
+
+class PublishAttempt(models.Model):
+    """One run of the publish pipeline, kept locally so operators can see failures too."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        PUBLISHED = "published"
+        FAILED = "failed"
+
+    class Source(models.TextChoices):
+        API = "api"
+        ADMIN = "admin"
+        COMMAND = "command"
+        MCP = "mcp"
+
+    audit_log_id = models.CharField(max_length=128, blank=True, db_index=True)
+    project_id = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    request = models.JSONField(default=dict)
+    distribution_record = models.JSONField(null=True, blank=True)
+    audit_event = models.JSONField(null=True, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    checksum = models.CharField(max_length=80, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    storage_path = models.CharField(max_length=1024, blank=True)
+    public_url = models.URLField(max_length=2048, blank=True)
+    asset_size = models.BigIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    fetch_ms = models.PositiveIntegerField(null=True, blank=True)
+    upload_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"{self.audit_log_id or 'attempt'} ({self.status})"

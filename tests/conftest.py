@@ -1,0 +1,52 @@
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from tests.servers import AssetServer, PayloadDouble, Route
+
+SAMPLE_MP4 = (Path(__file__).parent / "fixtures" / "sample.mp4").read_bytes()
+SAMPLE_CHECKSUM = "sha256:" + hashlib.sha256(SAMPLE_MP4).hexdigest()
+CMS_API_KEY = "test-cms-key-0123456789"
+
+
+def publish_request(video_url: str, **overrides) -> dict:
+    """A valid publish request for the sample MP4; keyword arguments replace top-level parts."""
+    body = {
+        "final_edit": {"video_url": video_url, "duration_seconds": 2.0, "checksum": SAMPLE_CHECKSUM},
+        "qc_report": {"status": "pass"},
+        "distribution_settings": {
+            "storage_prefix": "mvp/",
+            "url_expiry_hours": 72,
+            "metadata": {"title": "Sample cut", "concept_id": "concept-42", "tags": ["demo", "test"]},
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def asset_server():
+    with AssetServer() as server:
+        server.add("/sample.mp4", Route(body=SAMPLE_MP4))
+        yield server
+
+
+@pytest.fixture
+def cms(settings):
+    """A PayloadCMS double on 127.0.0.1 wired into the settings."""
+    with PayloadDouble(CMS_API_KEY) as server:
+        settings.PAYLOADCMS_URL = server.url
+        settings.PAYLOADCMS_API_KEY = CMS_API_KEY
+        settings.DISTRIBUTION = {**settings.DISTRIBUTION, "ALLOW_HTTP_PUBLIC_URL": True}
+        yield server
+
+
+@pytest.fixture
+def api_client(db, settings):
+    from rest_framework.test import APIClient
+
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "API_KEYS": ["orchestrator-key"]}
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY="orchestrator-key")
+    return client

@@ -1,0 +1,164 @@
+"""Real HTTP servers on 127.0.0.1 for the tests: an asset host and a PayloadCMS double.
+
+Both run in a background thread of the test process and speak plain HTTP/1.1,
+so the pipeline under test goes through httpx, sockets and all.
+"""
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes | Callable[[], Iterable[bytes]] = b""
+    content_type: str = "video/mp4"
+    declare_length: bool = True
+
+
+class LocalServer:
+    """Start a ThreadingHTTPServer on a free port; `handle(handler)` does the work."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _dispatch(self):
+                server.requests.append((self.command, self.path))
+                server.handle(self)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _dispatch
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda request, address: None  # clients hanging up early is expected
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def send(handler, status: int, body: bytes, content_type: str = "application/json") -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+
+class AssetServer(LocalServer):
+    """Serves registered routes; a callable body is streamed chunk by chunk."""
+
+    def __init__(self):
+        super().__init__()
+        self.routes: dict[str, Route] = {}
+
+    def add(self, path: str, route: Route) -> str:
+        self.routes[path] = route
+        return self.url + path
+
+    def handle(self, handler):
+        route = self.routes.get(urlsplit(handler.path).path)
+        if route is None:
+            return self.send(handler, 404, b"not found", "text/plain")
+        if not callable(route.body):
+            return self.send(handler, route.status, route.body, route.content_type)
+        handler.send_response(route.status)
+        handler.send_header("Content-Type", route.content_type)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        for chunk in route.body():
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        handler.wfile.write(b"0\r\n\r\n")
+
+
+@dataclass
+class CMSState:
+    api_key: str
+    media: list[dict] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+class PayloadDouble(LocalServer):
+    """Just enough of PayloadCMS's REST API for the pipeline: find, create, update, file URLs.
+
+    Its answers copy Payload's shapes ({"doc": ...}, {"docs": [...], "hasNextPage": ...},
+    {"errors": [{"message": ...}]}); the integration tests prove them against a real Payload.
+    """
+
+    def __init__(self, api_key: str):
+        super().__init__()
+        self.state = CMSState(api_key=api_key)
+        self.fail_next: dict[str, int] = {}
+
+    def collection(self, name: str) -> list[dict]:
+        return self.state.media if name == "media" else self.state.records
+
+    def handle(self, handler):
+        parts = urlsplit(handler.path)
+        segments = [unquote(s) for s in parts.path.split("/") if s]
+        if segments[:3] == ["api", "media", "file"]:
+            body = self.state.files.get("/".join(segments[3:]))
+            return self.send(handler, 200 if body else 404, body or b"", "video/mp4")
+        if len(segments) < 2 or segments[1] not in ("media", "distributionRecords"):
+            return self.send(handler, 404, json.dumps({"errors": [{"message": "Not Found"}]}).encode())
+        collection = segments[1]
+        failure = self.fail_next.pop(f"{handler.command} {collection}", None)
+        if failure:
+            return self.send(handler, failure, json.dumps({"errors": [{"message": "Injected failure"}]}).encode())
+        if handler.command == "GET":
+            return self._find(handler, collection, parse_qs(parts.query))
+        if handler.headers.get("Authorization") != f"users API-Key {self.state.api_key}":
+            message = {"errors": [{"message": "You are not allowed to perform this action."}]}
+            return self.send(handler, 403, json.dumps(message).encode())
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        data = self._parse_body(handler.headers.get("Content-Type", ""), body, collection)
+        docs = self.collection(collection)
+        if handler.command == "POST":
+            doc = {"id": len(docs) + 1, **data}
+            docs.append(doc)
+            status = 201
+        else:
+            doc = next(d for d in docs if str(d["id"]) == segments[2])
+            doc.update(data)
+            status = 200
+        self.send(handler, status, json.dumps({"doc": doc, "message": "ok"}).encode())
+
+    def _find(self, handler, collection, query):
+        wanted = query.get("where[audit_log_id][equals]", [None])[0]
+        docs = [d for d in self.collection(collection) if wanted is None or d.get("audit_log_id") == wanted]
+        body = {"docs": docs, "totalDocs": len(docs), "hasNextPage": False, "page": 1}
+        self.send(handler, 200, json.dumps(body).encode())
+
+    def _parse_body(self, content_type: str, body: bytes, collection: str) -> dict:
+        if content_type.startswith("application/json"):
+            return json.loads(body)
+        message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        fields = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
+        data = json.loads(fields["_payload"].get_content())
+        upload = fields["file"].get_content()
+        self.state.files[data["storage_path"]] = upload
+        return {**data, "filename": fields["file"].get_filename(), "filesize": len(upload),
+                "url": f"/api/media/file/{data['storage_path']}"}

@@ -1,0 +1,242 @@
+"""POST /api/distribution/publish through the whole pipeline, over real HTTP on 127.0.0.1:
+an asset server serving the sample MP4 and a PayloadCMS double."""
+
+import hashlib
+import json
+import logging
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from distribution.models import PublishAttempt
+from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
+from tests.servers import LocalServer, Route
+
+PUBLISH = "/api/distribution/publish"
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def post(client, body):
+    return client.post(PUBLISH, body, format="json")
+
+
+def audit_events(caplog) -> list[dict]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "distribution.audit" and r.levelno == logging.INFO]
+
+
+@pytest.fixture
+def sample_url(asset_server):
+    return asset_server.url + "/sample.mp4"
+
+
+def test_publish_returns_distribution_record_and_writes_cms(api_client, cms, sample_url, caplog):
+    caplog.set_level(logging.INFO, logger="distribution.audit")
+    response = post(api_client, publish_request(sample_url))
+
+    assert response.status_code == 201, response.content
+    record = response.json()["distribution_record"]
+    audit_log_id = record["audit_log_id"]
+    path = f"concept-42/mvp/{audit_log_id}.mp4"
+    assert set(record) == {"storage_location", "public_url", "expires_at", "metadata", "audit_log_id"}
+    assert record["storage_location"] == f"payloadcms://media/{path}"
+    assert record["public_url"] == f"{cms.url}/api/media/file/{path}"
+    assert ISO_UTC.match(record["expires_at"])
+    assert record["metadata"] == {
+        "title": "Sample cut",
+        "duration_seconds": 2.0,
+        "checksum": SAMPLE_CHECKSUM,
+        "tags": ["demo", "test"],
+        "concept_id": "concept-42",
+    }
+    # the bytes in the CMS are the asset's, at the deterministic path
+    assert cms.state.files[path] == SAMPLE_MP4
+    [media] = cms.state.media
+    assert media["storage_path"] == path and media["audit_log_id"] == audit_log_id
+    assert media["checksum"] == SAMPLE_CHECKSUM
+    [stored] = cms.state.records
+    assert stored["public_url"] == record["public_url"]
+    assert stored["tags"] == ["demo", "test"] and stored["title"] == "Sample cut"
+    assert stored["metadata"] == {"concept_id": "concept-42"}
+    # the audit event and the local attempt
+    [event] = audit_events(caplog)
+    assert event["status"] == "published" and event["audit_log_id"] == audit_log_id
+    assert event["storage_path"] == path and event["checksum"] == SAMPLE_CHECKSUM
+    assert ISO_UTC.match(event["published_at"])
+    attempt = PublishAttempt.objects.get()
+    assert attempt.status == "published" and attempt.asset_size == len(SAMPLE_MP4)
+    assert attempt.latency_ms is not None and attempt.distribution_record == record
+    assert CMS_API_KEY not in response.content.decode() + caplog.text
+
+
+def test_republish_same_audit_log_id_overwrites(api_client, cms, asset_server, sample_url):
+    first = post(api_client, publish_request(sample_url, audit_log_id="dist_fixed"))
+    assert first.status_code == 201
+    other = b"\x00\x00\x00\x18ftypmp42" + b"new cut" * 100
+    body = publish_request(asset_server.add("/v2.mp4", Route(body=other)), audit_log_id="dist_fixed")
+    body["final_edit"]["checksum"] = "sha256:" + hashlib.sha256(other).hexdigest()
+    body["distribution_settings"]["metadata"]["title"] = "Second cut"
+
+    second = post(api_client, body)
+
+    assert second.status_code == 201
+    assert len(cms.state.media) == 1 and len(cms.state.records) == 1
+    assert cms.state.records[0]["title"] == "Second cut"
+    assert cms.state.files["concept-42/mvp/dist_fixed.mp4"] == other
+    assert PublishAttempt.objects.filter(audit_log_id="dist_fixed", status="published").count() == 2
+
+
+def test_qc_failure_is_422_with_no_outbound_request(api_client, cms, asset_server, sample_url, caplog):
+    caplog.set_level(logging.INFO, logger="distribution.audit")
+    response = post(api_client, publish_request(sample_url, qc_report={"status": "fail"}))
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "qc_not_passed"
+    assert asset_server.requests == [] and cms.requests == []
+    assert PublishAttempt.objects.get().error_code == "qc_not_passed"
+    assert audit_events(caplog)[0]["status"] == "failed"
+
+
+def test_checksum_mismatch_uploads_nothing(api_client, cms, sample_url):
+    body = publish_request(sample_url)
+    body["final_edit"]["checksum"] = "sha256:" + "0" * 64
+    response = post(api_client, body)
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "checksum_mismatch" and error["audit_log_id"].startswith("dist_")
+    assert cms.requests == []
+    attempt = PublishAttempt.objects.get()
+    assert (attempt.status, attempt.audit_log_id) == ("failed", error["audit_log_id"])
+
+
+def test_non_mp4_is_refused(api_client, cms, asset_server):
+    html = b"<html>not a video</html>"
+    body = publish_request(asset_server.add("/page.html", Route(body=html, content_type="text/html")))
+    body["final_edit"]["checksum"] = "sha256:" + hashlib.sha256(html).hexdigest()
+    response = post(api_client, body)
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "not_mp4")
+    assert cms.requests == []
+
+
+def test_asset_over_the_size_limit_is_refused(api_client, cms, settings, sample_url):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "MAX_ASSET_BYTES": 1000}
+    response = post(api_client, publish_request(sample_url))
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "asset_too_large")
+    assert cms.requests == []
+
+
+@pytest.mark.parametrize("path", ["/missing.mp4", "/error.mp4"])
+def test_upstream_errors_are_502(api_client, cms, asset_server, path):
+    asset_server.add("/error.mp4", Route(status=500, body=b"boom"))
+    response = post(api_client, publish_request(asset_server.url + path))
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "asset_fetch_failed")
+    assert cms.requests == []
+
+
+def test_unreachable_asset_host_is_502(api_client, cms):
+    with LocalServer() as closed:
+        url = closed.url + "/gone.mp4"
+    response = post(api_client, publish_request(url))
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "asset_fetch_failed")
+
+
+def test_cms_upload_error_is_502_and_recorded(api_client, cms, sample_url):
+    cms.fail_next["POST media"] = 500
+    response = post(api_client, publish_request(sample_url))
+    error = response.json()["error"]
+    assert (response.status_code, error["code"]) == (502, "cms_upload_failed")
+    assert "HTTP 500" in error["message"]
+    assert cms.state.records == []
+    assert PublishAttempt.objects.get().error_code == "cms_upload_failed"
+
+
+def test_cms_record_error_is_502(api_client, cms, sample_url):
+    cms.fail_next["POST distributionRecords"] = 500
+    response = post(api_client, publish_request(sample_url))
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "cms_record_failed")
+
+
+def test_wrong_cms_key_is_a_clear_502_without_the_key(api_client, cms, settings, sample_url, caplog):
+    settings.PAYLOADCMS_API_KEY = "wrong-secret-key-xyz"
+    response = post(api_client, publish_request(sample_url))
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "cms_auth_failed")
+    everything = response.content.decode() + caplog.text + json.dumps(PublishAttempt.objects.get().audit_event)
+    assert "wrong-secret-key-xyz" not in everything
+
+
+def test_cms_unreachable_is_502(api_client, cms, settings, sample_url):
+    with LocalServer() as closed:
+        settings.PAYLOADCMS_URL = closed.url
+    response = post(api_client, publish_request(sample_url))
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "cms_unavailable")
+
+
+def test_http_public_url_is_refused_unless_allowed(api_client, cms, settings, sample_url):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "ALLOW_HTTP_PUBLIC_URL": False}
+    response = post(api_client, publish_request(sample_url))
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "invalid_public_url")
+    assert cms.state.records == []  # no record points at a URL we refused
+
+
+def test_public_base_url_builds_https_links(api_client, cms, settings, sample_url):
+    settings.DISTRIBUTION = {
+        **settings.DISTRIBUTION,
+        "ALLOW_HTTP_PUBLIC_URL": False,
+        "PUBLIC_BASE_URL": "https://media.example.com",
+    }
+    record = post(api_client, publish_request(sample_url, audit_log_id="dist_r2")).json()["distribution_record"]
+    assert record["public_url"] == "https://media.example.com/concept-42/mvp/dist_r2.mp4"
+
+
+def test_validation_errors_are_400_field_errors(api_client, cms):
+    response = post(api_client, {"final_edit": {"video_url": "not a url"}})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert "video_url" in error["fields"]["final_edit"] and "qc_report" in error["fields"]
+    assert cms.requests == []
+
+
+def test_anonymous_gets_401(db, cms, sample_url):
+    response = post(APIClient(), publish_request(sample_url))
+    assert response.status_code == 401
+    assert cms.requests == []
+
+
+def test_wrong_api_key_gets_401(api_client):
+    api_client.credentials(HTTP_X_API_KEY="nope")
+    assert post(api_client, {}).status_code == 401
+
+
+def test_drf_token_authenticates(db, cms, sample_url):
+    token = Token.objects.create(user=User.objects.create_user("orchestrator"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert post(client, publish_request(sample_url)).status_code == 201
+
+
+def test_webhook_audit_sink_receives_the_event(api_client, cms, settings, sample_url):
+    class Webhook(LocalServer):
+        events = []
+
+        def handle(self, handler):
+            self.events.append(json.loads(handler.rfile.read(int(handler.headers["Content-Length"]))))
+            self.send(handler, 204, b"")
+
+    with Webhook() as hook:
+        settings.DISTRIBUTION = {**settings.DISTRIBUTION, "AUDIT_SINK": "webhook", "AUDIT_WEBHOOK_URL": hook.url}
+        response = post(api_client, publish_request(sample_url))
+    [event] = hook.events
+    assert event["status"] == "published"
+    assert event["audit_log_id"] == response.json()["distribution_record"]["audit_log_id"]
+
+
+def test_failed_webhook_falls_back_to_the_log(api_client, cms, settings, sample_url, caplog):
+    caplog.set_level(logging.INFO, logger="distribution.audit")
+    with LocalServer() as closed:
+        settings.DISTRIBUTION = {**settings.DISTRIBUTION, "AUDIT_SINK": "webhook", "AUDIT_WEBHOOK_URL": closed.url}
+    assert post(api_client, publish_request(sample_url)).status_code == 201
+    assert audit_events(caplog)[0]["status"] == "published"
