@@ -41,3 +41,28 @@ class PublishAttempt(models.Model):
 
     def __str__(self):
         return f"{self.audit_log_id or 'attempt'} ({self.status})"
+
+
+class MirroredRecord(models.Model):
+    """Local copy of one PayloadCMS `distributionRecords` document (PayloadCMS stays the source of truth)."""
+
+    audit_log_id = models.CharField(max_length=128, unique=True)
+    cms_id = models.CharField(max_length=64, blank=True)
+    project_id = models.CharField(max_length=255, blank=True, db_index=True)
+    title = models.CharField(max_length=500, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    checksum = models.CharField(max_length=80, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    storage_path = models.CharField(max_length=1024, blank=True)
+    public_url = models.URLField(max_length=2048, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    missing_from_cms = models.BooleanField(default=False, help_text="Set by sync when the CMS no longer has it.")
+    synced_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-published_at"]
+
+    def __str__(self):
+        return self.audit_log_id

@@ -14,7 +14,7 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
-from . import audit_events
+from . import audit_events, mirror
 from .asset_fetching import Progress, fetched_asset
 from .cms_client import PayloadCMSClient
 from .errors import PublishError
@@ -92,7 +92,7 @@ def _run(plan: PublishPlan, http: httpx.Client, attempt, dry_run: bool, progress
     public_url = check_public_url(_public_url(cms, plan, media))
     expires_at = _cms_expiry(media) or _default_expiry(plan)
     published_at = timezone.now()
-    cms.upsert_distribution_record(
+    stored = cms.upsert_distribution_record(
         {
             "project_id": plan.project_id,
             "audit_log_id": plan.audit_log_id,
@@ -107,6 +107,7 @@ def _run(plan: PublishPlan, http: httpx.Client, attempt, dry_run: bool, progress
             "metadata": plan.extra_metadata,
         }
     )
+    mirror.upsert(stored)
     attempt.upload_ms = _elapsed_ms(upload_started)
     attempt.finished_at = published_at
     return PublishResult(_distribution_record(plan, public_url, expires_at), attempt, attempt.asset_size)

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from distribution.models import PublishAttempt
+from distribution.models import MirroredRecord, PublishAttempt
 from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.servers import LocalServer, Route
 
@@ -68,6 +68,8 @@ def test_publish_returns_distribution_record_and_writes_cms(api_client, cms, sam
     attempt = PublishAttempt.objects.get()
     assert attempt.status == "published" and attempt.asset_size == len(SAMPLE_MP4)
     assert attempt.latency_ms is not None and attempt.distribution_record == record
+    mirrored = MirroredRecord.objects.get()
+    assert (mirrored.audit_log_id, mirrored.public_url, mirrored.tags) == (audit_log_id, record["public_url"], ["demo", "test"])
     assert CMS_API_KEY not in response.content.decode() + caplog.text
 
 
@@ -85,6 +87,7 @@ def test_republish_same_audit_log_id_overwrites(api_client, cms, asset_server, s
     assert len(cms.state.media) == 1 and len(cms.state.records) == 1
     assert cms.state.records[0]["title"] == "Second cut"
     assert cms.state.files["concept-42/mvp/dist_fixed.mp4"] == other
+    assert MirroredRecord.objects.get(audit_log_id="dist_fixed").title == "Second cut"
     assert PublishAttempt.objects.filter(audit_log_id="dist_fixed", status="published").count() == 2
 
 

@@ -1,0 +1,55 @@
+"""The local mirror of PayloadCMS `distributionRecords`, for operators' screens and re-publish."""
+
+from django.utils.dateparse import parse_datetime
+
+from .cms_client import DISTRIBUTION_RECORDS, PayloadCMSClient
+from .models import MirroredRecord
+
+
+def _datetime(raw: str | None):
+    return parse_datetime(raw) if raw else None
+
+
+def mirror_fields(doc: dict) -> dict:
+    """The MirroredRecord field values for one CMS document."""
+    return {
+        "cms_id": str(doc.get("id") or ""),
+        "project_id": doc.get("project_id") or "",
+        "title": doc.get("title") or "",
+        "duration_seconds": doc.get("duration_seconds"),
+        "checksum": doc.get("checksum") or "",
+        "tags": doc.get("tags") or [],
+        "storage_path": doc.get("storage_path") or "",
+        "public_url": doc.get("public_url") or "",
+        "expires_at": _datetime(doc.get("expires_at")),
+        "published_at": _datetime(doc.get("published_at")),
+        "metadata": doc.get("metadata") or {},
+        "missing_from_cms": False,
+    }
+
+
+def upsert(doc: dict) -> str:
+    """Copy one CMS document into the mirror; answer 'created', 'updated' or 'unchanged'."""
+    fields = mirror_fields(doc)
+    record = MirroredRecord.objects.filter(audit_log_id=doc["audit_log_id"]).first()
+    if record is None:
+        MirroredRecord.objects.create(audit_log_id=doc["audit_log_id"], **fields)
+        return "created"
+    if all(getattr(record, name) == value for name, value in fields.items()):
+        return "unchanged"
+    for name, value in fields.items():
+        setattr(record, name, value)
+    record.save()
+    return "updated"
+
+
+def get_record(audit_log_id: str, cms: PayloadCMSClient) -> MirroredRecord | None:
+    """The mirrored record, else the CMS's (copied into the mirror on the way), else None."""
+    record = MirroredRecord.objects.filter(audit_log_id=audit_log_id).first()
+    if record is None:
+        doc = cms.find_by_audit_log_id(DISTRIBUTION_RECORDS, audit_log_id)
+        if doc is None:
+            return None
+        upsert(doc)
+        record = MirroredRecord.objects.get(audit_log_id=audit_log_id)
+    return record
