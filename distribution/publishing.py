@@ -7,6 +7,8 @@ every non-dry run is recorded as a PublishAttempt whatever its outcome.
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -53,13 +55,8 @@ def publish(
         plan = build_plan(payload)
         if attempt:
             _describe_attempt(attempt, plan)
-        owned_client = http is None
-        client = http or httpx.Client(timeout=settings.DISTRIBUTION["HTTP_TIMEOUT_SECONDS"])
-        try:
+        with _http_client(http) as client:
             result = _run(plan, client, attempt, dry_run, progress)
-        finally:
-            if owned_client:
-                client.close()
     except Exception as exc:
         error = exc if isinstance(exc, PublishError) else _internal_error(exc)
         error.audit_log_id = error.audit_log_id or (plan.audit_log_id if plan else None)
@@ -69,6 +66,16 @@ def publish(
     if attempt:
         _record_success(attempt, result, started)
     return result
+
+
+@contextmanager
+def _http_client(http: httpx.Client | None) -> Iterator[httpx.Client]:
+    """The caller's client if given (tests, nested calls), else a fresh one closed afterwards."""
+    if http is not None:
+        yield http
+        return
+    with httpx.Client(timeout=settings.DISTRIBUTION["HTTP_TIMEOUT_SECONDS"]) as client:
+        yield client
 
 
 def _run(plan: PublishPlan, http: httpx.Client, attempt, dry_run: bool, progress) -> PublishResult:
@@ -204,3 +211,44 @@ def _record_failure(attempt: PublishAttempt, plan: PublishPlan | None, error: Pu
     )
     attempt.save()
     audit_events.emit(attempt.audit_event)
+
+
+def republish(
+    audit_log_id: str,
+    *,
+    source: str,
+    progress: Progress | None = None,
+    http: httpx.Client | None = None,
+) -> PublishResult:
+    """Publish a known record again under the same audit_log_id, overwriting media and record.
+
+    The request is rebuilt from the mirror (or PayloadCMS when the mirror lacks it): the
+    source is the published copy itself, re-verified against the recorded checksum.
+    """
+    with _http_client(http) as client:
+        record = mirror.get_record(audit_log_id, PayloadCMSClient.from_settings(client))
+        if record is None:
+            error = PublishError("record_not_found", f"No distribution record {audit_log_id!r}.", http_status=404)
+            error.audit_log_id = audit_log_id
+            raise error
+        return publish(request_for_record(record), source=source, progress=progress, http=client)
+
+
+def request_for_record(record) -> dict:
+    """The publish request that reproduces a mirrored record."""
+    prefix = record.storage_path.removeprefix(f"{record.project_id}/").removesuffix(f"{record.audit_log_id}.mp4")
+    extra = dict(record.metadata or {})
+    return {
+        "final_edit": {
+            "video_url": record.public_url,
+            "duration_seconds": record.duration_seconds,
+            "checksum": record.checksum,
+        },
+        "qc_report": {"status": "pass"},
+        "distribution_settings": {
+            "project_id": record.project_id,
+            "storage_prefix": prefix,
+            "metadata": {"title": record.title, "tags": record.tags, **extra},
+        },
+        "audit_log_id": record.audit_log_id,
+    }

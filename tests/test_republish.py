@@ -1,0 +1,37 @@
+"""Re-publish by audit_log_id: the request is rebuilt from the mirror (or PayloadCMS) and overwrites."""
+
+import pytest
+
+from distribution.errors import PublishError
+from distribution.models import MirroredRecord, PublishAttempt
+from distribution.publishing import publish, republish
+from tests.conftest import SAMPLE_MP4, publish_request
+
+
+@pytest.fixture
+def published(db, cms, asset_server):
+    return publish(publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_again")).distribution_record
+
+
+def test_republish_overwrites_the_same_record(published, cms):
+    result = republish("dist_again", source=PublishAttempt.Source.ADMIN)
+
+    assert result.distribution_record["storage_location"] == published["storage_location"]
+    assert result.distribution_record["metadata"] == published["metadata"]
+    assert len(cms.state.media) == 1 and len(cms.state.records) == 1
+    assert cms.state.files["concept-42/mvp/dist_again.mp4"] == SAMPLE_MP4
+    sources = list(PublishAttempt.objects.order_by("started_at").values_list("source", "status"))
+    assert sources == [("api", "published"), ("admin", "published")]
+
+
+def test_republish_reads_the_cms_when_the_mirror_lacks_the_record(published, cms):
+    MirroredRecord.objects.all().delete()
+    republish("dist_again", source=PublishAttempt.Source.COMMAND)
+    assert MirroredRecord.objects.get().audit_log_id == "dist_again"
+    assert len(cms.state.records) == 1
+
+
+def test_republish_of_an_unknown_id_is_record_not_found(db, cms):
+    with pytest.raises(PublishError) as caught:
+        republish("dist_nope", source=PublishAttempt.Source.COMMAND)
+    assert (caught.value.code, caught.value.http_status, caught.value.audit_log_id) == ("record_not_found", 404, "dist_nope")
