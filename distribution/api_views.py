@@ -1,6 +1,7 @@
 """The REST surface: POST /api/distribution/publish."""
 
 from rest_framework import status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -10,6 +11,8 @@ from .publishing import publish
 
 
 class PublishView(APIView):
+    parser_classes = [JSONParser]
+
     def post(self, request):
         try:
             result = publish(request.data, source=PublishAttempt.Source.API)

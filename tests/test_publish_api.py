@@ -203,6 +203,12 @@ def test_validation_errors_are_400_field_errors(api_client, cms):
     assert cms.requests == []
 
 
+def test_non_json_body_is_415(api_client, cms):
+    response = api_client.post(PUBLISH, {"final_edit": "x"})  # multipart form
+    assert response.status_code == 415
+    assert cms.requests == []
+
+
 def test_anonymous_gets_401(db, cms, sample_url):
     response = post(APIClient(), publish_request(sample_url))
     assert response.status_code == 401
