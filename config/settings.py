@@ -85,6 +85,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "distribution.api_views.error_handler",
 }
 
 # --- PayloadCMS -------------------------------------------------------------

@@ -206,18 +206,22 @@ def test_validation_errors_are_400_field_errors(api_client, cms):
 def test_non_json_body_is_415(api_client, cms):
     response = api_client.post(PUBLISH, {"final_edit": "x"})  # multipart form
     assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
     assert cms.requests == []
 
 
 def test_anonymous_gets_401(db, cms, sample_url):
     response = post(APIClient(), publish_request(sample_url))
     assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
     assert cms.requests == []
 
 
 def test_wrong_api_key_gets_401(api_client):
     api_client.credentials(HTTP_X_API_KEY="nope")
-    assert post(api_client, {}).status_code == 401
+    response = post(api_client, {})
+    assert response.status_code == 401
+    assert response.json()["error"] == {"code": "authentication_failed", "message": "Invalid API key.", "audit_log_id": None}
 
 
 def test_drf_token_authenticates(db, cms, sample_url):
