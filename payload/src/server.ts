@@ -1,0 +1,66 @@
+/**
+ * Serve Payload's REST API without Next.js: every request goes to Payload's own
+ * `handleEndpoints` (the handler behind @payloadcms/next's REST routes), so the
+ * real collection operations, access control and upload handling answer.
+ * On start it seeds the service user whose API key the Django app uses.
+ */
+import http from 'node:http'
+import { Readable } from 'node:stream'
+
+import { getPayload, handleEndpoints } from 'payload'
+
+import config from './payload.config.js'
+import { seedServiceUser } from './seed.js'
+
+const host = process.env.HOST || '127.0.0.1'
+const port = Number(process.env.PORT || 3010)
+
+const payload = await getPayload({ config })
+await seedServiceUser(payload)
+
+const toWebRequest = (req: http.IncomingMessage): Request => {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(req.headers)) {
+    for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+      headers.append(name, item)
+    }
+  }
+  const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
+  return new Request(`http://${req.headers.host || `${host}:${port}`}${req.url}`, {
+    method: req.method,
+    headers,
+    body: hasBody ? (Readable.toWeb(req) as ReadableStream) : undefined,
+    // @ts-expect-error Node's fetch needs duplex for streamed request bodies
+    duplex: 'half',
+  })
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    const response = await handleEndpoints({ config, request: toWebRequest(req) })
+    const headers: Record<string, string | string[]> = {}
+    response.headers.forEach((value, name) => {
+      if (name !== 'set-cookie') headers[name] = value
+    })
+    const cookies = response.headers.getSetCookie()
+    if (cookies.length) headers['set-cookie'] = cookies
+    res.writeHead(response.status, headers)
+    if (response.body) {
+      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream).pipe(res)
+    } else {
+      res.end()
+    }
+  } catch (error) {
+    payload.logger.error(error)
+    res.writeHead(500, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ errors: [{ message: 'Internal Server Error' }] }))
+  }
+})
+
+server.listen(port, host, () => {
+  console.log(`PayloadCMS ready at http://${host}:${port}`)
+})
+
+const stop = () => server.close(() => process.exit(0))
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
