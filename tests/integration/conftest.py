@@ -1,0 +1,102 @@
+"""A real PayloadCMS (payload/start.sh) for the integration tests, once per test session."""
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+PAYLOAD_DIR = Path(__file__).resolve().parents[2] / "payload"
+START_TIMEOUT_SECONDS = 180
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PayloadServer:
+    """payload/start.sh in its own process group, on a free port, with its own database and media folder."""
+
+    def __init__(self, workdir: Path, **extra_env: str):
+        self.api_key = secrets.token_hex(16)
+        self.media_dir = workdir / "media"
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "PORT": str(port),
+            "DATABASE_URI": f"file:{workdir / 'payload.db'}",
+            "MEDIA_DIR": str(self.media_dir),
+            "PAYLOADCMS_API_KEY": self.api_key,
+            **extra_env,
+        }
+        self.log = workdir / "payload.log"
+        self.process = subprocess.Popen(
+            [str(PAYLOAD_DIR / "start.sh")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        ready = threading.Event()
+
+        def pump():
+            with self.log.open("w") as log:
+                for line in self.process.stdout:
+                    log.write(line)
+                    log.flush()
+                    if "PayloadCMS ready at" in line:
+                        ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(START_TIMEOUT_SECONDS) or self.process.poll() is not None:
+            self.stop()
+            pytest.fail(f"PayloadCMS did not start; see {self.log}:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def find(self, collection: str, **equals) -> dict:
+        """Payload's REST answer to a where-equals query: {"docs": [...], "totalDocs": n, ...}."""
+        params = {f"where[{field}][equals]": value for field, value in equals.items()}
+        response = httpx.get(f"{self.url}/api/{collection}", params={**params, "depth": 0, "limit": 100})
+        response.raise_for_status()
+        return response.json()
+
+    def total(self, collection: str) -> int:
+        return self.find(collection)["totalDocs"]
+
+
+@pytest.fixture(scope="session")
+def payload_server(tmp_path_factory):
+    server = PayloadServer(tmp_path_factory.mktemp("payload"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def use_payload(settings):
+    """Point the Django settings at a running PayloadServer (plain http is fine on loopback)."""
+
+    def configure(server: PayloadServer, api_key: str | None = None):
+        settings.PAYLOADCMS_URL = server.url
+        settings.PAYLOADCMS_API_KEY = server.api_key if api_key is None else api_key
+        settings.DISTRIBUTION = {**settings.DISTRIBUTION, "ALLOW_HTTP_PUBLIC_URL": True, "API_KEYS": ["it-key"]}
+
+    return configure

@@ -1,0 +1,171 @@
+"""End to end through our REST endpoint (Django live server) into a real PayloadCMS."""
+
+import hashlib
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import botocore.exceptions
+import httpx
+import pytest
+
+from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
+from tests.integration.conftest import PayloadServer, free_port
+from tests.servers import Route
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+SAMPLE_V2 = (Path(__file__).parents[1] / "fixtures" / "sample-v2.mp4").read_bytes()
+SAMPLE_V2_CHECKSUM = "sha256:" + hashlib.sha256(SAMPLE_V2).hexdigest()
+
+
+def publish(live_server, body) -> httpx.Response:
+    return httpx.post(
+        f"{live_server.url}/api/distribution/publish", json=body, headers={"X-API-Key": "it-key"}, timeout=60
+    )
+
+
+def new_id() -> str:
+    return "dist_it_" + secrets.token_hex(6)
+
+
+@pytest.fixture
+def cms(payload_server, use_payload):
+    use_payload(payload_server)
+    return payload_server
+
+
+@pytest.fixture
+def sample_url(asset_server):
+    return asset_server.url + "/sample.mp4"
+
+
+def test_publish_writes_one_media_and_one_record(live_server, cms, sample_url):
+    audit_log_id = new_id()
+    response = publish(live_server, publish_request(sample_url, audit_log_id=audit_log_id))
+
+    assert response.status_code == 201, response.text
+    record = response.json()["distribution_record"]
+    path = f"concept-42/mvp/{audit_log_id}.mp4"
+    assert record["storage_location"] == f"payloadcms://media/{path}"
+    [media] = cms.find("media", audit_log_id=audit_log_id)["docs"]
+    assert (media["storage_path"], media["checksum"], media["project_id"]) == (path, SAMPLE_CHECKSUM, "concept-42")
+    assert (media["filename"], media["mimeType"], media["filesize"]) == (f"{audit_log_id}.mp4", "video/mp4", len(SAMPLE_MP4))
+    assert (cms.media_dir / path).read_bytes() == SAMPLE_MP4
+    [stored] = cms.find("distributionRecords", audit_log_id=audit_log_id)["docs"]
+    assert stored["project_id"] == "concept-42"
+    assert stored["title"] == "Sample cut"
+    assert stored["duration_seconds"] == 2.0
+    assert stored["checksum"] == SAMPLE_CHECKSUM
+    assert stored["tags"] == ["demo", "test"]
+    assert stored["storage_path"] == path
+    assert stored["public_url"] == record["public_url"]
+    assert stored["metadata"] == {"concept_id": "concept-42"}
+    assert stored["expires_at"].startswith(record["expires_at"][:19])
+    assert stored["published_at"]
+
+
+def test_public_url_serves_the_published_bytes(live_server, cms, sample_url):
+    record = publish(live_server, publish_request(sample_url, audit_log_id=new_id())).json()["distribution_record"]
+    download = httpx.get(record["public_url"])
+    assert download.status_code == 200
+    assert "sha256:" + hashlib.sha256(download.content).hexdigest() == SAMPLE_CHECKSUM
+
+
+def test_republish_overwrites_the_record_and_the_file(live_server, cms, asset_server, sample_url):
+    audit_log_id = new_id()
+    assert publish(live_server, publish_request(sample_url, audit_log_id=audit_log_id)).status_code == 201
+    body = publish_request(asset_server.add("/v2.mp4", Route(body=SAMPLE_V2)), audit_log_id=audit_log_id)
+    body["final_edit"]["checksum"] = SAMPLE_V2_CHECKSUM
+    body["distribution_settings"]["metadata"]["title"] = "Second cut"
+
+    response = publish(live_server, body)
+
+    assert response.status_code == 201, response.text
+    [stored] = cms.find("distributionRecords", audit_log_id=audit_log_id)["docs"]
+    assert (stored["title"], stored["checksum"]) == ("Second cut", SAMPLE_V2_CHECKSUM)
+    [media] = cms.find("media", audit_log_id=audit_log_id)["docs"]
+    assert media["filename"] == f"{audit_log_id}.mp4"  # replaced in place, not renamed
+    assert httpx.get(response.json()["distribution_record"]["public_url"]).content == SAMPLE_V2
+
+
+@pytest.mark.parametrize("breakage", ["qc_fail", "checksum_mismatch"])
+def test_refused_publishes_leave_payload_untouched(live_server, cms, sample_url, breakage):
+    before = (cms.total("media"), cms.total("distributionRecords"))
+    body = publish_request(sample_url, audit_log_id=new_id())
+    if breakage == "qc_fail":
+        body["qc_report"]["status"] = "fail"
+    else:
+        body["final_edit"]["checksum"] = "sha256:" + "f" * 64
+
+    response = publish(live_server, body)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == ("qc_not_passed" if breakage == "qc_fail" else "checksum_mismatch")
+    assert (cms.total("media"), cms.total("distributionRecords")) == before
+
+
+def test_wrong_api_key_is_a_clear_502(live_server, payload_server, use_payload, sample_url):
+    use_payload(payload_server, api_key="not-the-key-" + secrets.token_hex(4))
+    before = payload_server.total("media")
+
+    response = publish(live_server, publish_request(sample_url, audit_log_id=new_id()))
+
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "cms_auth_failed"
+    assert "not-the-key" not in response.text
+    assert payload_server.total("media") == before
+
+
+@pytest.fixture(scope="module")
+def s3_payload(tmp_path_factory):
+    """Payload with @payloadcms/storage-s3 pointed at a local moto S3 server."""
+    port = free_port()
+    moto = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )
+    for _ in range(100):
+        try:
+            s3.create_bucket(Bucket="distribution-media")
+            break
+        except botocore.exceptions.EndpointConnectionError:
+            time.sleep(0.1)
+    server = PayloadServer(
+        tmp_path_factory.mktemp("payload-s3"),
+        S3_BUCKET="distribution-media",
+        S3_ENDPOINT=endpoint,
+        S3_ACCESS_KEY_ID="test",
+        S3_SECRET_ACCESS_KEY="test",
+        S3_REGION="us-east-1",
+        S3_FORCE_PATH_STYLE="true",
+    )
+    yield server, s3
+    server.stop()
+    moto.terminate()
+    moto.wait()
+
+
+def test_r2_storage_keys_objects_by_the_deterministic_path(live_server, s3_payload, use_payload, sample_url):
+    server, s3 = s3_payload
+    use_payload(server)
+    audit_log_id = new_id()
+
+    response = publish(live_server, publish_request(sample_url, audit_log_id=audit_log_id))
+
+    assert response.status_code == 201, response.text
+    key = f"concept-42/mvp/{audit_log_id}.mp4"
+    keys = [obj["Key"] for obj in s3.list_objects_v2(Bucket="distribution-media")["Contents"]]
+    assert key in keys
+    assert s3.get_object(Bucket="distribution-media", Key=key)["Body"].read() == SAMPLE_MP4
+    assert not server.media_dir.exists()  # nothing went to local disk
+    assert httpx.get(response.json()["distribution_record"]["public_url"]).content == SAMPLE_MP4
