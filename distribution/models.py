@@ -66,3 +66,19 @@ class MirroredRecord(models.Model):
 
     def __str__(self):
         return self.audit_log_id
+
+    def as_distribution_record(self) -> dict:
+        """The record in the publish API's `distribution_record` shape."""
+        return {
+            "storage_location": f"payloadcms://media/{self.storage_path}",
+            "public_url": self.public_url,
+            "expires_at": self.expires_at.isoformat().replace("+00:00", "Z") if self.expires_at else None,
+            "metadata": {
+                "title": self.title,
+                "duration_seconds": self.duration_seconds,
+                "checksum": self.checksum,
+                "tags": self.tags,
+                **self.metadata,
+            },
+            "audit_log_id": self.audit_log_id,
+        }

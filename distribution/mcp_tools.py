@@ -1,0 +1,153 @@
+"""The Distribution MCP tool: publish, dry-run and record lookup over the Model Context Protocol.
+
+Same contract as the REST endpoint: the input schema is the publish request, the
+structured output is the `distribution_record`, and refusals come back as tool errors
+carrying the REST error body ({"error": {"code", "message", "audit_log_id"}}).
+Input is validated by the publish service (not by the SDK) so error codes match REST.
+"""
+
+import contextlib
+import json
+
+import httpx
+import uvicorn
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from mcp import types
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from . import mirror
+from .cms_client import PayloadCMSClient
+from .errors import PublishError
+from .models import PublishAttempt
+from .publishing import publish
+from .validation import AUDIT_LOG_ID_PATTERN, CHECKSUM_PATTERN
+
+_string = {"type": "string"}
+PUBLISH_INPUT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "final_edit": {
+            "type": "object",
+            "description": "The QC-approved MP4 to publish.",
+            "properties": {
+                "video_url": {"type": "string", "format": "uri", "description": "http(s) URL of the MP4."},
+                "duration_seconds": {"type": "number", "minimum": 0},
+                "checksum": {"type": "string", "pattern": CHECKSUM_PATTERN, "description": "sha256:<64 hex>"},
+            },
+            "required": ["video_url", "duration_seconds", "checksum"],
+        },
+        "qc_report": {
+            "type": "object",
+            "properties": {"status": {"type": "string", "description": "Only 'pass' is published."}},
+            "required": ["status"],
+        },
+        "distribution_settings": {
+            "type": "object",
+            "properties": {
+                "project_id": _string,
+                "storage_prefix": _string,
+                "url_expiry_hours": {"type": "integer", "minimum": 1, "maximum": 24 * 366},
+                "metadata": {
+                    "type": "object",
+                    "properties": {"title": _string, "concept_id": _string, "tags": {"type": "array", "items": _string}},
+                    "additionalProperties": True,
+                },
+            },
+        },
+        "audit_log_id": {
+            "type": "string",
+            "pattern": AUDIT_LOG_ID_PATTERN,
+            "description": "Give an existing id to re-publish (overwrites); omitted, one is generated.",
+        },
+    },
+    "required": ["final_edit", "qc_report"],
+}
+DISTRIBUTION_RECORD_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "storage_location": {"type": "string", "description": "payloadcms://media/<path>"},
+        "public_url": {"type": ["string", "null"], "description": "HTTPS download link (null in a dry run)."},
+        "expires_at": {"type": ["string", "null"]},
+        "metadata": {"type": "object"},
+        "audit_log_id": {"type": "string"},
+    },
+    "required": ["storage_location", "public_url", "expires_at", "metadata", "audit_log_id"],
+}
+TOOLS = [
+    types.Tool(
+        name="distribution_publish",
+        description="Publish a QC-approved MP4 to PayloadCMS and return its distribution_record.",
+        inputSchema=PUBLISH_INPUT_SCHEMA,
+        outputSchema=DISTRIBUTION_RECORD_SCHEMA,
+    ),
+    types.Tool(
+        name="distribution_dry_run",
+        description="Validate, download and verify the MP4 and return the record a publish would write. No side effects.",
+        inputSchema=PUBLISH_INPUT_SCHEMA,
+        outputSchema=DISTRIBUTION_RECORD_SCHEMA,
+    ),
+    types.Tool(
+        name="distribution_get_record",
+        description="Look up a published distribution_record by audit_log_id.",
+        inputSchema={"type": "object", "properties": {"audit_log_id": _string}, "required": ["audit_log_id"]},
+        outputSchema=DISTRIBUTION_RECORD_SCHEMA,
+    ),
+]
+
+
+def run_tool(name: str, arguments: dict) -> dict:
+    """Run one tool synchronously (ORM and httpx); raise PublishError on refusal."""
+    if name == "distribution_publish":
+        return publish(arguments, source=PublishAttempt.Source.MCP).distribution_record
+    if name == "distribution_dry_run":
+        return publish(arguments, source=PublishAttempt.Source.MCP, dry_run=True).distribution_record
+    if name == "distribution_get_record":
+        audit_log_id = str(arguments.get("audit_log_id", ""))
+        with httpx.Client(timeout=settings.DISTRIBUTION["HTTP_TIMEOUT_SECONDS"]) as http:
+            record = mirror.get_record(audit_log_id, PayloadCMSClient.from_settings(http))
+        if record is None:
+            raise PublishError("record_not_found", f"No distribution record {audit_log_id!r}.", http_status=404)
+        return record.as_distribution_record()
+    raise PublishError("unknown_tool", f"No tool named {name!r}.", http_status=404)
+
+
+def build_server() -> Server:
+    server = Server("distribution")
+
+    @server.list_tools()
+    async def list_tools() -> list[types.Tool]:
+        return TOOLS
+
+    @server.call_tool(validate_input=False)
+    async def call_tool(name: str, arguments: dict):
+        try:
+            return await sync_to_async(run_tool, thread_sensitive=True)(name, arguments or {})
+        except PublishError as error:
+            body = json.dumps({"error": error.as_dict()})
+            return types.CallToolResult(isError=True, content=[types.TextContent(type="text", text=body)])
+
+    return server
+
+
+async def serve_stdio() -> None:
+    server = build_server()
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+async def serve_http(host: str, port: int) -> None:
+    """Streamable HTTP transport at http://<host>:<port>/mcp."""
+    manager = StreamableHTTPSessionManager(app=build_server(), stateless=True)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        async with manager.run():
+            yield
+
+    app = Starlette(routes=[Mount("/mcp", app=manager.handle_request)], lifespan=lifespan)
+    await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve()

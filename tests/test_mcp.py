@@ -1,0 +1,155 @@
+"""The MCP server as an agent uses it: the SDK's client starts `manage.py mcp_server` as a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, publish_request
+from tests.integration.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL_NAMES = {"distribution_publish", "distribution_dry_run", "distribution_get_record"}
+
+
+@pytest.fixture
+def server_env(tmp_path, cms):
+    """Environment of an MCP server process wired to the CMS double, with a migrated database."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "PAYLOADCMS_URL": cms.url,
+        "PAYLOADCMS_API_KEY": CMS_API_KEY,
+        "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    return env
+
+
+@asynccontextmanager
+async def stdio_session(env):
+    params = StdioServerParameters(command=sys.executable, args=["manage.py", "mcp_server"], env=env, cwd=str(ROOT))
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+def run(env, scenario):
+    async def main():
+        async with stdio_session(env) as session:
+            return await scenario(session)
+
+    return anyio.run(main)
+
+
+def error_of(result) -> dict:
+    assert result.isError
+    return json.loads(result.content[0].text)["error"]
+
+
+def test_tools_are_listed_with_their_schemas(server_env):
+    tools = {tool.name: tool for tool in run(server_env, lambda s: s.list_tools()).tools}
+
+    assert set(tools) == TOOL_NAMES
+    schema = tools["distribution_publish"].inputSchema
+    assert schema["required"] == ["final_edit", "qc_report"]
+    assert schema["properties"]["final_edit"]["required"] == ["video_url", "duration_seconds", "checksum"]
+    assert schema["properties"]["final_edit"]["properties"]["checksum"]["pattern"] == r"^sha256:[0-9a-fA-F]{64}$"
+    assert tools["distribution_dry_run"].inputSchema == schema
+    for tool in tools.values():
+        assert tool.outputSchema["required"] == ["storage_location", "public_url", "expires_at", "metadata", "audit_log_id"]
+    assert tools["distribution_get_record"].inputSchema["required"] == ["audit_log_id"]
+
+
+def test_publish_then_get_record(server_env, cms, asset_server):
+    body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_mcp")
+
+    async def scenario(session):
+        published = await session.call_tool("distribution_publish", body)
+        found = await session.call_tool("distribution_get_record", {"audit_log_id": "dist_mcp"})
+        return published, found
+
+    published, found = run(server_env, scenario)
+
+    assert not published.isError
+    record = published.structuredContent
+    assert record["storage_location"] == "payloadcms://media/concept-42/mvp/dist_mcp.mp4"
+    assert record["metadata"]["checksum"] == SAMPLE_CHECKSUM
+    assert json.loads(published.content[0].text) == record
+    assert [m["audit_log_id"] for m in cms.state.media] == ["dist_mcp"]
+    assert [r["audit_log_id"] for r in cms.state.records] == ["dist_mcp"]
+    assert found.structuredContent["public_url"] == record["public_url"]
+    assert found.structuredContent["storage_location"] == record["storage_location"]
+
+
+def test_dry_run_has_no_side_effect(server_env, cms, asset_server):
+    body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_dry")
+    result = run(server_env, lambda s: s.call_tool("distribution_dry_run", body))
+
+    assert not result.isError
+    assert result.structuredContent["storage_location"] == "payloadcms://media/concept-42/mvp/dist_dry.mp4"
+    assert result.structuredContent["public_url"] is None
+    assert cms.requests == []
+    assert asset_server.requests == [("GET", "/sample.mp4")]
+
+
+def test_errors_carry_the_rest_codes(server_env, cms, asset_server):
+    url = asset_server.url + "/sample.mp4"
+    mismatch = publish_request(url)
+    mismatch["final_edit"]["checksum"] = "sha256:" + "0" * 64
+
+    async def scenario(session):
+        return [
+            await session.call_tool("distribution_publish", publish_request(url, qc_report={"status": "fail"})),
+            await session.call_tool("distribution_publish", mismatch),
+            await session.call_tool("distribution_publish", {"final_edit": {}}),
+            await session.call_tool("distribution_get_record", {"audit_log_id": "dist_unknown"}),
+        ]
+
+    qc, checksum, invalid, missing = run(server_env, scenario)
+
+    assert error_of(qc)["code"] == "qc_not_passed"
+    assert error_of(checksum)["code"] == "checksum_mismatch"
+    assert error_of(invalid)["code"] == "invalid_request"
+    assert "video_url" in error_of(invalid)["fields"]["final_edit"]
+    assert error_of(missing)["code"] == "record_not_found"
+    assert asset_server.requests == [("GET", "/sample.mp4")]  # only the mismatch fetched
+    assert all(CMS_API_KEY not in r.content[0].text and "Traceback" not in r.content[0].text for r in (qc, checksum, invalid, missing))
+
+
+def test_streamable_http_transport(server_env):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "mcp_server", "--http", "--port", str(port)],
+        cwd=ROOT,
+        env=server_env,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        process.stderr.readline()  # the "listening at" line
+        url = f"http://127.0.0.1:{port}/mcp/"
+
+        async def main():
+            for _ in range(100):
+                try:
+                    httpx.get(url, timeout=1)
+                    break
+                except httpx.TransportError:
+                    await anyio.sleep(0.1)
+            async with streamable_http_client(url) as (read, write, _), ClientSession(read, write) as session:
+                await session.initialize()
+                return await session.list_tools()
+
+        assert {tool.name for tool in anyio.run(main).tools} == TOOL_NAMES
+    finally:
+        process.terminate()
+        process.wait(10)
