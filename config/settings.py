@@ -113,6 +113,8 @@ DISTRIBUTION = {
     "PUBLIC_BASE_URL": env("DISTRIBUTION_PUBLIC_BASE_URL", default="").rstrip("/"),
     "AUDIT_SINK": env("DISTRIBUTION_AUDIT_SINK", default="log"),
     "AUDIT_WEBHOOK_URL": env("DISTRIBUTION_AUDIT_WEBHOOK_URL", default=""),
+    # When set, /metrics requires "Authorization: Bearer <token>".
+    "METRICS_TOKEN": env("DISTRIBUTION_METRICS_TOKEN", default=""),
 }
 
 LOGGING = {

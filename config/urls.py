@@ -2,8 +2,11 @@ from django.contrib import admin
 from django.urls import path
 
 from distribution.api_views import PublishView
+from distribution.operator_views import dashboard_view, metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("dashboard/", dashboard_view, name="distribution-dashboard"),
+    path("metrics", metrics_view, name="distribution-metrics"),
     path("api/distribution/publish", PublishView.as_view(), name="distribution-publish"),
 ]

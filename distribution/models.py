@@ -38,6 +38,7 @@ class PublishAttempt(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        permissions = [("republish", "Can re-publish distribution records")]
 
     def __str__(self):
         return f"{self.audit_log_id or 'attempt'} ({self.status})"

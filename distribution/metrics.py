@@ -1,0 +1,101 @@
+"""Publish figures for /metrics (Prometheus) and the dashboard, computed from PublishAttempt.
+
+Computed from the database rather than kept in process memory, so every worker
+process reports the same numbers and a restart loses nothing.
+"""
+
+import math
+from datetime import timedelta
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from .models import PublishAttempt
+
+LATENCY_BUCKETS_MS = (100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000)
+SIZE_BUCKETS_BYTES = tuple(2**power for power in (20, 24, 26, 28, 30, 32, 34))  # 1 MiB .. 16 GiB
+
+_FINISHED = Q(status__in=[PublishAttempt.Status.PUBLISHED, PublishAttempt.Status.FAILED])
+
+
+def _percentile(values: list[int], fraction: float) -> int | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not values:
+        return None
+    return values[max(1, math.ceil(fraction * len(values))) - 1]
+
+
+def summary() -> dict:
+    counts = PublishAttempt.objects.aggregate(
+        published=Count("id", filter=Q(status=PublishAttempt.Status.PUBLISHED)),
+        failed=Count("id", filter=Q(status=PublishAttempt.Status.FAILED)),
+        bytes_published=Sum("asset_size", filter=Q(status=PublishAttempt.Status.PUBLISHED)),
+    )
+    attempts = counts["published"] + counts["failed"]
+    latencies = list(
+        PublishAttempt.objects.filter(_FINISHED, latency_ms__isnull=False)
+        .order_by("latency_ms")
+        .values_list("latency_ms", flat=True)
+    )
+    return {
+        "attempts": attempts,
+        "published": counts["published"],
+        "failed": counts["failed"],
+        "success_rate": counts["published"] / attempts if attempts else None,
+        "latency_p50_ms": _percentile(latencies, 0.50),
+        "latency_p95_ms": _percentile(latencies, 0.95),
+        "bytes_published": counts["bytes_published"] or 0,
+    }
+
+
+def attempts_per_day(days: int = 14) -> list[dict]:
+    """Published/failed counts per UTC day for the last `days` days, oldest first, zero-filled."""
+    today = timezone.now().date()
+    first = today - timedelta(days=days - 1)
+    rows = (
+        PublishAttempt.objects.filter(_FINISHED, started_at__date__gte=first)
+        .annotate(day=TruncDate("started_at"))
+        .values("day")
+        .annotate(
+            published=Count("id", filter=Q(status=PublishAttempt.Status.PUBLISHED)),
+            failed=Count("id", filter=Q(status=PublishAttempt.Status.FAILED)),
+        )
+    )
+    by_day = {row["day"]: row for row in rows}
+    result = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        row = by_day.get(day, {})
+        result.append({"day": day, "published": row.get("published", 0), "failed": row.get("failed", 0)})
+    return result
+
+
+def _histogram(name: str, help_text: str, field: str, buckets: tuple[int, ...]) -> list[str]:
+    observed = PublishAttempt.objects.filter(_FINISHED, **{f"{field}__isnull": False})
+    counts = observed.aggregate(
+        total=Count("id"),
+        sum=Sum(field),
+        **{f"le_{bound}": Count("id", filter=Q(**{f"{field}__lte": bound})) for bound in buckets},
+    )
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+    lines += [f'{name}_bucket{{le="{bound}"}} {counts[f"le_{bound}"]}' for bound in buckets]
+    lines += [f'{name}_bucket{{le="+Inf"}} {counts["total"]}', f"{name}_sum {counts['sum'] or 0}", f"{name}_count {counts['total']}"]
+    return lines
+
+
+def prometheus_text() -> str:
+    figures = summary()
+    lines = [
+        "# HELP distribution_publish_total Finished publish attempts by outcome.",
+        "# TYPE distribution_publish_total counter",
+        f'distribution_publish_total{{status="published"}} {figures["published"]}',
+        f'distribution_publish_total{{status="failed"}} {figures["failed"]}',
+    ]
+    lines += _histogram(
+        "distribution_publish_latency_ms", "Wall time of finished publish attempts.", "latency_ms", LATENCY_BUCKETS_MS
+    )
+    lines += _histogram(
+        "distribution_asset_size_bytes", "Size of downloaded assets.", "asset_size", SIZE_BUCKETS_BYTES
+    )
+    return "\n".join(lines) + "\n"
