@@ -6,7 +6,9 @@ audit_log_id describes each publish. Authentication uses Payload's API-key
 header; the key is never put into messages or exceptions.
 """
 
+import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin
@@ -14,10 +16,28 @@ from urllib.parse import urljoin
 import httpx
 from django.conf import settings
 
+from .asset_fetching import Progress
 from .errors import PublishError
 
 MEDIA = "media"
 DISTRIBUTION_RECORDS = "distributionRecords"
+
+
+class _ReportingFile(io.FileIO):
+    """A file httpx streams into the multipart body chunk by chunk, reporting bytes read."""
+
+    def __init__(self, path: Path, progress: Progress | None):
+        super().__init__(path, "rb")
+        self._progress = progress
+        self._total = os.fstat(self.fileno()).st_size
+        self._done = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = super().read(size)
+        self._done += len(chunk)
+        if self._progress and chunk:
+            self._progress(self._done, self._total)
+        return chunk
 
 
 class PayloadCMSClient:
@@ -50,12 +70,12 @@ class PayloadCMSClient:
             page += 1
 
     # -- writes ----------------------------------------------------------------
-    def upload_media(self, file_path: Path, storage_path: str, fields: dict) -> dict:
+    def upload_media(self, file_path: Path, storage_path: str, fields: dict, progress: Progress | None = None) -> dict:
         """Upload the file to `media`; an existing document for the same audit_log_id gets the new file."""
         existing = self.find_by_audit_log_id(MEDIA, fields["audit_log_id"])
         method, url = ("PATCH", f"/api/{MEDIA}/{existing['id']}") if existing else ("POST", f"/api/{MEDIA}")
         filename = storage_path.rsplit("/", 1)[-1]
-        with file_path.open("rb") as stream:
+        with _ReportingFile(file_path, progress) as stream:
             body = self._request(
                 method,
                 url,

@@ -1,5 +1,8 @@
 """The local mirror of PayloadCMS `distributionRecords`, for operators' screens and re-publish."""
 
+from collections import Counter
+from collections.abc import Callable
+
 from django.utils.dateparse import parse_datetime
 
 from .cms_client import DISTRIBUTION_RECORDS, PayloadCMSClient
@@ -53,3 +56,23 @@ def get_record(audit_log_id: str, cms: PayloadCMSClient) -> MirroredRecord | Non
         upsert(doc)
         record = MirroredRecord.objects.get(audit_log_id=audit_log_id)
     return record
+
+
+def sync(cms: PayloadCMSClient, progress: Callable[[int, int], None] | None = None, page_size: int = 100) -> dict:
+    """Copy every CMS record into the mirror and flag mirrored records the CMS no longer has.
+
+    Returns counts: created, updated, unchanged (this run) and missing (all flagged now).
+    """
+    counts = Counter({"created": 0, "updated": 0, "unchanged": 0})
+    seen = set()
+    for doc, total in cms.iter_documents(DISTRIBUTION_RECORDS, page_size=page_size):
+        counts[upsert(doc)] += 1
+        seen.add(doc["audit_log_id"])
+        if progress:
+            progress(len(seen), total)
+    vanished = [
+        pk for pk, audit_log_id in MirroredRecord.objects.values_list("pk", "audit_log_id") if audit_log_id not in seen
+    ]
+    for start in range(0, len(vanished), 500):
+        MirroredRecord.objects.filter(pk__in=vanished[start : start + 500]).update(missing_from_cms=True)
+    return {**counts, "missing": len(vanished)}

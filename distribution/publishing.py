@@ -7,8 +7,9 @@ every non-dry run is recorded as a PublishAttempt whatever its outcome.
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,13 +18,16 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import audit_events, mirror
-from .asset_fetching import Progress, fetched_asset
+from .asset_fetching import fetched_asset
 from .cms_client import PayloadCMSClient
 from .errors import PublishError
 from .models import PublishAttempt
 from .validation import PublishPlan, build_plan, check_public_url
 
 logger = logging.getLogger("distribution.publishing")
+
+# progress(stage, bytes_done, bytes_total_or_None) with stage "download" or "upload".
+StageProgress = Callable[[str, int, int | None], None]
 
 
 @dataclass
@@ -38,7 +42,7 @@ def publish(
     *,
     source: str = PublishAttempt.Source.API,
     dry_run: bool = False,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
     http: httpx.Client | None = None,
 ) -> PublishResult:
     """Run the pipeline for one request; raise PublishError (with audit_log_id set) on refusal or failure.
@@ -81,7 +85,10 @@ def _http_client(http: httpx.Client | None) -> Iterator[httpx.Client]:
 def _run(plan: PublishPlan, http: httpx.Client, attempt, dry_run: bool, progress) -> PublishResult:
     config = settings.DISTRIBUTION
     fetch_started = time.monotonic()
-    with fetched_asset(http, plan.video_url, plan.checksum, max_bytes=config["MAX_ASSET_BYTES"], progress=progress) as asset:
+    download_progress = partial(progress, "download") if progress else None
+    with fetched_asset(
+        http, plan.video_url, plan.checksum, max_bytes=config["MAX_ASSET_BYTES"], progress=download_progress
+    ) as asset:
         if attempt:
             attempt.asset_size = asset.size
             attempt.fetch_ms = _elapsed_ms(fetch_started)
@@ -95,6 +102,7 @@ def _run(plan: PublishPlan, http: httpx.Client, attempt, dry_run: bool, progress
             asset.path,
             plan.storage_path,
             {"project_id": plan.project_id, "audit_log_id": plan.audit_log_id, "checksum": plan.checksum},
+            progress=partial(progress, "upload") if progress else None,
         )
     public_url = check_public_url(_public_url(cms, plan, media))
     expires_at = _cms_expiry(media) or _default_expiry(plan)
@@ -217,7 +225,7 @@ def republish(
     audit_log_id: str,
     *,
     source: str,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
     http: httpx.Client | None = None,
 ) -> PublishResult:
     """Publish a known record again under the same audit_log_id, overwriting media and record.

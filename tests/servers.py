@@ -148,8 +148,10 @@ class PayloadDouble(LocalServer):
 
     def _find(self, handler, collection, query):
         wanted = query.get("where[audit_log_id][equals]", [None])[0]
+        limit, page = int(query.get("limit", ["10"])[0]), int(query.get("page", ["1"])[0])
         docs = [d for d in self.collection(collection) if wanted is None or d.get("audit_log_id") == wanted]
-        body = {"docs": docs, "totalDocs": len(docs), "hasNextPage": False, "page": 1}
+        page_docs = docs[(page - 1) * limit : page * limit]
+        body = {"docs": page_docs, "totalDocs": len(docs), "hasNextPage": page * limit < len(docs), "page": page}
         self.send(handler, 200, json.dumps(body).encode())
 
     def _parse_body(self, content_type: str, body: bytes, collection: str) -> dict:

@@ -1,0 +1,45 @@
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from distribution.models import PublishAttempt
+from distribution.publishing import publish
+
+from ._output import print_result, run_with_progress
+
+
+class Command(BaseCommand):
+    help = "Publish (or with --dry-run, check) the publish request in REQUEST.json ('-' reads stdin)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("request", metavar="REQUEST.json")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Validate, download, verify the checksum and print the record it would write; no CMS writes.",
+        )
+        parser.add_argument("--json", action="store_true", help="Print machine-readable JSON on stdout.")
+
+    def handle(self, *args, **options):
+        payload = self._read(options["request"])
+        result = run_with_progress(
+            self,
+            options,
+            lambda progress: publish(
+                payload, source=PublishAttempt.Source.COMMAND, dry_run=options["dry_run"], progress=progress.bytes
+            ),
+        )
+        record = result.distribution_record
+        if options["dry_run"]:
+            body = {"dry_run": True, "asset_size": result.asset_size, "distribution_record": record}
+            print_result(self, options, body, f"Dry run passed: would publish to {record['storage_location']}")
+        else:
+            print_result(self, options, {"distribution_record": record}, f"Published {record['audit_log_id']}")
+
+    def _read(self, source: str):
+        try:
+            text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+            return json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"Cannot read a JSON request from {source}: {exc}", returncode=2) from None

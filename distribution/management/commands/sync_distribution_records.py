@@ -1,0 +1,30 @@
+import json
+
+import httpx
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from distribution import mirror
+from distribution.cms_client import PayloadCMSClient
+
+from ._output import run_with_progress
+
+
+class Command(BaseCommand):
+    help = "Mirror PayloadCMS distributionRecords locally and flag mirrored records the CMS no longer has."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--page-size", type=int, default=100)
+        parser.add_argument("--json", action="store_true", help="Print the summary as JSON on stdout.")
+
+    def handle(self, *args, page_size, **options):
+        def sync(progress):
+            with httpx.Client(timeout=settings.DISTRIBUTION["HTTP_TIMEOUT_SECONDS"]) as http:
+                cms = PayloadCMSClient.from_settings(http)
+                return mirror.sync(cms, lambda done, total: progress.items("records", done, total), page_size)
+
+        counts = run_with_progress(self, options, sync)
+        if options["json"]:
+            self.stdout.write(json.dumps(counts))
+        else:
+            self.stdout.write(self.style.SUCCESS("Synced: " + ", ".join(f"{n} {name}" for name, n in counts.items())))

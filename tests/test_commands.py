@@ -1,0 +1,142 @@
+"""Management commands as release checks run them: exit codes, --json output, effects."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from distribution.models import MirroredRecord, PublishAttempt
+from distribution.progress import TerminalProgress
+from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, publish_request
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_json(*args) -> dict:
+    out = io.StringIO()
+    call_command(*args, "--json", stdout=out, stderr=io.StringIO())
+    return json.loads(out.getvalue())
+
+
+@pytest.fixture
+def request_file(tmp_path, asset_server):
+    def write(**overrides) -> str:
+        path = tmp_path / "request.json"
+        path.write_text(json.dumps(publish_request(asset_server.url + "/sample.mp4", **overrides)))
+        return str(path)
+
+    return write
+
+
+def test_dry_run_prints_the_record_and_writes_nothing(db, cms, request_file):
+    body = run_json("publish", request_file(audit_log_id="dist_dry"), "--dry-run")
+
+    assert body["dry_run"] is True and body["asset_size"] == 3200
+    assert body["distribution_record"]["storage_location"] == "payloadcms://media/concept-42/mvp/dist_dry.mp4"
+    assert body["distribution_record"]["metadata"]["checksum"] == SAMPLE_CHECKSUM
+    assert cms.requests == []
+    assert not PublishAttempt.objects.exists() and not MirroredRecord.objects.exists()
+
+
+def test_publish_writes_the_cms_and_the_mirror(db, cms, request_file):
+    body = run_json("publish", request_file(audit_log_id="dist_cmd"))
+
+    assert body["distribution_record"]["audit_log_id"] == "dist_cmd"
+    assert [r["audit_log_id"] for r in cms.state.records] == ["dist_cmd"]
+    assert MirroredRecord.objects.get().audit_log_id == "dist_cmd"
+    assert PublishAttempt.objects.get().source == "command"
+
+
+def test_failures_raise_with_exit_code_1_and_json_error(db, cms, request_file):
+    out = io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("publish", request_file(qc_report={"status": "fail"}), "--json", stdout=out)
+    assert caught.value.returncode == 1
+    assert json.loads(out.getvalue())["error"]["code"] == "qc_not_passed"
+
+
+def test_unreadable_request_is_exit_code_2(db, tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(CommandError) as caught:
+        call_command("publish", str(tmp_path / "bad.json"))
+    assert caught.value.returncode == 2
+
+
+def test_republish_by_audit_log_id(db, cms, request_file):
+    call_command("publish", request_file(audit_log_id="dist_again"), stdout=io.StringIO())
+    body = run_json("republish", "dist_again")
+
+    assert body["distribution_record"]["audit_log_id"] == "dist_again"
+    assert len(cms.state.records) == 1 and len(cms.state.media) == 1
+    assert PublishAttempt.objects.filter(source="command", status="published").count() == 2
+    with pytest.raises(CommandError, match="record_not_found"):
+        call_command("republish", "dist_nope", stdout=io.StringIO())
+
+
+def test_sync_pages_through_the_cms_and_flags_missing(db, cms):
+    for index in range(5):
+        cms.state.records.append(
+            {"id": index + 1, "audit_log_id": f"dist_{index}", "project_id": "p", "title": f"Cut {index}",
+             "checksum": SAMPLE_CHECKSUM, "storage_path": f"p/mvp/dist_{index}.mp4",
+             "public_url": f"https://cdn.example.com/p/mvp/dist_{index}.mp4", "tags": ["x"],
+             "published_at": "2026-11-20T10:00:00.000Z", "expires_at": None, "duration_seconds": 3.5}
+        )
+    MirroredRecord.objects.create(audit_log_id="dist_gone", storage_path="p/mvp/dist_gone.mp4")
+
+    first = run_json("sync_distribution_records", "--page-size", "2")
+    assert first == {"created": 5, "updated": 0, "unchanged": 0, "missing": 1}
+    assert sum(1 for method, path in cms.requests if path.startswith("/api/distributionRecords")) == 3  # 3 pages
+    assert MirroredRecord.objects.get(audit_log_id="dist_gone").missing_from_cms
+    assert MirroredRecord.objects.get(audit_log_id="dist_3").title == "Cut 3"
+
+    cms.state.records[0]["title"] = "Renamed"
+    assert run_json("sync_distribution_records") == {"created": 0, "updated": 1, "unchanged": 4, "missing": 1}
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_drawn_on_a_terminal_only():
+    terminal = FakeTerminal()
+    progress = TerminalProgress(terminal, interval=0)
+    progress.bytes("download", 5 * 2**20, 10 * 2**20)
+    progress.bytes("upload", 10 * 2**20, 10 * 2**20)
+    progress.close()
+    assert terminal.getvalue() == (
+        "\rdownload         5.0 MiB / 10.0 MiB   50%\n\rupload          10.0 MiB / 10.0 MiB  100%\n"
+    )
+
+    piped = io.StringIO()
+    TerminalProgress(piped).bytes("download", 1, 2)
+    assert piped.getvalue() == ""
+
+
+def test_exit_codes_as_a_release_check_sees_them(tmp_path, cms, request_file):
+    """The real `manage.py` process, against the asset server and the CMS double."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "PAYLOADCMS_URL": cms.url,
+        "PAYLOADCMS_API_KEY": CMS_API_KEY,
+        "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+    }
+
+    def manage(*args):
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    assert manage("migrate", "--noinput").returncode == 0
+    ok = manage("publish", request_file(audit_log_id="dist_proc"), "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["distribution_record"]["audit_log_id"] == "dist_proc"
+    refused = manage("publish", request_file(qc_report={"status": "fail"}), "--json")
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "qc_not_passed"
+    assert "qc_not_passed" in refused.stderr
