@@ -15,6 +15,7 @@ from .publishing import republish
 admin.site.site_header = "Distribution operator"
 admin.site.site_title = "Distribution"
 admin.site.index_title = "Publishing"
+admin.site.enable_nav_sidebar = False  # the lists are wide; two models need no sidebar
 
 
 def pretty_json(value) -> str:
@@ -50,11 +51,11 @@ class RepublishMixin:
                 result = republish(audit_log_id, source=PublishAttempt.Source.ADMIN)
             except PublishError as error:
                 self.message_user(
-                    request, f"{audit_log_id}: re-publish failed ({error.code}): {error.message}", messages.ERROR
+                    request, f"Re-publish of {audit_log_id} failed ({error.code}): {error.message}", messages.ERROR
                 )
             else:
                 url = result.distribution_record["public_url"]
-                self.message_user(request, f"{audit_log_id}: re-published to {url}", messages.SUCCESS)
+                self.message_user(request, f"Re-published {audit_log_id} to {url}", messages.SUCCESS)
         return None
 
 

@@ -10,10 +10,10 @@ class PublishAttempt(models.Model):
         FAILED = "failed"
 
     class Source(models.TextChoices):
-        API = "api"
-        ADMIN = "admin"
-        COMMAND = "command"
-        MCP = "mcp"
+        API = "api", "REST API"
+        ADMIN = "admin", "Admin"
+        COMMAND = "command", "Command"
+        MCP = "mcp", "MCP"
 
     audit_log_id = models.CharField(max_length=128, blank=True, db_index=True)
     project_id = models.CharField(max_length=255, blank=True)

@@ -152,7 +152,7 @@ def test_republish_asks_for_confirmation_then_overwrites(client, published, cms)
 
     done = client.post(ATTEMPTS, {**selection, "confirm": "yes"}, follow=True)
     messages = [str(message) for message in done.context["messages"]]
-    assert messages == [f"dist_ops: re-published to {published['public_url']}"]
+    assert messages == [f"Re-published dist_ops to {published['public_url']}"]
     assert PublishAttempt.objects.filter(source="admin", status="published", audit_log_id="dist_ops").count() == 1
     assert len(cms.state.media) == 1 and len(cms.state.records) == 1
 
@@ -167,5 +167,5 @@ def test_republish_failure_is_reported_and_recorded(client, published, cms):
     )
 
     [message] = [str(message) for message in done.context["messages"]]
-    assert message.startswith("dist_ops: re-publish failed (cms_upload_failed): PayloadCMS answered HTTP 500")
+    assert message.startswith("Re-publish of dist_ops failed (cms_upload_failed): PayloadCMS answered HTTP 500")
     assert PublishAttempt.objects.filter(source="admin", status="failed", error_code="cms_upload_failed").count() == 1
