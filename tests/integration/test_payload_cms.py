@@ -1,6 +1,8 @@
 """End to end through our REST endpoint (Django live server) into a real PayloadCMS."""
 
 import hashlib
+import io
+import json
 import secrets
 import subprocess
 import sys
@@ -11,7 +13,9 @@ import boto3
 import botocore.exceptions
 import httpx
 import pytest
+from django.core.management import call_command
 
+from distribution.models import MirroredRecord
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.integration.conftest import PayloadServer, free_port
 from tests.servers import Route
@@ -169,3 +173,25 @@ def test_r2_storage_keys_objects_by_the_deterministic_path(live_server, s3_paylo
     assert s3.get_object(Bucket="distribution-media", Key=key)["Body"].read() == SAMPLE_MP4
     assert not server.media_dir.exists()  # nothing went to local disk
     assert httpx.get(response.json()["distribution_record"]["public_url"]).content == SAMPLE_MP4
+
+
+def test_sync_and_republish_against_payload(live_server, cms, sample_url):
+    audit_log_id = new_id()
+    assert publish(live_server, publish_request(sample_url, audit_log_id=audit_log_id)).status_code == 201
+    MirroredRecord.objects.filter(audit_log_id=audit_log_id).delete()
+    total = cms.total("distributionRecords")
+
+    counts = json.loads(_call("sync_distribution_records", "--page-size", "2", "--json"))
+
+    assert counts["created"] + counts["updated"] + counts["unchanged"] == total
+    assert MirroredRecord.objects.get(audit_log_id=audit_log_id).storage_path == f"concept-42/mvp/{audit_log_id}.mp4"
+    republished = json.loads(_call("republish", audit_log_id, "--json"))["distribution_record"]
+    assert republished["audit_log_id"] == audit_log_id
+    assert len(cms.find("distributionRecords", audit_log_id=audit_log_id)["docs"]) == 1
+    assert httpx.get(republished["public_url"]).content == SAMPLE_MP4
+
+
+def _call(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
