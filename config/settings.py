@@ -1,7 +1,7 @@
 """Settings for the distribution service.
 
 Every value comes from the environment (or an optional `.env` file beside
-manage.py) with an embedded default, so `manage.py runserver` works on a fresh
+manage.py, or the file DJANGO_ENV_FILE names) with an embedded default, so `manage.py runserver` works on a fresh
 machine with nothing configured.
 """
 
@@ -12,7 +12,7 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+environ.Env.read_env(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
