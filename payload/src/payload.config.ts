@@ -5,6 +5,7 @@
  * Storage is local disk (MEDIA_DIR) unless S3_BUCKET is set, then S3/Cloudflare R2.
  * The database is SQLite (DATABASE_URI=file:...) unless DATABASE_URI is a postgres URL.
  */
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -20,6 +21,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const env = process.env
 const databaseURI = env.DATABASE_URI || `file:${path.join(root, 'data', 'payload.db')}`
 const mediaDir = path.resolve(env.MEDIA_DIR || path.join(root, 'data', 'media'))
+const maxUploadBytes = Number(env.MAX_UPLOAD_BYTES || 5 * 1024 ** 3)
 
 const anyone: Access = () => true
 const apiUsers: Access = ({ req }) => Boolean(req.user)
@@ -108,6 +110,14 @@ export default buildConfig({
     ? postgresAdapter({ pool: { connectionString: databaseURI } })
     : sqliteAdapter({ client: { url: databaseURI } }),
   plugins: [storage],
+  // Videos are large: stream uploads to temp files instead of memory, and raise Payload's
+  // 20 MB default limit to MAX_UPLOAD_BYTES (default 5 GiB, like the Django side's limit).
+  upload: {
+    useTempFiles: true,
+    tempFileDir: env.UPLOAD_TEMP_DIR || os.tmpdir(),
+    limits: { fileSize: maxUploadBytes },
+    requestSizeLimit: maxUploadBytes + 1024 * 1024,
+  },
   telemetry: false,
   typescript: { autoGenerate: false },
 })

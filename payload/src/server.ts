@@ -18,6 +18,38 @@ const port = Number(process.env.PORT || 3010)
 const payload = await getPayload({ config })
 await seedServiceUser(payload)
 
+/**
+ * The request body as a web stream, with backpressure. Unlike Readable.toWeb, it tolerates
+ * the consumer cancelling early (an upload Payload refuses): the rest is drained, not fatal.
+ */
+const bodyOf = (req: http.IncomingMessage): ReadableStream<Uint8Array> => {
+  let done = false
+  return new ReadableStream({
+    start(controller) {
+      req.on('data', (chunk: Buffer) => {
+        if (done) return
+        controller.enqueue(new Uint8Array(chunk))
+        if ((controller.desiredSize ?? 1) <= 0) req.pause()
+      })
+      req.on('end', () => {
+        if (!done) controller.close()
+        done = true
+      })
+      req.on('error', (error) => {
+        if (!done) controller.error(error)
+        done = true
+      })
+    },
+    pull() {
+      req.resume()
+    },
+    cancel() {
+      done = true
+      req.resume()
+    },
+  })
+}
+
 const toWebRequest = (req: http.IncomingMessage): Request => {
   const headers = new Headers()
   for (const [name, value] of Object.entries(req.headers)) {
@@ -29,7 +61,7 @@ const toWebRequest = (req: http.IncomingMessage): Request => {
   return new Request(`http://${req.headers.host || `${host}:${port}`}${req.url}`, {
     method: req.method,
     headers,
-    body: hasBody ? (Readable.toWeb(req) as ReadableStream) : undefined,
+    body: hasBody ? bodyOf(req) : undefined,
     // @ts-expect-error Node's fetch needs duplex for streamed request bodies
     duplex: 'half',
   })
