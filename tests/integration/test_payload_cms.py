@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import secrets
+import struct
 import subprocess
 import sys
 import time
@@ -195,3 +196,21 @@ def _call(*args) -> str:
     out = io.StringIO()
     call_command(*args, stdout=out, stderr=io.StringIO())
     return out.getvalue()
+
+
+def test_upload_over_payloads_limit_is_refused_and_payload_keeps_serving(live_server, use_payload, asset_server, tmp_path):
+    padding = 8 * 1024 * 1024  # a valid MP4 followed by a top-level 'free' box
+    big = SAMPLE_MP4 + struct.pack(">I", padding + 8) + b"free" + bytes(padding)
+    body = publish_request(asset_server.add("/big.mp4", Route(body=big)), audit_log_id=new_id())
+    body["final_edit"]["checksum"] = "sha256:" + hashlib.sha256(big).hexdigest()
+    small = PayloadServer(tmp_path, MAX_UPLOAD_BYTES=str(1024 * 1024))
+    try:
+        use_payload(small)
+        response = publish(live_server, body)
+
+        assert response.status_code == 502
+        error = response.json()["error"]
+        assert error["code"] == "cms_upload_failed" and "HTTP 413" in error["message"]
+        assert small.total("media") == 0 and small.total("distributionRecords") == 0
+    finally:
+        small.stop()
