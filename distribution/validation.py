@@ -84,7 +84,6 @@ class PublishPlan:
     title: str
     tags: list
     extra_metadata: dict
-    request: dict
 
     @property
     def storage_path(self) -> str:
@@ -143,13 +142,11 @@ def build_plan(payload) -> PublishPlan:
     project_id = sanitise_path(
         dist.get("project_id") or metadata["concept_id"] or config["DEFAULT_PROJECT_ID"],
         "distribution_settings.project_id",
-    )
+    ) or sanitise_path(config["DEFAULT_PROJECT_ID"], "project_id")
     prefix = dist.get("storage_prefix")
     storage_prefix = sanitise_path(
         config["DEFAULT_STORAGE_PREFIX"] if prefix is None else prefix, "distribution_settings.storage_prefix"
     )
-    if not project_id:
-        project_id = sanitise_path(config["DEFAULT_PROJECT_ID"], "project_id")
     expiry = dist.get("url_expiry_hours") or config["DEFAULT_URL_EXPIRY_HOURS"]
     extra_metadata = dict(metadata["extra"])
     if metadata["concept_id"]:
@@ -165,7 +162,6 @@ def build_plan(payload) -> PublishPlan:
         title=metadata["title"],
         tags=list(metadata["tags"]),
         extra_metadata=extra_metadata,
-        request=payload,
     )
 
 

@@ -36,6 +36,12 @@ def test_project_id_precedence_and_default(settings):
     assert plan.url_expiry_hours == settings.DISTRIBUTION["DEFAULT_URL_EXPIRY_HOURS"]
 
 
+def test_project_id_that_sanitises_to_nothing_uses_the_default(settings):
+    body = publish_request(URL, audit_log_id="dist_x")
+    body["distribution_settings"]["project_id"] = "///"
+    assert build_plan(body).storage_path == f"{settings.DISTRIBUTION['DEFAULT_PROJECT_ID']}/mvp/dist_x.mp4"
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
