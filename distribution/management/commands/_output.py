@@ -10,6 +10,7 @@ from distribution.progress import TerminalProgress
 
 def run_with_progress(command, options: dict, action) -> dict:
     """Call action(progress) and turn PublishError into exit code 1 (printed as JSON with --json)."""
+    # The raw stream: Django's OutputWrapper would end every progress redraw with a newline.
     progress = TerminalProgress(command.stderr._out)
     try:
         return action(progress)
