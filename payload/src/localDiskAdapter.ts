@@ -12,6 +12,7 @@ import { Readable } from 'node:stream'
 
 import type { Adapter } from '@payloadcms/plugin-cloud-storage/types'
 import { getStorageFilePath } from '@payloadcms/plugin-cloud-storage/utilities'
+import { getRangeRequestInfo } from 'payload/internal'
 
 export const localDiskAdapter =
   (mediaDir: string): Adapter =>
@@ -44,11 +45,18 @@ export const localDiskAdapter =
         if (!info?.isFile()) {
           return new Response(null, { status: 404 })
         }
-        const body = Readable.toWeb(createReadStream(target)) as ReadableStream
-        return new Response(body, {
-          headers: { 'Content-Length': String(info.size), 'Content-Type': 'video/mp4' },
-          status: 200,
-        })
+        // Byte ranges (video players seek with them), like @payloadcms/storage-s3's handler.
+        const range = getRangeRequestInfo({ fileSize: info.size, rangeHeader: req.headers.get('range') })
+        const headers = new Headers(range.headers)
+        if (range.type === 'invalid') {
+          return new Response(null, { headers, status: range.status })
+        }
+        headers.set('Content-Type', 'video/mp4') // the only type the media collection accepts
+        const stream =
+          range.type === 'partial'
+            ? createReadStream(target, { start: range.rangeStart, end: range.rangeEnd })
+            : createReadStream(target)
+        return new Response(Readable.toWeb(stream) as ReadableStream, { headers, status: range.status })
       },
     }
   }

@@ -37,11 +37,18 @@ const Media: CollectionConfig = {
   access: { read: anyone, create: apiUsers, update: apiUsers, delete: apiUsers },
   upload: { mimeTypes: ['video/mp4'] },
   hooks: {
-    // Filenames are deterministic (<audit_log_id>.mp4): a re-publish replaces the file in
-    // place instead of Payload's default of renaming it to <name>-1.mp4.
+    // Filenames are deterministic (<audit_log_id>.mp4): the uploaded file is named after
+    // storage_path's last segment, whatever the client called it, and a re-publish replaces
+    // the file in place instead of Payload's default of renaming it to <name>-1.mp4.
     beforeOperation: [
-      ({ args, operation }) =>
-        operation === 'create' || operation === 'update' ? { ...args, overwriteExistingFiles: true } : args,
+      ({ args, operation }) => {
+        if (operation !== 'create' && operation !== 'update') return args
+        const storagePath = args.data?.storage_path
+        if (args.req?.file && typeof storagePath === 'string' && storagePath) {
+          args.req.file.name = path.posix.basename(storagePath)
+        }
+        return { ...args, overwriteExistingFiles: true }
+      },
     ],
     // The storage folder is the directory part of storage_path.
     beforeValidate: [

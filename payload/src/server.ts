@@ -13,7 +13,7 @@ import config from './payload.config.js'
 import { seedServiceUser } from './seed.js'
 
 const host = process.env.HOST || '127.0.0.1'
-const port = Number(process.env.PORT || 3010)
+const port = Number(process.env.PORT || process.env.PAYLOAD_PORT || 3010)
 
 const payload = await getPayload({ config })
 await seedServiceUser(payload)
