@@ -1,8 +1,8 @@
 /**
  * Create (idempotently) the service user the Django app authenticates as, with an API key.
  * The key is PAYLOADCMS_API_KEY when set, else the one saved in .service-api-key, else a
- * new random one; it is saved to .service-api-key (or SERVICE_API_KEY_FILE) for `scripts/dev`
- * to pick up, and printed when it was not given through the environment.
+ * new random one; it is saved to .service-api-key (or SERVICE_API_KEY_FILE, mode 0600) for
+ * `scripts/dev` to pick up. It is never printed: scripts/dev keeps Payload's output in a log.
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -32,8 +32,4 @@ export const seedServiceUser = async (payload: Payload) => {
   }
   writeFileSync(keyFile, apiKey + '\n', { mode: 0o600 })
   payload.logger.info(`Service user ${email} ready; API key saved to ${keyFile}`)
-  if (!process.env.PAYLOADCMS_API_KEY) {
-    // The caller chose no key, so tell it the one in use (it is also in the key file).
-    console.log(`PayloadCMS service API key: ${apiKey}`)
-  }
 }

@@ -35,6 +35,7 @@ class PayloadServer:
             "DATABASE_URI": f"file:{workdir / 'payload.db'}",
             "MEDIA_DIR": str(self.media_dir),
             "PAYLOADCMS_API_KEY": self.api_key,
+            "SERVICE_API_KEY_FILE": str(workdir / "service-api-key"),  # leave the dev key file alone
             **extra_env,
         }
         self.log = workdir / "payload.log"
