@@ -21,7 +21,7 @@ from . import audit_events, mirror
 from .asset_fetching import fetched_asset
 from .cms_client import PayloadCMSClient
 from .errors import PublishError
-from .models import PublishAttempt
+from .models import MirroredRecord, PublishAttempt
 from .validation import PublishPlan, build_plan, check_public_url
 
 logger = logging.getLogger("distribution.publishing")
@@ -62,7 +62,7 @@ def publish(
         with _http_client(http) as client:
             result = _run(plan, client, attempt, dry_run, progress)
     except Exception as exc:
-        error = exc if isinstance(exc, PublishError) else _internal_error(exc)
+        error = _as_publish_error(exc)
         error.audit_log_id = error.audit_log_id or (plan.audit_log_id if plan else None)
         if attempt:
             _record_failure(attempt, plan, error, started)
@@ -167,7 +167,10 @@ def _elapsed_ms(since: float) -> int:
     return round((time.monotonic() - since) * 1000)
 
 
-def _internal_error(exc: Exception) -> PublishError:
+def _as_publish_error(exc: Exception) -> PublishError:
+    """A refusal as is; anything else is a bug, logged with its traceback and answered as internal_error."""
+    if isinstance(exc, PublishError):
+        return exc
     logger.exception("Unexpected error in the publish pipeline")
     return PublishError("internal_error", "Unexpected error in the publish pipeline; see the server log.", http_status=500)
 
@@ -234,12 +237,22 @@ def republish(
     source is the published copy itself, re-verified against the recorded checksum.
     """
     with _http_client(http) as client:
-        record = mirror.get_record(audit_log_id, PayloadCMSClient.from_settings(client))
-        if record is None:
-            error = PublishError("record_not_found", f"No distribution record {audit_log_id!r}.", http_status=404)
-            error.audit_log_id = audit_log_id
-            raise error
+        record = find_record(audit_log_id, http=client)
         return publish(request_for_record(record), source=source, progress=progress, http=client)
+
+
+def find_record(audit_log_id: str, *, http: httpx.Client | None = None) -> MirroredRecord:
+    """The record from the mirror, else PayloadCMS's; PublishError (with audit_log_id) if neither has it or lookup fails."""
+    try:
+        with _http_client(http) as client:
+            record = mirror.get_record(audit_log_id, PayloadCMSClient.from_settings(client))
+        if record is None:
+            raise PublishError("record_not_found", f"No distribution record {audit_log_id!r}.", http_status=404)
+    except Exception as exc:
+        error = _as_publish_error(exc)
+        error.audit_log_id = audit_log_id
+        raise error from None
+    return record
 
 
 def request_for_record(record) -> dict:
