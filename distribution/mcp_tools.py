@@ -8,11 +8,11 @@ Input is validated by the publish service (not by the SDK) so error codes match 
 
 import contextlib
 import json
+import re
 
-import httpx
 import uvicorn
 from asgiref.sync import sync_to_async
-from django.conf import settings
+from django.db import close_old_connections
 from mcp import types
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
@@ -20,11 +20,9 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from . import mirror
-from .cms_client import PayloadCMSClient
 from .errors import PublishError
 from .models import PublishAttempt
-from .publishing import publish
+from .publishing import find_record, publish
 from .validation import AUDIT_LOG_ID_PATTERN, CHECKSUM_PATTERN
 
 _string = {"type": "string"}
@@ -67,6 +65,17 @@ PUBLISH_INPUT_SCHEMA = {
     },
     "required": ["final_edit", "qc_report"],
 }
+GET_RECORD_INPUT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "audit_log_id": {
+            "type": "string",
+            "pattern": AUDIT_LOG_ID_PATTERN,
+            "description": "The audit_log_id a publish returned, e.g. dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC.",
+        },
+    },
+    "required": ["audit_log_id"],
+}
 DISTRIBUTION_RECORD_SCHEMA = {
     "type": "object",
     "properties": {
@@ -94,7 +103,7 @@ TOOLS = [
     types.Tool(
         name="distribution_get_record",
         description="Look up a published distribution_record by audit_log_id.",
-        inputSchema={"type": "object", "properties": {"audit_log_id": _string}, "required": ["audit_log_id"]},
+        inputSchema=GET_RECORD_INPUT_SCHEMA,
         outputSchema=DISTRIBUTION_RECORD_SCHEMA,
     ),
 ]
@@ -107,13 +116,29 @@ def run_tool(name: str, arguments: dict) -> dict:
     if name == "distribution_dry_run":
         return publish(arguments, source=PublishAttempt.Source.MCP, dry_run=True).distribution_record
     if name == "distribution_get_record":
-        audit_log_id = str(arguments.get("audit_log_id", ""))
-        with httpx.Client(timeout=settings.DISTRIBUTION["HTTP_TIMEOUT_SECONDS"]) as http:
-            record = mirror.get_record(audit_log_id, PayloadCMSClient.from_settings(http))
-        if record is None:
-            raise PublishError("record_not_found", f"No distribution record {audit_log_id!r}.", http_status=404)
-        return record.as_distribution_record()
+        return find_record(_audit_log_id(arguments)).as_distribution_record()
     raise PublishError("unknown_tool", f"No tool named {name!r}.", http_status=404)
+
+
+def _audit_log_id(arguments: dict) -> str:
+    audit_log_id = arguments.get("audit_log_id")
+    if not isinstance(audit_log_id, str) or not re.fullmatch(AUDIT_LOG_ID_PATTERN, audit_log_id):
+        raise PublishError(
+            "invalid_request",
+            "Invalid request.",
+            http_status=400,
+            details={"audit_log_id": ["Expected an audit_log_id such as dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC."]},
+        )
+    return audit_log_id
+
+
+def _run_with_fresh_connections(name: str, arguments: dict) -> dict:
+    """run_tool between Django's connection housekeeping, as a request would be: the server runs for days."""
+    close_old_connections()
+    try:
+        return run_tool(name, arguments)
+    finally:
+        close_old_connections()
 
 
 def build_server() -> Server:
@@ -126,7 +151,7 @@ def build_server() -> Server:
     @server.call_tool(validate_input=False)
     async def call_tool(name: str, arguments: dict):
         try:
-            return await sync_to_async(run_tool, thread_sensitive=True)(name, arguments or {})
+            return await sync_to_async(_run_with_fresh_connections, thread_sensitive=True)(name, arguments or {})
         except PublishError as error:
             body = json.dumps({"error": error.as_dict()})
             return types.CallToolResult(isError=True, content=[types.TextContent(type="text", text=body)])
