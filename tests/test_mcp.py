@@ -2,15 +2,17 @@
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
-from mcp import ClientSession, StdioServerParameters
+from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -64,10 +66,18 @@ def test_tools_are_listed_with_their_schemas(server_env):
     assert schema["required"] == ["final_edit", "qc_report"]
     assert schema["properties"]["final_edit"]["required"] == ["video_url", "duration_seconds", "checksum"]
     assert schema["properties"]["final_edit"]["properties"]["checksum"]["pattern"] == r"^sha256:[0-9a-fA-F]{64}$"
+    assert schema["properties"]["final_edit"]["properties"]["duration_seconds"]["type"] == "number"
+    assert schema["properties"]["qc_report"]["required"] == ["status"]
+    assert set(schema["properties"]["distribution_settings"]["properties"]["metadata"]["properties"]) == {
+        "title",
+        "concept_id",
+        "tags",
+    }
     assert tools["distribution_dry_run"].inputSchema == schema
     for tool in tools.values():
         assert tool.outputSchema["required"] == ["storage_location", "public_url", "expires_at", "metadata", "audit_log_id"]
     assert tools["distribution_get_record"].inputSchema["required"] == ["audit_log_id"]
+    assert all(tool.description for tool in tools.values())
 
 
 def test_publish_then_get_record(server_env, cms, asset_server):
@@ -91,6 +101,35 @@ def test_publish_then_get_record(server_env, cms, asset_server):
     assert found.structuredContent["storage_location"] == record["storage_location"]
 
 
+def test_get_record_reads_payloadcms_when_the_mirror_lacks_it(server_env, cms):
+    cms.state.records.append(
+        {
+            "id": 1,
+            "audit_log_id": "dist_cms_only",
+            "project_id": "proj-7",
+            "title": "Launch teaser",
+            "duration_seconds": 9.7,
+            "checksum": SAMPLE_CHECKSUM,
+            "tags": ["teaser"],
+            "storage_path": "proj-7/mvp/dist_cms_only.mp4",
+            "public_url": "https://media.example.com/proj-7/mvp/dist_cms_only.mp4",
+            "expires_at": "2026-11-28T12:00:00Z",
+            "published_at": "2026-11-25T12:00:00Z",
+            "metadata": {},
+        }
+    )
+    result = run(server_env, lambda s: s.call_tool("distribution_get_record", {"audit_log_id": "dist_cms_only"}))
+
+    assert not result.isError
+    assert result.structuredContent == {
+        "storage_location": "payloadcms://media/proj-7/mvp/dist_cms_only.mp4",
+        "public_url": "https://media.example.com/proj-7/mvp/dist_cms_only.mp4",
+        "expires_at": "2026-11-28T12:00:00Z",
+        "metadata": {"title": "Launch teaser", "duration_seconds": 9.7, "checksum": SAMPLE_CHECKSUM, "tags": ["teaser"]},
+        "audit_log_id": "dist_cms_only",
+    }
+
+
 def test_dry_run_has_no_side_effect(server_env, cms, asset_server):
     body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_dry")
     result = run(server_env, lambda s: s.call_tool("distribution_dry_run", body))
@@ -108,22 +147,85 @@ def test_errors_carry_the_rest_codes(server_env, cms, asset_server):
     mismatch["final_edit"]["checksum"] = "sha256:" + "0" * 64
 
     async def scenario(session):
-        return [
-            await session.call_tool("distribution_publish", publish_request(url, qc_report={"status": "fail"})),
+        qc = await session.call_tool("distribution_publish", publish_request(url, qc_report={"status": "fail"}))
+        requests_after_qc = len(asset_server.requests) + len(cms.requests)
+        return requests_after_qc, [
+            qc,
             await session.call_tool("distribution_publish", mismatch),
             await session.call_tool("distribution_publish", {"final_edit": {}}),
             await session.call_tool("distribution_get_record", {"audit_log_id": "dist_unknown"}),
+            await session.call_tool("distribution_get_record", {}),
         ]
 
-    qc, checksum, invalid, missing = run(server_env, scenario)
+    requests_after_qc, results = run(server_env, scenario)
+    qc, checksum, invalid, missing, no_id = results
 
-    assert error_of(qc)["code"] == "qc_not_passed"
+    assert error_of(qc) == {
+        "code": "qc_not_passed",
+        "message": "QC status is 'fail'; only 'pass' may be published.",
+        "audit_log_id": None,
+    }
+    assert requests_after_qc == 0
     assert error_of(checksum)["code"] == "checksum_mismatch"
     assert error_of(invalid)["code"] == "invalid_request"
     assert "video_url" in error_of(invalid)["fields"]["final_edit"]
-    assert error_of(missing)["code"] == "record_not_found"
+    assert error_of(missing) == {
+        "code": "record_not_found",
+        "message": "No distribution record 'dist_unknown'.",
+        "audit_log_id": "dist_unknown",
+    }
+    assert error_of(no_id)["code"] == "invalid_request"
+    assert "audit_log_id" in error_of(no_id)["fields"]
     assert asset_server.requests == [("GET", "/sample.mp4")]  # only the mismatch fetched
-    assert all(CMS_API_KEY not in r.content[0].text and "Traceback" not in r.content[0].text for r in (qc, checksum, invalid, missing))
+    assert cms.state.media == [] and cms.state.records == []
+    assert all(CMS_API_KEY not in r.content[0].text and "Traceback" not in r.content[0].text for r in results)
+
+
+def test_stdout_carries_only_the_protocol(server_env, tmp_path, cms, asset_server):
+    """Logs and audit events go to stderr: any other line on stdout would corrupt the stdio channel."""
+    body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_stdio")
+    initialize = {
+        "protocolVersion": types.LATEST_PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"},
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "mcp_server"],
+        cwd=ROOT,
+        env=server_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    watchdog = threading.Timer(30, process.kill)  # a hung server ends the blocking reads below
+    watchdog.start()
+
+    def send(message):
+        process.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+        process.stdin.flush()
+
+    try:
+        send({"id": 1, "method": "initialize", "params": initialize})
+        lines = [process.stdout.readline()]
+        send({"method": "notifications/initialized"})
+        send({"id": 2, "method": "tools/call", "params": {"name": "distribution_publish", "arguments": body}})
+        lines.append(process.stdout.readline())
+        rest, stderr = process.communicate()  # closes stdin: the server exits at end of input
+    finally:
+        watchdog.cancel()
+    lines += rest.splitlines()
+    assert process.returncode == 0
+
+    messages = [types.JSONRPCMessage.model_validate_json(line).root for line in lines]
+    assert [message.id for message in messages] == [1, 2]
+    assert messages[1].result["structuredContent"]["audit_log_id"] == "dist_stdio"
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert [(e["audit_log_id"], e["status"]) for e in events] == [("dist_stdio", "published")]
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        attempts = db.execute("SELECT audit_log_id, source, status FROM distribution_publishattempt").fetchall()
+    assert attempts == [("dist_stdio", "mcp", "published")]
 
 
 def test_streamable_http_transport(server_env):
