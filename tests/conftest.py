@@ -1,7 +1,11 @@
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
+
+from distribution.models import PublishAttempt
 
 from tests.servers import AssetServer, PayloadDouble, Route
 
@@ -23,6 +27,17 @@ def publish_request(video_url: str, **overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+def make_attempt(status: str, latency_ms: int | None, size: int | None = None, days_ago: int = 0, **fields):
+    """A PublishAttempt as the pipeline leaves it, for figures that need chosen latencies and dates."""
+    return PublishAttempt.objects.create(
+        status=status,
+        latency_ms=latency_ms,
+        asset_size=size,
+        started_at=timezone.now() - timedelta(days=days_ago),
+        **fields,
+    )
 
 
 @pytest.fixture

@@ -1,28 +1,16 @@
-"""Admin, dashboard and /metrics as operators and Prometheus see them."""
+"""Admin and dashboard as operators see them (/metrics: tests/test_metrics.py)."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.utils import timezone
 
 from distribution.models import MirroredRecord, PublishAttempt
 from distribution.publishing import publish
-from tests.conftest import publish_request
+from tests.conftest import make_attempt, publish_request
 
 ATTEMPTS = "/admin/distribution/publishattempt/"
 RECORDS = "/admin/distribution/mirroredrecord/"
-
-
-def make_attempt(status, latency_ms, size=None, days_ago=0, **fields) -> PublishAttempt:
-    return PublishAttempt.objects.create(
-        status=status,
-        latency_ms=latency_ms,
-        asset_size=size,
-        started_at=timezone.now() - timedelta(days=days_ago),
-        **fields,
-    )
 
 
 def staff(client, *permissions: str) -> User:
@@ -36,44 +24,6 @@ def staff(client, *permissions: str) -> User:
 @pytest.fixture
 def published(db, cms, asset_server):
     return publish(publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_ops")).distribution_record
-
-
-# -- metrics -------------------------------------------------------------------------------
-
-
-def scrape(client, **headers) -> dict[str, float]:
-    response = client.get("/metrics", **headers)
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
-    lines = [line for line in response.content.decode().splitlines() if line and not line.startswith("#")]
-    return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in lines)}
-
-
-def test_metrics_count_outcomes_and_bucket_latency_and_size(client, db):
-    make_attempt("published", 200, size=5 * 2**20)
-    make_attempt("published", 800, size=2**20)
-    make_attempt("failed", 20000)
-    make_attempt("running", None)  # not finished: not counted
-
-    samples = scrape(client)
-
-    assert samples['distribution_publish_total{status="published"}'] == 2
-    assert samples['distribution_publish_total{status="failed"}'] == 1
-    assert samples['distribution_publish_latency_ms_bucket{le="250"}'] == 1
-    assert samples['distribution_publish_latency_ms_bucket{le="1000"}'] == 2
-    assert samples['distribution_publish_latency_ms_bucket{le="+Inf"}'] == 3
-    assert samples["distribution_publish_latency_ms_sum"] == 21000
-    assert samples["distribution_publish_latency_ms_count"] == 3
-    assert samples['distribution_asset_size_bytes_bucket{le="1048576"}'] == 1
-    assert samples['distribution_asset_size_bytes_bucket{le="16777216"}'] == 2
-    assert samples["distribution_asset_size_bytes_sum"] == 6 * 2**20
-
-
-def test_metrics_token_when_configured(client, db, settings):
-    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "METRICS_TOKEN": "scrape-me"}
-    assert client.get("/metrics").status_code == 401
-    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
-    assert scrape(client, HTTP_AUTHORIZATION="Bearer scrape-me")['distribution_publish_total{status="failed"}'] == 0
 
 
 # -- dashboard -----------------------------------------------------------------------------

@@ -1,0 +1,126 @@
+"""Publish figures as Prometheus and the dashboard read them: /metrics and distribution.metrics."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from distribution import metrics
+from distribution.models import PublishAttempt
+from tests.conftest import SAMPLE_MP4, make_attempt, publish_request
+
+
+def scrape(client, **headers) -> dict[str, float]:
+    """GET /metrics, parsed by Prometheus's own client parser: {'name{labels}': value}."""
+    response = client.get("/metrics", **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    samples = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            labels = ",".join(f'{key}="{value}"' for key, value in sample.labels.items())
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+def test_metrics_count_outcomes_and_bucket_latency_and_size(client, db):
+    make_attempt("published", 200, size=5 * 2**20)
+    make_attempt("published", 800, size=2**20)
+    make_attempt("failed", 20000)
+    make_attempt("running", None)  # not finished: not counted
+
+    samples = scrape(client)
+
+    assert samples['distribution_publish_total{status="published"}'] == 2
+    assert samples['distribution_publish_total{status="failed"}'] == 1
+    assert samples['distribution_publish_latency_ms_bucket{le="250"}'] == 1
+    assert samples['distribution_publish_latency_ms_bucket{le="1000"}'] == 2
+    assert samples['distribution_publish_latency_ms_bucket{le="+Inf"}'] == 3
+    assert samples["distribution_publish_latency_ms_sum"] == 21000
+    assert samples["distribution_publish_latency_ms_count"] == 3
+    assert samples['distribution_asset_size_bytes_bucket{le="1048576"}'] == 1
+    assert samples['distribution_asset_size_bytes_bucket{le="16777216"}'] == 2
+    assert samples["distribution_asset_size_bytes_sum"] == 6 * 2**20
+
+
+def test_histogram_buckets_are_cumulative_up_to_the_count(client, db):
+    for latency in (50, 300, 3000, 400000):
+        make_attempt("published", latency, size=latency * 1000)
+
+    response = client.get("/metrics")
+    families = {family.name: family for family in text_string_to_metric_families(response.content.decode())}
+
+    assert {name: family.type for name, family in families.items()} == {
+        "distribution_publish": "counter",
+        "distribution_publish_latency_ms": "histogram",
+        "distribution_asset_size_bytes": "histogram",
+    }
+    for name in ("distribution_publish_latency_ms", "distribution_asset_size_bytes"):
+        buckets = [s.value for s in families[name].samples if s.name.endswith("_bucket")]
+        [count] = [s.value for s in families[name].samples if s.name.endswith("_count")]
+        assert buckets == sorted(buckets) and buckets[-1] == count == 4
+
+
+def test_metrics_follow_publishes_through_the_api(api_client, cms, asset_server):
+    video = asset_server.url + "/sample.mp4"
+    for audit_log_id in ("dist_m1", "dist_m2"):
+        assert api_client.post("/api/distribution/publish", publish_request(video, audit_log_id=audit_log_id), format="json").status_code == 201
+    refused = publish_request(video, qc_report={"status": "fail"})
+    assert api_client.post("/api/distribution/publish", refused, format="json").status_code == 422
+    wrong_sum = publish_request(video, final_edit={"video_url": video, "duration_seconds": 2.0, "checksum": "sha256:" + "0" * 64})
+    assert api_client.post("/api/distribution/publish", wrong_sum, format="json").status_code == 422
+
+    samples = scrape(api_client)
+
+    assert samples['distribution_publish_total{status="published"}'] == 2
+    assert samples['distribution_publish_total{status="failed"}'] == 2
+    assert samples["distribution_publish_latency_ms_count"] == 4
+    assert samples["distribution_publish_latency_ms_sum"] == sum(PublishAttempt.objects.values_list("latency_ms", flat=True))
+    assert samples["distribution_asset_size_bytes_count"] == 2  # refused and mismatched assets have no size
+    assert samples["distribution_asset_size_bytes_sum"] == 2 * len(SAMPLE_MP4)
+    assert metrics.summary()["success_rate"] == 0.5
+
+
+def test_metrics_token_when_configured(client, db, settings):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "METRICS_TOKEN": "scrape-me"}
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert scrape(client, HTTP_AUTHORIZATION="Bearer scrape-me")['distribution_publish_total{status="failed"}'] == 0
+
+
+def test_summary_percentiles_rate_and_bytes(db):
+    for latency in range(10, 201, 10):  # 20 published attempts, 10 ms .. 200 ms
+        make_attempt("published", latency, size=1000)
+    make_attempt("failed", 5000, size=7)
+    make_attempt("running", None, size=10**9)
+
+    assert metrics.summary() == {
+        "attempts": 21,
+        "published": 20,
+        "failed": 1,
+        "success_rate": 20 / 21,
+        "latency_p50_ms": 110,  # nearest rank: the 11th of 21
+        "latency_p95_ms": 200,  # the 20th of 21
+        "bytes_published": 20 * 1000,
+    }
+
+
+def test_summary_without_attempts(db):
+    assert metrics.summary() == {
+        "attempts": 0, "published": 0, "failed": 0, "success_rate": None,
+        "latency_p50_ms": None, "latency_p95_ms": None, "bytes_published": 0,
+    }
+
+
+def test_attempts_per_day_is_zero_filled_oldest_first(db):
+    make_attempt("published", 100)
+    make_attempt("published", 100)
+    make_attempt("running", None)
+    make_attempt("failed", 100, days_ago=3)
+    make_attempt("published", 100, days_ago=7)  # outside a 7-day window
+
+    days = metrics.attempts_per_day(7)
+
+    today = timezone.now().date()
+    assert [day["day"] for day in days] == [today - timedelta(days=n) for n in range(6, -1, -1)]
+    assert [(day["published"], day["failed"]) for day in days] == [(0, 0)] * 3 + [(0, 1), (0, 0), (0, 0), (2, 0)]
