@@ -2,7 +2,12 @@
 
 import time
 
-MIB = 1024 * 1024
+UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+
+
+def _unit(amount: int) -> tuple[str, int]:
+    """The largest unit `amount` reaches (KiB at least), so both numbers of a line share it."""
+    return next(((name, size) for name, size in UNITS if amount >= size), UNITS[-1])
 
 
 class TerminalProgress:
@@ -17,9 +22,10 @@ class TerminalProgress:
 
     def bytes(self, stage: str, done: int, total: int | None) -> None:
         """Callback for the publish service: progress(stage, bytes_done, bytes_total)."""
-        amount = f"{done / MIB:8.1f} MiB"
+        name, size = _unit(max(done, total or 0))
+        amount = f"{done / size:8.1f} {name}"
         if total:
-            amount += f" / {total / MIB:.1f} MiB  {done * 100 // total:3d}%"
+            amount += f" / {total / size:.1f} {name}  {done * 100 // total:3d}%"
         self._draw(stage, amount, finished=bool(total) and done >= total)
 
     def items(self, stage: str, done: int, total: int) -> None:

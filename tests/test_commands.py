@@ -1,5 +1,6 @@
 """Management commands as release checks run them: exit codes, --json output, effects."""
 
+import hashlib
 import io
 import json
 import os
@@ -13,7 +14,9 @@ from django.core.management.base import CommandError
 
 from distribution.models import MirroredRecord, PublishAttempt
 from distribution.progress import TerminalProgress
-from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, publish_request
+from distribution.publishing import publish
+from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
+from tests.servers import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,6 +64,16 @@ def test_failures_raise_with_exit_code_1_and_json_error(db, cms, request_file):
     assert json.loads(out.getvalue())["error"]["code"] == "qc_not_passed"
 
 
+def test_publish_reads_the_request_from_stdin(db, cms, asset_server, monkeypatch):
+    request = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_stdin")
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(request)))
+
+    body = run_json("publish", "-")
+
+    assert body["distribution_record"]["audit_log_id"] == "dist_stdin"
+    assert [r["audit_log_id"] for r in cms.state.records] == ["dist_stdin"]
+
+
 def test_unreadable_request_is_exit_code_2(db, tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(CommandError) as caught:
@@ -79,14 +92,19 @@ def test_republish_by_audit_log_id(db, cms, request_file):
         call_command("republish", "dist_nope", stdout=io.StringIO())
 
 
+def cms_record(index: int) -> dict:
+    """A distributionRecords document as PayloadCMS stores it."""
+    return {
+        "id": index + 1, "audit_log_id": f"dist_{index}", "project_id": "p", "title": f"Cut {index}",
+        "checksum": SAMPLE_CHECKSUM, "storage_path": f"p/mvp/dist_{index}.mp4",
+        "public_url": f"https://cdn.example.com/p/mvp/dist_{index}.mp4", "tags": ["x"],
+        "published_at": "2026-11-20T10:00:00.000Z", "expires_at": None, "duration_seconds": 3.5,
+    }
+
+
 def test_sync_pages_through_the_cms_and_flags_missing(db, cms):
     for index in range(5):
-        cms.state.records.append(
-            {"id": index + 1, "audit_log_id": f"dist_{index}", "project_id": "p", "title": f"Cut {index}",
-             "checksum": SAMPLE_CHECKSUM, "storage_path": f"p/mvp/dist_{index}.mp4",
-             "public_url": f"https://cdn.example.com/p/mvp/dist_{index}.mp4", "tags": ["x"],
-             "published_at": "2026-11-20T10:00:00.000Z", "expires_at": None, "duration_seconds": 3.5}
-        )
+        cms.state.records.append(cms_record(index))
     MirroredRecord.objects.create(audit_log_id="dist_gone", storage_path="p/mvp/dist_gone.mp4")
 
     first = run_json("sync_distribution_records", "--page-size", "2")
@@ -99,9 +117,28 @@ def test_sync_pages_through_the_cms_and_flags_missing(db, cms):
     assert run_json("sync_distribution_records") == {"created": 0, "updated": 1, "unchanged": 4, "missing": 1}
 
 
+def test_failed_sync_exits_1_and_flags_nothing(db, cms):
+    cms.state.records.append(cms_record(0))
+    MirroredRecord.objects.create(audit_log_id="dist_kept", storage_path="p/mvp/dist_kept.mp4")
+    cms.fail_next["GET distributionRecords"] = 500
+
+    out = io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_distribution_records", "--json", stdout=out, stderr=io.StringIO())
+
+    assert caught.value.returncode == 1
+    assert json.loads(out.getvalue())["error"]["code"] == "cms_read_failed"
+    assert list(MirroredRecord.objects.values_list("audit_log_id", "missing_from_cms")) == [("dist_kept", False)]
+
+
 class FakeTerminal(io.StringIO):
     def isatty(self):
         return True
+
+
+def final_lines(terminal: FakeTerminal) -> list[str]:
+    """What the terminal shows in the end: the last redraw of each line."""
+    return [line.rsplit("\r", 1)[-1] for line in terminal.getvalue().split("\n") if line]
 
 
 def test_progress_is_drawn_on_a_terminal_only():
@@ -109,14 +146,56 @@ def test_progress_is_drawn_on_a_terminal_only():
     progress = TerminalProgress(terminal, interval=0)
     progress.bytes("download", 5 * 2**20, 10 * 2**20)
     progress.bytes("upload", 10 * 2**20, 10 * 2**20)
+    progress.bytes("download", 3 * 2**29, None)  # no Content-Length: no total, no percentage
     progress.close()
     assert terminal.getvalue() == (
         "\rdownload         5.0 MiB / 10.0 MiB   50%\n\rupload          10.0 MiB / 10.0 MiB  100%\n"
+        "\rdownload         1.5 GiB\n"
     )
 
     piped = io.StringIO()
     TerminalProgress(piped).bytes("download", 1, 2)
     assert piped.getvalue() == ""
+
+
+def test_publish_draws_download_and_upload_progress_on_a_terminal(db, cms, request_file):
+    terminal = FakeTerminal()
+    call_command("publish", request_file(audit_log_id="dist_tty"), stdout=io.StringIO(), stderr=terminal)
+
+    assert final_lines(terminal) == [
+        "download         3.1 KiB / 3.1 KiB  100%",  # the 3200-byte sample
+        "upload           3.1 KiB / 3.1 KiB  100%",
+    ]
+    assert cms.state.files["concept-42/mvp/dist_tty.mp4"] == SAMPLE_MP4
+
+    piped = io.StringIO()
+    call_command("publish", request_file(audit_log_id="dist_pipe"), stdout=io.StringIO(), stderr=piped)
+    assert piped.getvalue() == ""
+
+
+def test_large_assets_report_progress_chunk_by_chunk(db, cms, asset_server, request_file):
+    """The upload streams from disk: many growing reports, none near the whole file at once."""
+    asset = SAMPLE_MP4 + bytes(3 * 2**20)
+    asset_server.add("/large.mp4", Route(body=asset))
+    request = publish_request(asset_server.url + "/large.mp4", audit_log_id="dist_large")
+    request["final_edit"]["checksum"] = "sha256:" + hashlib.sha256(asset).hexdigest()
+    reports = []
+
+    publish(request, source="command", progress=lambda stage, done, total: reports.append((stage, done, total)))
+
+    for stage in ("download", "upload"):
+        done = [d for s, d, total in reports if s == stage and total == len(asset)]
+        assert len(done) >= 4 and done == sorted(done) and done[-1] == len(asset), stage
+        assert max(b - a for a, b in zip([0, *done], done)) <= 2**20, stage
+    assert cms.state.files["concept-42/mvp/dist_large.mp4"] == asset
+
+
+def test_sync_draws_record_counts_on_a_terminal(db, cms):
+    for index in range(3):
+        cms.state.records.append(cms_record(index))
+    terminal = FakeTerminal()
+    call_command("sync_distribution_records", "--page-size", "2", stdout=io.StringIO(), stderr=terminal)
+    assert final_lines(terminal) == ["records     3/3"]
 
 
 def test_exit_codes_as_a_release_check_sees_them(tmp_path, cms, request_file):
