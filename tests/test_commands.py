@@ -117,6 +117,12 @@ def test_sync_pages_through_the_cms_and_flags_missing(db, cms):
     assert run_json("sync_distribution_records") == {"created": 0, "updated": 1, "unchanged": 4, "missing": 1}
 
 
+def test_sync_refuses_a_page_size_below_1(db, cms):
+    with pytest.raises(CommandError, match="expected a whole number of at least 1, got '0'"):
+        call_command("sync_distribution_records", "--page-size", "0")
+    assert cms.requests == []
+
+
 def test_failed_sync_exits_1_and_flags_nothing(db, cms):
     cms.state.records.append(cms_record(0))
     MirroredRecord.objects.create(audit_log_id="dist_kept", storage_path="p/mvp/dist_kept.mp4")

@@ -1,3 +1,4 @@
+import argparse
 import json
 
 import httpx
@@ -10,11 +11,18 @@ from distribution.cms_client import PayloadCMSClient
 from ._output import run_with_progress
 
 
+def positive_int(text: str) -> int:
+    """Payload reads limit=0 as 'no limit', which would fetch the whole collection in one answer."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 class Command(BaseCommand):
     help = "Mirror PayloadCMS distributionRecords locally and flag mirrored records the CMS no longer has."
 
     def add_arguments(self, parser):
-        parser.add_argument("--page-size", type=int, default=100)
+        parser.add_argument("--page-size", type=positive_int, default=100, help="Records per request.")
         parser.add_argument("--json", action="store_true", help="Print the summary as JSON on stdout.")
 
     def handle(self, *args, page_size, **options):
