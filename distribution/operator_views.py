@@ -17,7 +17,9 @@ def metrics_view(request):
     token = settings.DISTRIBUTION["METRICS_TOKEN"]
     given = request.headers.get("Authorization", "")
     if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        return HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+        response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return HttpResponse(metrics.prometheus_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -83,7 +83,9 @@ def test_metrics_follow_publishes_through_the_api(api_client, cms, asset_server)
 
 def test_metrics_token_when_configured(client, db, settings):
     settings.DISTRIBUTION = {**settings.DISTRIBUTION, "METRICS_TOKEN": "scrape-me"}
-    assert client.get("/metrics").status_code == 401
+    anonymous = client.get("/metrics")
+    assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert b"distribution_publish_total" not in anonymous.content
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert scrape(client, HTTP_AUTHORIZATION="Bearer scrape-me")['distribution_publish_total{status="failed"}'] == 0
 
