@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import path
 
 from distribution.api_views import PublishView
-from distribution.operator_views import dashboard_view, metrics_view
+from distribution.dashboard_views import dashboard_view
+from distribution.operator_views import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),

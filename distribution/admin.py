@@ -1,54 +1,102 @@
-"""Operator admin: publish attempts and mirrored records, read-only, with a guarded Re-publish action."""
+"""Operator admin: publish attempts and mirrored records, read-only, with a guarded Re-publish action and button."""
 
 import json
+from datetime import UTC
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
+from . import publishing
 from .errors import PublishError
 from .models import MirroredRecord, PublishAttempt
-from .publishing import republish
+from .templatetags.operator_format import milliseconds
 
 admin.site.site_header = "Distribution operator"
 admin.site.site_title = "Distribution"
 admin.site.index_title = "Publishing"
 admin.site.enable_nav_sidebar = False  # the lists are wide; two models need no sidebar
 
+REPUBLISH_PERMISSION = "distribution.republish"
+
 
 def pretty_json(value) -> str:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True)) if value else "—"
 
 
+def utc_time(moment) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+
+def badge(kind: str, label: str) -> str:
+    return format_html('<span class="badge badge-{}">{}</span>', kind, label)
+
+
 class RepublishMixin:
-    """The "Re-publish" action: a confirmation page, then the publish service for each audit_log_id."""
+    """Re-publish, as a list action and as a button on the detail page: confirm, then run the publish service.
+
+    Both need the `distribution.republish` permission; every run is recorded by the service as a new attempt.
+    """
 
     actions = ["republish"]
-
-    def audit_log_ids(self, queryset) -> list[str]:
-        return sorted({audit_log_id for audit_log_id in queryset.values_list("audit_log_id", flat=True) if audit_log_id})
+    change_form_template = "admin/distribution/change_form.html"
 
     def has_republish_permission(self, request) -> bool:
-        return request.user.has_perm("distribution.republish")
+        return request.user.has_perm(REPUBLISH_PERMISSION)
 
     @admin.action(description="Re-publish selected records", permissions=["republish"])
     def republish(self, request, queryset):
-        audit_log_ids = self.audit_log_ids(queryset)
+        audit_log_ids = sorted({value for value in queryset.values_list("audit_log_id", flat=True) if value})
+        if not audit_log_ids:
+            self.message_user(request, "None of the selected rows has an audit_log_id to re-publish.", messages.WARNING)
+            return None
         if request.POST.get("confirm") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Re-publish",
-                "opts": self.model._meta,
-                "queryset": queryset,
-                "audit_log_ids": audit_log_ids,
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(request, "admin/distribution/republish_confirmation.html", context)
+            changelist_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+            return self.republish_confirmation(request, audit_log_ids, cancel_url=changelist_url, selected=queryset)
+        self.republish_each(request, audit_log_ids)
+        return None
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_republish"
+        view = self.admin_site.admin_view(self.republish_view)
+        return [path("<path:object_id>/republish/", view, name=name), *super().get_urls()]
+
+    def republish_view(self, request, object_id):
+        """The detail page's button: GET asks for confirmation, POST re-publishes and returns to the detail page."""
+        if not self.has_republish_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not obj.audit_log_id:
+            raise Http404("Nothing to re-publish here.")
+        change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+        if request.method == "POST":
+            self.republish_each(request, [obj.audit_log_id])
+            return HttpResponseRedirect(change_url)
+        return self.republish_confirmation(request, [obj.audit_log_id], cancel_url=change_url)
+
+    def republish_confirmation(self, request, audit_log_ids, *, cancel_url, selected=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Re-publish",
+            "opts": self.opts,
+            "audit_log_ids": audit_log_ids,
+            "selected": selected,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "cancel_url": cancel_url,
+        }
+        return TemplateResponse(request, "admin/distribution/republish_confirmation.html", context)
+
+    def republish_each(self, request, audit_log_ids):
         for audit_log_id in audit_log_ids:
             try:
-                result = republish(audit_log_id, source=PublishAttempt.Source.ADMIN)
+                result = publishing.republish(audit_log_id, source=PublishAttempt.Source.ADMIN)
             except PublishError as error:
                 self.message_user(
                     request, f"Re-publish of {audit_log_id} failed ({error.code}): {error.message}", messages.ERROR
@@ -56,13 +104,16 @@ class RepublishMixin:
             else:
                 url = result.distribution_record["public_url"]
                 self.message_user(request, f"Re-published {audit_log_id} to {url}", messages.SUCCESS)
-        return None
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        context["can_republish"] = bool(obj and obj.audit_log_id and self.has_republish_permission(request))
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Operators look and re-publish; PayloadCMS and the pipeline are the only writers.
 
-    Both models carry duration_seconds and public_url, displayed alike.
+    Both models carry duration_seconds and public_url, and (the records by annotation) asset_size and latency_ms.
     """
 
     list_per_page = 50
@@ -70,6 +121,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     @admin.display(description="duration", ordering="duration_seconds")
     def duration(self, obj):
         return f"{obj.duration_seconds:.1f} s" if obj.duration_seconds is not None else "—"
+
+    @admin.display(description="size", ordering="asset_size")
+    def size(self, obj):
+        return filesizeformat(obj.asset_size) if obj.asset_size is not None else "—"
+
+    @admin.display(description="latency", ordering="latency_ms")
+    def latency(self, obj):
+        return milliseconds(obj.latency_ms)
 
     @admin.display(description="public URL")
     def public_link(self, obj):
@@ -80,6 +139,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         if not obj.public_url:
             return "—"
         return format_html('<video controls preload="metadata" width="480" src="{}"></video>', obj.public_url)
+
+    @admin.display(description="attempts")
+    def attempts_link(self, obj):
+        if not obj.audit_log_id:
+            return "—"
+        url = reverse("admin:distribution_publishattempt_changelist")
+        return format_html('<a href="{}?audit_log_id__exact={}">Every attempt for {}</a>', url, obj.audit_log_id, obj.audit_log_id)
 
     def has_add_permission(self, request):
         return False
@@ -93,39 +159,29 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(PublishAttempt)
 class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
-    list_display = (
-        "audit_log_id",
-        "title",
-        "project_id",
-        "status_label",
-        "started_at",
-        "duration",
-        "size",
-        "latency",
-        "source",
-    )
-    list_filter = ("status", "project_id", "source", "started_at")
+    list_display = ("audit_log_id", "title", "project_id", "status_label", "started", "duration", "size", "latency", "source")
+    list_display_links = ("audit_log_id",)
+    list_filter = ("status", "source", "project_id", "started_at")
     search_fields = ("audit_log_id", "title", "checksum")
+    search_help_text = "audit_log_id, title or checksum"
     date_hierarchy = "started_at"
     fieldsets = (
-        (None, {"fields": ("audit_log_id", "status_label", "error_code", "error_message", "source", "project_id", "title")}),
+        (None, {"fields": ("audit_log_id", "status_label", "error_code", "error_message", "source", "project_id", "title", "attempts_link")}),
         ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
         ("Timing", {"fields": ("started_at", "finished_at", "latency", "fetch_ms", "upload_ms")}),
-        ("Payloads", {"fields": ("audit_event_json", "request_json", "distribution_record_json")}),
+        ("Audit event, request and distribution record", {"fields": ("audit_event_json", "request_json", "distribution_record_json")}),
     )
 
     @admin.display(description="status", ordering="status")
     def status_label(self, attempt):
-        colour = {"published": "#3a7d44", "failed": "#c0392b"}.get(attempt.status, "#7f8c8d")
-        return format_html('<strong style="color:{}">{}</strong>', colour, attempt.get_status_display())
+        label = badge(attempt.status, attempt.get_status_display())
+        if attempt.error_code:
+            return format_html('{} <code class="error-code">{}</code>', label, attempt.error_code)
+        return label
 
-    @admin.display(description="size", ordering="asset_size")
-    def size(self, attempt):
-        return filesizeformat(attempt.asset_size) if attempt.asset_size is not None else "—"
-
-    @admin.display(description="latency", ordering="latency_ms")
-    def latency(self, attempt):
-        return f"{attempt.latency_ms} ms" if attempt.latency_ms is not None else "—"
+    @admin.display(description="started (UTC)", ordering="started_at")
+    def started(self, attempt):
+        return utc_time(attempt.started_at)
 
     @admin.display(description="audit event")
     def audit_event_json(self, attempt):
@@ -142,31 +198,45 @@ class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
 
 @admin.register(MirroredRecord)
 class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
-    list_display = ("audit_log_id", "title", "project_id", "cms_status", "published_at", "duration", "public_link")
+    list_display = ("audit_log_id", "title", "project_id", "cms_status", "published", "duration", "size", "latency")
     list_filter = ("missing_from_cms", "project_id", "published_at")
     search_fields = ("audit_log_id", "title", "checksum")
+    search_help_text = "audit_log_id, title or checksum"
     date_hierarchy = "published_at"
-    fields = (
-        "audit_log_id",
-        "cms_status",
-        "project_id",
-        "title",
-        "tags",
-        "checksum",
-        "duration_seconds",
-        "storage_path",
-        "public_link",
-        "preview",
-        "expires_at",
-        "published_at",
-        "synced_at",
-        "metadata_json",
+    fieldsets = (
+        (None, {"fields": ("audit_log_id", "cms_status", "project_id", "title", "tags", "attempts_link")}),
+        ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
+        ("Timing", {"fields": ("published_at", "expires_at", "synced_at", "latency")}),
+        ("Distribution record and audit event", {"fields": ("distribution_record_json", "audit_event_json")}),
     )
+
+    def get_queryset(self, request):
+        """Size, latency and audit event of the record's latest successful attempt, when this database saw one."""
+        latest = PublishAttempt.objects.filter(
+            audit_log_id=OuterRef("audit_log_id"), status=PublishAttempt.Status.PUBLISHED
+        ).order_by("-started_at")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                asset_size=Subquery(latest.values("asset_size")[:1]),
+                latency_ms=Subquery(latest.values("latency_ms")[:1]),
+                audit_event=Subquery(latest.values("audit_event")[:1]),
+            )
+        )
 
     @admin.display(description="in PayloadCMS", ordering="missing_from_cms")
     def cms_status(self, record):
-        return "missing" if record.missing_from_cms else "present"
+        return badge("failed", "Missing") if record.missing_from_cms else badge("published", "Present")
 
-    @admin.display(description="metadata")
-    def metadata_json(self, record):
-        return pretty_json(record.metadata)
+    @admin.display(description="published (UTC)", ordering="published_at")
+    def published(self, record):
+        return utc_time(record.published_at)
+
+    @admin.display(description="distribution record")
+    def distribution_record_json(self, record):
+        return pretty_json(record.as_distribution_record())
+
+    @admin.display(description="audit event of the latest publish")
+    def audit_event_json(self, record):
+        return pretty_json(record.audit_event)

@@ -1,0 +1,57 @@
+"""The staff dashboard: publish figures from distribution.metrics, a server-rendered SVG chart, the latest failures."""
+
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import render
+
+from . import metrics
+from .models import PublishAttempt
+
+CHART_DAYS = 14
+CHART_WIDTH, CHART_HEIGHT = 640, 160
+LATEST_FAILURES = 10
+
+
+def chart_bars(days: list[dict]) -> tuple[int, list[dict]]:
+    """The chart's scale (the busiest day's total) and stacked bar geometry, published under failed."""
+    peak = max([day["published"] + day["failed"] for day in days] + [1])
+    slot = CHART_WIDTH / len(days)
+    bars = []
+    for index, day in enumerate(days):
+        published_height = CHART_HEIGHT * day["published"] / peak
+        failed_height = CHART_HEIGHT * day["failed"] / peak
+        top = CHART_HEIGHT - published_height - failed_height
+        bars.append(
+            {
+                **day,
+                "total": day["published"] + day["failed"],
+                "x": round(index * slot + 3, 1),
+                "width": round(slot - 6, 1),
+                "published_y": round(CHART_HEIGHT - published_height, 1),
+                "published_height": round(published_height, 1),
+                "failed_y": round(top, 1),
+                "failed_height": round(failed_height, 1),
+                "label_x": round(index * slot + slot / 2, 1),
+                "total_y": round(top - 4, 1),
+            }
+        )
+    return peak, bars
+
+
+@staff_member_required
+def dashboard_view(request):
+    peak, bars = chart_bars(metrics.attempts_per_day(CHART_DAYS))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Distribution dashboard",
+        "figures": metrics.summary(),
+        "chart_days": CHART_DAYS,
+        "chart_peak": peak,
+        "bars": bars,
+        "chart_width": CHART_WIDTH,
+        "chart_height": CHART_HEIGHT,
+        "failures": PublishAttempt.objects.filter(status=PublishAttempt.Status.FAILED).order_by("-started_at")[
+            :LATEST_FAILURES
+        ],
+    }
+    return render(request, "distribution/dashboard.html", context)

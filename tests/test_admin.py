@@ -1,0 +1,261 @@
+"""The operator admin as operators see it: lists, read-only details, and the guarded Re-publish action and button."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from distribution.models import MirroredRecord, PublishAttempt
+from distribution.publishing import publish
+from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, make_attempt, publish_request
+
+ATTEMPTS = "/admin/distribution/publishattempt/"
+RECORDS = "/admin/distribution/mirroredrecord/"
+STORAGE_PATH = "concept-42/mvp/dist_ops.mp4"
+
+
+def staff(client, *codenames: str) -> User:
+    user = User.objects.create_user("operator", password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    return user
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def result_rows(html: str) -> str:
+    """The changelist's result table only, so filters and search hints don't count as rows."""
+    return html[html.index('id="result_list"') : html.index("</table>", html.index('id="result_list"'))]
+
+
+@pytest.fixture
+def published(db, cms, asset_server):
+    return publish(publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_ops")).distribution_record
+
+
+@pytest.fixture
+def stale_cms(cms, published):
+    """Mark the CMS documents so an overwrite is visible: re-publishing must replace these values in place."""
+    cms.state.records[0]["published_at"] = "2000-01-01T00:00:00Z"
+    cms.state.media[0]["filesize"] = 0
+    return cms
+
+
+def assert_overwritten(cms) -> None:
+    assert len(cms.state.media) == 1 and len(cms.state.records) == 1  # updated, not duplicated
+    assert cms.state.records[0]["published_at"] != "2000-01-01T00:00:00Z"
+    assert cms.state.media[0]["filesize"] == len(SAMPLE_MP4)
+    assert cms.state.files[STORAGE_PATH] == SAMPLE_MP4
+
+
+# -- lists ---------------------------------------------------------------------------------
+
+
+def test_attempt_list_shows_readable_columns(admin_client, published):
+    make_attempt("failed", 30050, audit_log_id="dist_broken", title="Broken cut", error_code="asset_fetch_failed")
+
+    rows = result_rows(admin_client.get(ATTEMPTS).content.decode())
+
+    assert rows.index("dist_broken") < rows.index("dist_ops")  # newest first
+    assert '<span class="badge badge-published">Published</span>' in rows
+    assert '<span class="badge badge-failed">Failed</span> <code class="error-code">asset_fetch_failed</code>' in rows
+    assert "3.1\xa0KB" in rows and "2.0 s" in rows and "30.1 s" in rows and "REST API" in rows
+    attempt = PublishAttempt.objects.get(audit_log_id="dist_ops")
+    assert attempt.started_at.strftime("%Y-%m-%d %H:%M:%S") in rows
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"q": "dist_ops"}, {"dist_ops"}),
+        ({"q": "Broken cut"}, {"dist_broken"}),
+        ({"q": SAMPLE_CHECKSUM.removeprefix("sha256:")[:16]}, {"dist_ops"}),
+        ({"status__exact": "failed"}, {"dist_broken"}),
+        ({"project_id": "proj-7"}, {"dist_broken"}),
+        ({"source__exact": "api"}, {"dist_ops", "dist_old"}),
+        ({"audit_log_id__exact": "dist_old"}, {"dist_old"}),
+    ],
+)
+def test_attempt_search_and_filters(admin_client, published, query, expected):
+    make_attempt("failed", 50, audit_log_id="dist_broken", title="Broken cut", project_id="proj-7", source="mcp")
+    make_attempt("published", 90, days_ago=40, audit_log_id="dist_old", title="Old cut", source="api")
+
+    rows = result_rows(admin_client.get(ATTEMPTS, query).content.decode())
+
+    assert {name for name in ("dist_ops", "dist_broken", "dist_old") if name in rows} == expected
+
+
+def test_attempt_date_drill_down(admin_client, db):
+    old = make_attempt("published", 90, days_ago=40, audit_log_id="dist_old")
+    make_attempt("published", 90, audit_log_id="dist_new")
+    day = old.started_at
+
+    rows = result_rows(
+        admin_client.get(
+            ATTEMPTS, {"started_at__year": day.year, "started_at__month": day.month, "started_at__day": day.day}
+        ).content.decode()
+    )
+
+    assert "dist_old" in rows and "dist_new" not in rows
+
+
+def test_record_list_shows_the_mirror_with_size_and_latency_of_its_latest_publish(admin_client, published):
+    MirroredRecord.objects.create(audit_log_id="dist_gone", title="Gone cut", missing_from_cms=True)
+    attempt = PublishAttempt.objects.get(audit_log_id="dist_ops")
+
+    rows = result_rows(admin_client.get(RECORDS).content.decode())
+
+    assert "dist_ops" in rows and "dist_gone" in rows
+    assert '<span class="badge badge-published">Present</span>' in rows
+    assert '<span class="badge badge-failed">Missing</span>' in rows
+    assert "3.1\xa0KB" in rows and f"{attempt.latency_ms} ms" in rows
+    missing_only = result_rows(admin_client.get(RECORDS, {"missing_from_cms__exact": "1"}).content.decode())
+    assert "dist_gone" in missing_only and "dist_ops" not in missing_only
+    found = result_rows(admin_client.get(RECORDS, {"q": "Gone"}).content.decode())
+    assert "dist_gone" in found and "dist_ops" not in found
+
+
+# -- details -------------------------------------------------------------------------------
+
+
+def test_attempt_detail_is_read_only_with_pretty_json_link_and_preview(admin_client, published):
+    attempt = PublishAttempt.objects.get(audit_log_id="dist_ops")
+
+    html = admin_client.get(f"{ATTEMPTS}{attempt.pk}/change/").content.decode()
+
+    event = json.dumps(attempt.audit_event, indent=2, sort_keys=True).replace('"', "&quot;")
+    assert f"<pre>{event}</pre>" in html
+    assert "&quot;final_edit&quot;: {\n" in html  # the request, indented
+    assert "&quot;storage_location&quot;: &quot;payloadcms://media/concept-42/mvp/dist_ops.mp4&quot;" in html
+    assert f'<a href="{published["public_url"]}" target="_blank" rel="noopener">{published["public_url"]}</a>' in html
+    assert f'<video controls preload="metadata" width="480" src="{published["public_url"]}">' in html
+    assert f'href="{ATTEMPTS}?audit_log_id__exact=dist_ops"' in html
+    assert 'name="_save"' not in html
+    assert admin_client.get(f"{ATTEMPTS}add/").status_code == 403
+    assert admin_client.post(f"{ATTEMPTS}{attempt.pk}/change/", {"title": "edited"}).status_code == 403
+    assert admin_client.get(f"{ATTEMPTS}{attempt.pk}/delete/").status_code == 403
+
+
+def test_record_detail_shows_the_record_and_the_latest_audit_event(admin_client, published):
+    record = MirroredRecord.objects.get()
+
+    html = admin_client.get(f"{RECORDS}{record.pk}/change/").content.decode()
+
+    pretty_record = json.dumps(record.as_distribution_record(), indent=2, sort_keys=True).replace('"', "&quot;")
+    assert f"<pre>{pretty_record}</pre>" in html
+    assert "&quot;event&quot;: &quot;distribution.publish&quot;" in html
+    assert f'<video controls preload="metadata" width="480" src="{published["public_url"]}">' in html
+    assert 'name="_save"' not in html
+
+
+# -- re-publish ----------------------------------------------------------------------------
+
+
+def test_republish_needs_the_permission(client, published):
+    staff(client, "view_publishattempt", "view_mirroredrecord")
+    attempt = PublishAttempt.objects.get()
+
+    assert 'value="republish"' not in client.get(ATTEMPTS).content.decode()
+    detail = client.get(f"{ATTEMPTS}{attempt.pk}/change/").content.decode()
+    assert "Re-publish" not in detail
+    refused = client.post(ATTEMPTS, {"action": "republish", "_selected_action": [attempt.pk], "confirm": "yes"})
+    assert refused.status_code == 200 and "Select publish attempt to view" in refused.content.decode()
+    assert client.get(f"{ATTEMPTS}{attempt.pk}/republish/").status_code == 403
+    assert client.post(f"{RECORDS}{MirroredRecord.objects.get().pk}/republish/").status_code == 403
+    assert PublishAttempt.objects.count() == 1  # nothing ran
+
+
+def test_republish_action_confirms_then_overwrites_in_the_cms(client, published, stale_cms):
+    staff(client, "view_publishattempt", "republish")
+    attempt = PublishAttempt.objects.get()
+    selection = {"action": "republish", "_selected_action": [attempt.pk]}
+
+    confirmation = client.post(ATTEMPTS, selection)
+    page = confirmation.content.decode()
+    assert confirmation.status_code == 200 and "Re-publish 1 record?" in page and "<code>dist_ops</code>" in page
+    assert 'id="confirm-republish"' in page and PublishAttempt.objects.count() == 1
+    assert stale_cms.state.records[0]["published_at"] == "2000-01-01T00:00:00Z"  # nothing written yet
+
+    done = client.post(ATTEMPTS, {**selection, "confirm": "yes"}, follow=True)
+
+    assert messages_of(done) == [f"Re-published dist_ops to {published['public_url']}"]
+    assert_overwritten(stale_cms)
+    rerun = PublishAttempt.objects.get(source="admin")
+    assert (rerun.audit_log_id, rerun.status, rerun.public_url) == ("dist_ops", "published", published["public_url"])
+
+
+def test_republish_action_runs_for_each_selected_record(client, cms, asset_server, published):
+    publish(publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_two"))
+    staff(client, "view_mirroredrecord", "republish")
+    selected = list(MirroredRecord.objects.values_list("pk", flat=True))
+
+    done = client.post(RECORDS, {"action": "republish", "_selected_action": selected, "confirm": "yes"}, follow=True)
+
+    assert [message.split(" to ")[0] for message in messages_of(done)] == [
+        "Re-published dist_ops",
+        "Re-published dist_two",
+    ]
+    assert sorted(PublishAttempt.objects.filter(source="admin").values_list("audit_log_id", flat=True)) == [
+        "dist_ops",
+        "dist_two",
+    ]
+    assert len(cms.state.records) == 2 and len(cms.state.media) == 2
+
+
+def test_republish_failure_in_the_cms_is_reported_and_recorded(client, published, cms):
+    staff(client, "view_mirroredrecord", "republish")
+    record = MirroredRecord.objects.get()
+    cms.fail_next["PATCH media"] = 500
+
+    done = client.post(RECORDS, {"action": "republish", "_selected_action": [record.pk], "confirm": "yes"}, follow=True)
+
+    [message] = messages_of(done)
+    assert message.startswith("Re-publish of dist_ops failed (cms_upload_failed): PayloadCMS answered HTTP 500")
+    assert [m.level_tag for m in done.context["messages"]] == ["error"]
+    assert PublishAttempt.objects.filter(source="admin", status="failed", error_code="cms_upload_failed").count() == 1
+
+
+def test_republish_of_a_record_gone_everywhere_says_record_not_found(client, db, cms):
+    make_attempt("failed", 40, audit_log_id="dist_gone", error_code="qc_not_passed")
+    staff(client, "view_publishattempt", "republish")
+
+    done = client.post(
+        ATTEMPTS,
+        {"action": "republish", "_selected_action": [PublishAttempt.objects.get().pk], "confirm": "yes"},
+        follow=True,
+    )
+
+    assert messages_of(done) == ["Re-publish of dist_gone failed (record_not_found): No distribution record 'dist_gone'."]
+    assert PublishAttempt.objects.count() == 1  # the lookup failed before any publish ran
+
+
+def test_rows_without_an_audit_log_id_are_not_republished(client, db, cms):
+    make_attempt("failed", 5, error_code="invalid_request")
+    staff(client, "view_publishattempt", "republish")
+
+    done = client.post(
+        ATTEMPTS, {"action": "republish", "_selected_action": [PublishAttempt.objects.get().pk]}, follow=True
+    )
+
+    assert messages_of(done) == ["None of the selected rows has an audit_log_id to re-publish."]
+    assert PublishAttempt.objects.count() == 1
+
+
+def test_republish_button_on_the_detail_page(client, published, stale_cms):
+    staff(client, "view_mirroredrecord", "republish")
+    record = MirroredRecord.objects.get()
+    detail_url = f"{RECORDS}{record.pk}/change/"
+
+    assert '<a href="republish/" class="republish-link">Re-publish</a>' in client.get(detail_url).content.decode()
+    confirmation = client.get(f"{RECORDS}{record.pk}/republish/").content.decode()
+    assert "Re-publish 1 record?" in confirmation and f'href="{detail_url}"' in confirmation
+    assert PublishAttempt.objects.count() == 1
+
+    done = client.post(f"{RECORDS}{record.pk}/republish/", follow=True)
+
+    assert done.redirect_chain == [(detail_url, 302)]
+    assert messages_of(done) == [f"Re-published dist_ops to {published['public_url']}"]
+    assert_overwritten(stale_cms)
+    assert PublishAttempt.objects.filter(source="admin", status="published").count() == 1

@@ -1,0 +1,71 @@
+"""The staff dashboard: staff only, figures from the attempts, the SVG chart and the latest failures."""
+
+import re
+
+from django.contrib.auth.models import User
+
+from distribution.models import PublishAttempt
+from distribution.publishing import publish
+from tests.conftest import make_attempt, publish_request
+
+
+def test_dashboard_is_staff_only(client, db):
+    anonymous = client.get("/dashboard/")
+    assert anonymous.status_code == 302 and anonymous["Location"] == "/admin/login/?next=/dashboard/"
+
+    client.force_login(User.objects.create_user("viewer", password="pw"))
+    not_staff = client.get("/dashboard/")
+    assert not_staff.status_code == 302 and not_staff["Location"].startswith("/admin/login/")
+
+
+def test_dashboard_shows_the_figures_chart_and_failures(admin_client):
+    for latency in (100, 200, 300):
+        make_attempt("published", latency, size=1000)
+    failure = make_attempt(
+        "failed", 12_500, days_ago=2, audit_log_id="dist_broken", error_code="checksum_mismatch",
+        error_message="sha256 of the downloaded bytes does not match final_edit.checksum.",
+    )
+    make_attempt("running", None)  # not finished: left out of every figure
+
+    html = admin_client.get("/dashboard/").content.decode()
+
+    assert 'id="success-rate">75%<' in html
+    assert "publish success rate (3 of 4)" in html
+    assert 'id="latency-p50">200 ms<' in html
+    assert 'id="latency-p95">12.5 s<' in html
+    assert 'id="bytes-published">2.9\xa0KB<' in html
+    assert html.count('<rect class="published"') == 14
+    # today's 3 published fill the chart's height (160); the failure two days ago is a third of it
+    assert re.search(r'<rect class="published" x="[\d.]+" y="0.0" width="[\d.]+" height="160.0"/>', html)
+    assert re.search(r'<rect class="failed" x="[\d.]+" y="106.7" width="[\d.]+" height="53.3"/>', html)
+    assert "3 published, 0 failed" in html and "0 published, 1 failed" in html
+    assert f'href="/admin/distribution/publishattempt/{failure.pk}/change/">dist_broken</a>' in html
+    assert "<code>checksum_mismatch</code>" in html and "does not match final_edit.checksum" in html
+    assert 'href="/dashboard/">Dashboard</a>' in html and "Log out" in html  # the admin header
+
+
+def test_dashboard_lists_the_ten_latest_failures_newest_first(admin_client):
+    for age in range(12):
+        make_attempt("failed", 10, days_ago=age, audit_log_id=f"dist_fail{age:02d}", error_code="asset_fetch_failed")
+
+    html = admin_client.get("/dashboard/").content.decode()
+    table = html[html.index('id="latest-failures"') : html.index("</table>")]
+
+    assert re.findall(r">(dist_fail\d+)</a>", table) == [f"dist_fail{age:02d}" for age in range(10)]
+
+
+def test_dashboard_without_attempts(admin_client):
+    html = admin_client.get("/dashboard/").content.decode()
+
+    assert 'id="success-rate">–<' in html and 'id="latency-p50">—<' in html
+    assert "No failed attempts." in html and html.count('height="0.0"') == 28
+
+
+def test_dashboard_counts_a_real_publish(admin_client, cms, asset_server):
+    result = publish(publish_request(asset_server.url + "/sample.mp4"))
+
+    html = admin_client.get("/dashboard/").content.decode()
+
+    assert 'id="success-rate">100%<' in html and "(1 of 1)" in html
+    assert f'id="bytes-published">{result.asset_size / 1024:.1f}\xa0KB<' in html
+    assert PublishAttempt.objects.get().status == "published"
