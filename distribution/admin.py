@@ -22,6 +22,7 @@ from .templatetags.operator_format import milliseconds
 admin.site.site_header = "Distribution operator"
 admin.site.site_title = "Distribution"
 admin.site.index_title = "Publishing"
+admin.site.site_url = None  # no public site to link to; the header links the dashboard instead
 admin.site.enable_nav_sidebar = False  # the lists are wide; two models need no sidebar
 
 REPUBLISH_PERMISSION = "distribution.republish"
@@ -32,7 +33,11 @@ def pretty_json(value) -> str:
 
 
 def utc_time(moment) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+    """Date over time, so the list stays narrow enough for a laptop screen."""
+    if not moment:
+        return "—"
+    moment = moment.astimezone(UTC)
+    return format_html('{}<br><span class="quiet">{}</span>', moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S"))
 
 
 def badge(kind: str, label: str) -> str:
@@ -130,6 +135,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def latency(self, obj):
         return milliseconds(obj.latency_ms)
 
+    @admin.display(description="project", ordering="project_id")
+    def project(self, obj):
+        return obj.project_id or "—"
+
     @admin.display(description="public URL")
     def public_link(self, obj):
         return format_html('<a href="{0}" target="_blank" rel="noopener">{0}</a>', obj.public_url) if obj.public_url else "—"
@@ -159,7 +168,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(PublishAttempt)
 class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
-    list_display = ("audit_log_id", "title", "project_id", "status_label", "started", "duration", "size", "latency", "source")
+    list_display = ("audit_log_id", "title", "project", "status_label", "started", "duration", "size", "latency")
     list_display_links = ("audit_log_id",)
     list_filter = ("status", "source", "project_id", "started_at")
     search_fields = ("audit_log_id", "title", "checksum")
@@ -176,7 +185,7 @@ class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
     def status_label(self, attempt):
         label = badge(attempt.status, attempt.get_status_display())
         if attempt.error_code:
-            return format_html('{} <code class="error-code">{}</code>', label, attempt.error_code)
+            return format_html('{}<code class="error-code">{}</code>', label, attempt.error_code)
         return label
 
     @admin.display(description="started (UTC)", ordering="started_at")
@@ -198,7 +207,7 @@ class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
 
 @admin.register(MirroredRecord)
 class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
-    list_display = ("audit_log_id", "title", "project_id", "cms_status", "published", "duration", "size", "latency")
+    list_display = ("audit_log_id", "title", "project", "cms_status", "published", "duration", "size", "latency")
     list_filter = ("missing_from_cms", "project_id", "published_at")
     search_fields = ("audit_log_id", "title", "checksum")
     search_help_text = "audit_log_id, title or checksum"

@@ -1,6 +1,6 @@
 """The admin in a real browser: headless Chromium (Debian's) driven by Selenium against the live server.
 
-Set DISTRIBUTION_SCREENSHOT_DIR to keep the screenshots (the README's come from here).
+Set DISTRIBUTION_SCREENSHOT_DIR to keep the screenshots (`scripts/screenshots` retakes the README's).
 """
 
 import os
@@ -19,21 +19,44 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from distribution.models import PublishAttempt
 from distribution.publishing import publish
-from tests.conftest import publish_request
+from tests.conftest import SAMPLE_MP4, publish_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+VIEWPORT = {"width": 1280, "height": 800}
+AUDIT_LOG_ID = "dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC"
+
+# (hours ago, audit_log_id suffix, title, project, source, size MB, latency ms, error code, error message)
+HISTORY = [
+    (2, "7K", "Launch teaser", "proj-7", "api", 48, 2210, "", ""),
+    (5, "6Q", "Spring campaign 15s", "spring-campaign", "api", 21, 1480, "", ""),
+    (9, "5D", "Founder interview", "brand-film", "mcp", 0, 950, "asset_fetch_failed",
+     "The asset server answered HTTP 503 for https://assets.example.com/cuts/founder-interview.mp4."),
+    (27, "4M", "Product demo cut", "proj-7", "command", 96, 4630, "", ""),
+    (30, "3X", "Behind the scenes", "brand-film", "api", 134, 6890, "", ""),
+    (52, "2B", "Holiday spot 30s", "spring-campaign", "api", 0, 3120, "checksum_mismatch",
+     "The asset's checksum is sha256:9f2c41d07be1c86a5e0f4b7d2a83c6e15f90d4a2b7c3e8f1a6d5b09c4e7f2a13, "
+     "not the expected sha256:563516773e87654f53dd05706fcb232cc543755006e88474c38887a57bc2a36c."),
+    (75, "1H", "Launch teaser (alt)", "proj-7", "api", 52, 2380, "", ""),
+    (101, "0T", "Spring campaign 6s", "spring-campaign", "admin", 9, 1190, "", ""),
+    (124, "ZR", "Brand film master", "brand-film", "api", 0, 30050, "cms_upload_failed",
+     "PayloadCMS answered HTTP 413 for POST /api/media: File size limit has been reached."),
+    (150, "YE", "Brand film master", "brand-film", "api", 412, 18420, "", ""),
+    (198, "XW", "Product demo teaser", "proj-7", "api", 33, 1760, "", ""),
+    (246, "W5", "Founder interview", "brand-film", "command", 77, 3940, "", ""),
+]
 
 
 @pytest.fixture
 def browser(tmp_path):
-    if not Path(CHROMEDRIVER).exists():
+    if not (Path(CHROMEDRIVER).exists() and Path(CHROMIUM).exists()):
         if os.environ.get("CI"):
-            pytest.fail("chromium-driver is missing; scripts/test installs it")
+            pytest.fail("Debian's chromium and chromium-driver are missing; scripts/test installs them")
         pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/test installs them)")
     options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    options.binary_location = CHROMIUM
     for flag in (
         "--headless=new",
         "--no-sandbox",
@@ -44,11 +67,11 @@ def browser(tmp_path):
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1440,900",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # no Selenium Manager download
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**VIEWPORT, "deviceScaleFactor": 1, "mobile": False})
     driver.implicitly_wait(5)
     yield driver
     driver.quit()
@@ -74,51 +97,58 @@ def log_in(driver, live_server) -> None:
 
 
 def add_history() -> None:
-    """A few days of realistic attempts so the list and the dashboard have something to show."""
+    """Ten days of realistic attempts so the list and the dashboard have something to show."""
     now = timezone.now()
-    for index, (status, latency, code) in enumerate(
-        [("published", 1840, ""), ("published", 2210, ""), ("failed", 310, "checksum_mismatch"),
-         ("published", 1975, ""), ("failed", 30050, "asset_fetch_failed"), ("published", 2630, "")]
-    ):
+    for hours_ago, suffix, title, project, source, size_mb, latency, code, message in HISTORY:
+        audit_log_id = f"dist_01KAW{suffix}8H2C5N7QJ4V6X9RTB3"
+        started = now - timedelta(hours=hours_ago, minutes=17)
         PublishAttempt.objects.create(
-            audit_log_id=f"dist_01M88{index}DEMO{index:02d}", title=f"Launch teaser v{index + 1}", project_id="proj-7",
-            status=status, error_code=code, error_message="See the audit event." if code else "",
-            duration_seconds=9.7, asset_size=48_000_000 + index * 1_000_000, latency_ms=latency,
-            started_at=now - timedelta(days=5 - index, hours=index), finished_at=now - timedelta(days=5 - index),
-            source="api",
+            audit_log_id=audit_log_id, title=title, project_id=project, source=source,
+            status="failed" if code else "published", error_code=code, error_message=message,
+            duration_seconds=round(6 + size_mb / 9, 1), asset_size=size_mb * 1_000_000 if size_mb else None,
+            public_url="" if code else f"https://media.example.com/{project}/mvp/{audit_log_id}.mp4",
+            latency_ms=latency, started_at=started, finished_at=started + timedelta(milliseconds=latency),
         )
 
 
 def test_operator_republishes_from_the_admin_list(browser, live_server, cms, asset_server, tmp_path):
-    publish(publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_browser"))
+    settings_part = {"project_id": "proj-7", "storage_prefix": "mvp", "metadata": {"title": "Launch teaser v2"}}
+    publish(publish_request(asset_server.url + "/sample.mp4", audit_log_id=AUDIT_LOG_ID, distribution_settings=settings_part))
     add_history()
     log_in(browser, live_server)
 
-    browser.get(f"{live_server.url}/admin/distribution/publishattempt/?q=dist_browser")
-    row_checkbox = browser.find_element(By.CSS_SELECTOR, "#result_list input.action-select")
-    row_checkbox.click()
+    browser.get(f"{live_server.url}/admin/distribution/publishattempt/")
+    browser.find_element(By.XPATH, f"//tr[.//a[text()='{AUDIT_LOG_ID}']]//input[@name='_selected_action']").click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("republish")
     browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
     confirm = browser.find_element(By.ID, "confirm-republish")
     assert "Re-publish 1 record?" in browser.find_element(By.ID, "content-main").text
     confirm.click()
 
-    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success").get_attribute("textContent").strip()
-    assert message.startswith("Re-published dist_browser to http://127.0.0.1:")
-    assert len(cms.state.records) == 1 and len(cms.state.media) == 1
-    assert PublishAttempt.objects.filter(audit_log_id="dist_browser", source="admin", status="published").exists()
-
-    browser.get(f"{live_server.url}/admin/distribution/publishattempt/")
+    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success").text
+    assert message == f"Re-published {AUDIT_LOG_ID} to {cms.url}/api/media/file/proj-7/mvp/{AUDIT_LOG_ID}.mp4"
+    assert len(cms.state.records) == 1 and len(cms.state.media) == 1  # overwritten in place
+    assert cms.state.files[f"proj-7/mvp/{AUDIT_LOG_ID}.mp4"] == SAMPLE_MP4
+    rerun = PublishAttempt.objects.get(source="admin", audit_log_id=AUDIT_LOG_ID)
+    assert rerun.status == "published"
+    newest = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a").get_attribute("href")
+    assert newest.endswith(f"/admin/distribution/publishattempt/{rerun.pk}/change/")  # the new attempt heads the list
     screenshot(browser, tmp_path, "admin-list")
+
+    browser.get(f"{live_server.url}/admin/distribution/publishattempt/{rerun.pk}/change/")
+    video = browser.find_element(By.TAG_NAME, "video")
+    duration = WebDriverWait(browser, 10).until(lambda driver: driver.execute_script("return arguments[0].duration", video))
+    assert duration == pytest.approx(2.0, abs=0.1)  # the preview loads the published file from the CMS
 
 
 def test_dashboard_renders_in_the_browser(browser, live_server, tmp_path):
     add_history()
     log_in(browser, live_server)
 
-    browser.get(f"{live_server.url}/dashboard/")
+    browser.find_element(By.CSS_SELECTOR, "#user-tools a[href=\"/dashboard/\"]").click()
 
-    assert browser.find_element(By.ID, "success-rate").text == "67%"
+    failed = sum(1 for entry in HISTORY if entry[7])
+    assert browser.find_element(By.ID, "success-rate").text == f"{round(100 * (len(HISTORY) - failed) / len(HISTORY))}%"
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.failed")) == 14
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#latest-failures tbody tr")) == 2
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#latest-failures tbody tr")) == failed
     screenshot(browser, tmp_path, "dashboard")
