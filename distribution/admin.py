@@ -169,7 +169,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(PublishAttempt)
 class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
     list_display = ("audit_log_id", "title", "project", "status_label", "started", "duration", "size", "latency")
-    list_display_links = ("audit_log_id",)
     list_filter = ("status", "source", "project_id", "started_at")
     search_fields = ("audit_log_id", "title", "checksum")
     search_help_text = "audit_log_id, title or checksum"
