@@ -23,8 +23,7 @@ def run_with_progress(command, options: dict, action) -> dict:
 
 
 def print_result(command, options: dict, body: dict, headline: str) -> None:
-    if options["json"]:
-        command.stdout.write(json.dumps(body, indent=2))
-    else:
+    """The body as JSON; without --json, a headline above it."""
+    if not options["json"]:
         command.stdout.write(command.style.SUCCESS(headline))
-        command.stdout.write(json.dumps(body, indent=2))
+    command.stdout.write(json.dumps(body, indent=2))
