@@ -3,7 +3,7 @@ from django.urls import path
 
 from distribution.api_views import PublishView
 from distribution.dashboard_views import dashboard_view
-from distribution.operator_views import metrics_view
+from distribution.metrics_views import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),

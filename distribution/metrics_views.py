@@ -1,4 +1,4 @@
-"""The Prometheus /metrics endpoint (the staff dashboard lives in dashboard_views)."""
+"""The Prometheus /metrics endpoint, optionally behind a bearer token."""
 
 import hmac
 
