@@ -56,7 +56,10 @@ def child(size_mib: int) -> None:
         result = publish(request)
         elapsed = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{size_mib:>8} MiB  {result.asset_size / elapsed / 1e6:8.1f} MB/s  {elapsed:6.2f} s  Django peak RSS {peak_mib:6.1f} MiB", end="")
+    print(
+        f"{size_mib:>8} MiB  {result.asset_size / elapsed / 1e6:8.1f} MB/s  {elapsed:6.2f} s  Django peak RSS {peak_mib:6.1f} MiB",
+        end="",
+    )
 
 
 def payload_peak_rss_mib(pgid: int) -> float:
@@ -88,7 +91,9 @@ def main(sizes: list[int]) -> None:
         "DISTRIBUTION_LOG_LEVEL": "WARNING",
     }
     try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
+        )
         print(f"{'asset':>12}  {'throughput':>13}  {'time':>7}  memory")
         for size in sizes:
             subprocess.run([sys.executable, __file__, "--child", str(size)], cwd=ROOT, env=env, check=True)

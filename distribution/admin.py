@@ -141,7 +141,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     @admin.display(description="public URL")
     def public_link(self, obj):
-        return format_html('<a href="{0}" target="_blank" rel="noopener">{0}</a>', obj.public_url) if obj.public_url else "—"
+        return (
+            format_html('<a href="{0}" target="_blank" rel="noopener">{0}</a>', obj.public_url)
+            if obj.public_url
+            else "—"
+        )
 
     @admin.display(description="preview")
     def preview(self, obj):
@@ -154,7 +158,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         if not obj.audit_log_id:
             return "—"
         url = reverse("admin:distribution_publishattempt_changelist")
-        return format_html('<a href="{}?audit_log_id__exact={}">Every attempt for {}</a>', url, obj.audit_log_id, obj.audit_log_id)
+        return format_html(
+            '<a href="{}?audit_log_id__exact={}">Every attempt for {}</a>', url, obj.audit_log_id, obj.audit_log_id
+        )
 
     def has_add_permission(self, request):
         return False
@@ -174,10 +180,27 @@ class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
     search_help_text = "audit_log_id, title or checksum"
     date_hierarchy = "started_at"
     fieldsets = (
-        (None, {"fields": ("audit_log_id", "status_label", "error_code", "error_message", "source", "project_id", "title", "attempts_link")}),
+        (
+            None,
+            {
+                "fields": (
+                    "audit_log_id",
+                    "status_label",
+                    "error_code",
+                    "error_message",
+                    "source",
+                    "project_id",
+                    "title",
+                    "attempts_link",
+                )
+            },
+        ),
         ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
         ("Timing", {"fields": ("started_at", "finished_at", "latency", "fetch_ms", "upload_ms")}),
-        ("Audit event, request and distribution record", {"fields": ("audit_event_json", "request_json", "distribution_record_json")}),
+        (
+            "Audit event, request and distribution record",
+            {"fields": ("audit_event_json", "request_json", "distribution_record_json")},
+        ),
     )
 
     @admin.display(description="status", ordering="status")

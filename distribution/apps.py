@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class DistributionConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'distribution'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "distribution"

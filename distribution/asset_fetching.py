@@ -104,6 +104,8 @@ def _stream_to(sink, http: httpx.Client, url: str, max_bytes: int, progress: Pro
                 if progress:
                     progress(size, declared)
     except httpx.HTTPError as exc:
-        raise _fetch_failed(f"Could not download the asset from {_without_query(url)}: {exc.__class__.__name__}.") from None
+        raise _fetch_failed(
+            f"Could not download the asset from {_without_query(url)}: {exc.__class__.__name__}."
+        ) from None
     _check_mp4_signature(head)
     return size, digest.hexdigest()

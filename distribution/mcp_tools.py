@@ -52,7 +52,11 @@ PUBLISH_INPUT_SCHEMA = {
                 "url_expiry_hours": {"type": "integer", "minimum": 1, "maximum": 24 * 366},
                 "metadata": {
                     "type": "object",
-                    "properties": {"title": _string, "concept_id": _string, "tags": {"type": "array", "items": _string}},
+                    "properties": {
+                        "title": _string,
+                        "concept_id": _string,
+                        "tags": {"type": "array", "items": _string},
+                    },
                     "additionalProperties": True,
                 },
             },

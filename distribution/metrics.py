@@ -23,7 +23,9 @@ def _percentile(latencies, count: int, fraction: float) -> int | None:
     """Nearest-rank percentile, picked by the database rather than loading every row."""
     if not count:
         return None
-    return latencies.order_by("latency_ms").values_list("latency_ms", flat=True)[max(1, math.ceil(fraction * count)) - 1]
+    return latencies.order_by("latency_ms").values_list("latency_ms", flat=True)[
+        max(1, math.ceil(fraction * count)) - 1
+    ]
 
 
 def summary() -> dict:
@@ -77,7 +79,11 @@ def _histogram(name: str, help_text: str, field: str, buckets: tuple[int, ...]) 
     )
     lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
     lines += [f'{name}_bucket{{le="{bound}"}} {counts[f"le_{bound}"]}' for bound in buckets]
-    lines += [f'{name}_bucket{{le="+Inf"}} {counts["total"]}', f"{name}_sum {counts['sum'] or 0}", f"{name}_count {counts['total']}"]
+    lines += [
+        f'{name}_bucket{{le="+Inf"}} {counts["total"]}',
+        f"{name}_sum {counts['sum'] or 0}",
+        f"{name}_count {counts['total']}",
+    ]
     return lines
 
 
@@ -92,7 +98,5 @@ def prometheus_text() -> str:
     lines += _histogram(
         "distribution_publish_latency_ms", "Wall time of finished publish attempts.", "latency_ms", LATENCY_BUCKETS_MS
     )
-    lines += _histogram(
-        "distribution_asset_size_bytes", "Size of downloaded assets.", "asset_size", SIZE_BUCKETS_BYTES
-    )
+    lines += _histogram("distribution_asset_size_bytes", "Size of downloaded assets.", "asset_size", SIZE_BUCKETS_BYTES)
     return "\n".join(lines) + "\n"

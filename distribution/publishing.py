@@ -9,9 +9,9 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import httpx
 from django.conf import settings
@@ -172,7 +172,9 @@ def _as_publish_error(exc: Exception) -> PublishError:
     if isinstance(exc, PublishError):
         return exc
     logger.exception("Unexpected error in the publish pipeline")
-    return PublishError("internal_error", "Unexpected error in the publish pipeline; see the server log.", http_status=500)
+    return PublishError(
+        "internal_error", "Unexpected error in the publish pipeline; see the server log.", http_status=500
+    )
 
 
 def _describe_attempt(attempt: PublishAttempt, plan: PublishPlan) -> None:

@@ -6,7 +6,6 @@ import pytest
 from django.utils import timezone
 
 from distribution.models import PublishAttempt
-
 from tests.servers import AssetServer, PayloadDouble, Route
 
 SAMPLE_MP4 = (Path(__file__).parent / "fixtures" / "sample.mp4").read_bytes()

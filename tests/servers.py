@@ -162,5 +162,9 @@ class PayloadDouble(LocalServer):
         data = json.loads(fields["_payload"].get_content())
         upload = fields["file"].get_content()
         self.state.files[data["storage_path"]] = upload
-        return {**data, "filename": fields["file"].get_filename(), "filesize": len(upload),
-                "url": f"/api/media/file/{data['storage_path']}"}
+        return {
+            **data,
+            "filename": fields["file"].get_filename(),
+            "filesize": len(upload),
+            "url": f"/api/media/file/{data['storage_path']}",
+        }

@@ -227,7 +227,9 @@ def test_republish_of_a_record_gone_everywhere_says_record_not_found(client, db,
         follow=True,
     )
 
-    assert messages_of(done) == ["Re-publish of dist_gone failed (record_not_found): No distribution record 'dist_gone'."]
+    assert messages_of(done) == [
+        "Re-publish of dist_gone failed (record_not_found): No distribution record 'dist_gone'."
+    ]
     assert PublishAttempt.objects.count() == 1  # the lookup failed before any publish ran
 
 

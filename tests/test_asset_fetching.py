@@ -14,7 +14,9 @@ MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
 
 def mock_http(body: bytes, status: int = 200, headers=None) -> httpx.Client:
-    return httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(status, content=body, headers=headers)))
+    return httpx.Client(
+        transport=httpx.MockTransport(lambda request: httpx.Response(status, content=body, headers=headers))
+    )
 
 
 def fetch_error(http, checksum=SAMPLE_CHECKSUM, max_bytes=10**9) -> PublishError:
@@ -58,7 +60,11 @@ def test_upstream_status_is_asset_fetch_failed_without_query_string():
 def test_progress_reports_bytes_so_far():
     seen = []
     with fetched_asset(
-        mock_http(SAMPLE_MP4), "https://a.test/x.mp4", SAMPLE_CHECKSUM, max_bytes=10**6, progress=lambda n, total: seen.append((n, total))
+        mock_http(SAMPLE_MP4),
+        "https://a.test/x.mp4",
+        SAMPLE_CHECKSUM,
+        max_bytes=10**6,
+        progress=lambda n, total: seen.append((n, total)),
     ):
         pass
     assert seen[-1] == (len(SAMPLE_MP4), len(SAMPLE_MP4))
@@ -83,7 +89,10 @@ def test_streaming_memory_stays_flat_for_a_large_asset():
         url = server.add("/big.mp4", Route(body=_big_mp4(chunks, chunk)))
         tracemalloc.start()
         try:
-            with httpx.Client() as http, fetched_asset(http, url, "sha256:" + digest.hexdigest(), max_bytes=10**9) as asset:
+            with (
+                httpx.Client() as http,
+                fetched_asset(http, url, "sha256:" + digest.hexdigest(), max_bytes=10**9) as asset,
+            ):
                 size = asset.size
             peak = tracemalloc.get_traced_memory()[1]
         finally:

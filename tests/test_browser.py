@@ -32,17 +32,44 @@ AUDIT_LOG_ID = "dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC"
 HISTORY = [
     (2, "7K", "Launch teaser", "proj-7", "api", 48, 2210, "", ""),
     (5, "6Q", "Spring campaign 15s", "spring-campaign", "api", 21, 1480, "", ""),
-    (9, "5D", "Founder interview", "brand-film", "mcp", 0, 950, "asset_fetch_failed",
-     "The asset server answered HTTP 503 for https://assets.example.com/cuts/founder-interview.mp4."),
+    (
+        9,
+        "5D",
+        "Founder interview",
+        "brand-film",
+        "mcp",
+        0,
+        950,
+        "asset_fetch_failed",
+        "The asset server answered HTTP 503 for https://assets.example.com/cuts/founder-interview.mp4.",
+    ),
     (27, "4M", "Product demo cut", "proj-7", "command", 96, 4630, "", ""),
     (30, "3X", "Behind the scenes", "brand-film", "api", 134, 6890, "", ""),
-    (52, "2B", "Holiday spot 30s", "spring-campaign", "api", 0, 3120, "checksum_mismatch",
-     "The asset's checksum is sha256:9f2c41d07be1c86a5e0f4b7d2a83c6e15f90d4a2b7c3e8f1a6d5b09c4e7f2a13, "
-     "not the expected sha256:563516773e87654f53dd05706fcb232cc543755006e88474c38887a57bc2a36c."),
+    (
+        52,
+        "2B",
+        "Holiday spot 30s",
+        "spring-campaign",
+        "api",
+        0,
+        3120,
+        "checksum_mismatch",
+        "The asset's checksum is sha256:9f2c41d07be1c86a5e0f4b7d2a83c6e15f90d4a2b7c3e8f1a6d5b09c4e7f2a13, "
+        "not the expected sha256:563516773e87654f53dd05706fcb232cc543755006e88474c38887a57bc2a36c.",
+    ),
     (75, "1H", "Launch teaser (alt)", "proj-7", "api", 52, 2380, "", ""),
     (101, "0T", "Spring campaign 6s", "spring-campaign", "admin", 9, 1190, "", ""),
-    (124, "ZR", "Brand film master", "brand-film", "api", 0, 30050, "cms_upload_failed",
-     "PayloadCMS answered HTTP 413 for POST /api/media: File size limit has been reached."),
+    (
+        124,
+        "ZR",
+        "Brand film master",
+        "brand-film",
+        "api",
+        0,
+        30050,
+        "cms_upload_failed",
+        "PayloadCMS answered HTTP 413 for POST /api/media: File size limit has been reached.",
+    ),
     (150, "YE", "Brand film master", "brand-film", "api", 412, 18420, "", ""),
     (198, "XW", "Product demo teaser", "proj-7", "api", 33, 1760, "", ""),
     (246, "W5", "Founder interview", "brand-film", "command", 77, 3940, "", ""),
@@ -103,17 +130,29 @@ def add_history() -> None:
         audit_log_id = f"dist_01KAW{suffix}8H2C5N7QJ4V6X9RTB3"
         started = now - timedelta(hours=hours_ago, minutes=17)
         PublishAttempt.objects.create(
-            audit_log_id=audit_log_id, title=title, project_id=project, source=source,
-            status="failed" if code else "published", error_code=code, error_message=message,
-            duration_seconds=round(6 + size_mb / 9, 1), asset_size=size_mb * 1_000_000 if size_mb else None,
+            audit_log_id=audit_log_id,
+            title=title,
+            project_id=project,
+            source=source,
+            status="failed" if code else "published",
+            error_code=code,
+            error_message=message,
+            duration_seconds=round(6 + size_mb / 9, 1),
+            asset_size=size_mb * 1_000_000 if size_mb else None,
             public_url="" if code else f"https://media.example.com/{project}/mvp/{audit_log_id}.mp4",
-            latency_ms=latency, started_at=started, finished_at=started + timedelta(milliseconds=latency),
+            latency_ms=latency,
+            started_at=started,
+            finished_at=started + timedelta(milliseconds=latency),
         )
 
 
 def test_operator_republishes_from_the_admin_list(browser, live_server, cms, asset_server, tmp_path):
     settings_part = {"project_id": "proj-7", "storage_prefix": "mvp", "metadata": {"title": "Launch teaser v2"}}
-    publish(publish_request(asset_server.url + "/sample.mp4", audit_log_id=AUDIT_LOG_ID, distribution_settings=settings_part))
+    publish(
+        publish_request(
+            asset_server.url + "/sample.mp4", audit_log_id=AUDIT_LOG_ID, distribution_settings=settings_part
+        )
+    )
     add_history()
     log_in(browser, live_server)
 
@@ -137,7 +176,9 @@ def test_operator_republishes_from_the_admin_list(browser, live_server, cms, ass
 
     browser.get(f"{live_server.url}/admin/distribution/publishattempt/{rerun.pk}/change/")
     video = browser.find_element(By.TAG_NAME, "video")
-    duration = WebDriverWait(browser, 10).until(lambda driver: driver.execute_script("return arguments[0].duration", video))
+    duration = WebDriverWait(browser, 10).until(
+        lambda driver: driver.execute_script("return arguments[0].duration", video)
+    )
     assert duration == pytest.approx(2.0, abs=0.1)  # the preview loads the published file from the CMS
 
 
@@ -145,7 +186,7 @@ def test_dashboard_renders_in_the_browser(browser, live_server, tmp_path):
     add_history()
     log_in(browser, live_server)
 
-    browser.find_element(By.CSS_SELECTOR, "#user-tools a[href=\"/dashboard/\"]").click()
+    browser.find_element(By.CSS_SELECTOR, '#user-tools a[href="/dashboard/"]').click()
 
     failed = sum(1 for entry in HISTORY if entry[7])
     assert browser.find_element(By.ID, "success-rate").text == f"{round(100 * (len(HISTORY) - failed) / len(HISTORY))}%"

@@ -95,10 +95,17 @@ def test_republish_by_audit_log_id(db, cms, request_file):
 def cms_record(index: int) -> dict:
     """A distributionRecords document as PayloadCMS stores it."""
     return {
-        "id": index + 1, "audit_log_id": f"dist_{index}", "project_id": "p", "title": f"Cut {index}",
-        "checksum": SAMPLE_CHECKSUM, "storage_path": f"p/mvp/dist_{index}.mp4",
-        "public_url": f"https://cdn.example.com/p/mvp/dist_{index}.mp4", "tags": ["x"],
-        "published_at": "2026-11-20T10:00:00.000Z", "expires_at": None, "duration_seconds": 3.5,
+        "id": index + 1,
+        "audit_log_id": f"dist_{index}",
+        "project_id": "p",
+        "title": f"Cut {index}",
+        "checksum": SAMPLE_CHECKSUM,
+        "storage_path": f"p/mvp/dist_{index}.mp4",
+        "public_url": f"https://cdn.example.com/p/mvp/dist_{index}.mp4",
+        "tags": ["x"],
+        "published_at": "2026-11-20T10:00:00.000Z",
+        "expires_at": None,
+        "duration_seconds": 3.5,
     }
 
 

@@ -22,7 +22,11 @@ def test_dashboard_shows_the_figures_chart_and_failures(admin_client):
     for latency in (100, 200, 300):
         make_attempt("published", latency, size=1000)
     failure = make_attempt(
-        "failed", 12_500, days_ago=2, audit_log_id="dist_broken", error_code="checksum_mismatch",
+        "failed",
+        12_500,
+        days_ago=2,
+        audit_log_id="dist_broken",
+        error_code="checksum_mismatch",
         error_message="sha256 of the downloaded bytes does not match final_edit.checksum.",
     )
     make_attempt("running", None)  # not finished: left out of every figure

@@ -33,7 +33,9 @@ def server_env(tmp_path, cms):
         "PAYLOADCMS_API_KEY": CMS_API_KEY,
         "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
     }
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     return env
 
 
@@ -75,7 +77,13 @@ def test_tools_are_listed_with_their_schemas(server_env):
     }
     assert tools["distribution_dry_run"].inputSchema == schema
     for tool in tools.values():
-        assert tool.outputSchema["required"] == ["storage_location", "public_url", "expires_at", "metadata", "audit_log_id"]
+        assert tool.outputSchema["required"] == [
+            "storage_location",
+            "public_url",
+            "expires_at",
+            "metadata",
+            "audit_log_id",
+        ]
     assert tools["distribution_get_record"].inputSchema["required"] == ["audit_log_id"]
     assert all(tool.description for tool in tools.values())
 
@@ -125,7 +133,12 @@ def test_get_record_reads_payloadcms_when_the_mirror_lacks_it(server_env, cms):
         "storage_location": "payloadcms://media/proj-7/mvp/dist_cms_only.mp4",
         "public_url": "https://media.example.com/proj-7/mvp/dist_cms_only.mp4",
         "expires_at": "2026-11-28T12:00:00Z",
-        "metadata": {"title": "Launch teaser", "duration_seconds": 9.7, "checksum": SAMPLE_CHECKSUM, "tags": ["teaser"]},
+        "metadata": {
+            "title": "Launch teaser",
+            "duration_seconds": 9.7,
+            "checksum": SAMPLE_CHECKSUM,
+            "tags": ["teaser"],
+        },
         "audit_log_id": "dist_cms_only",
     }
 

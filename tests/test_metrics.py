@@ -64,10 +64,17 @@ def test_histogram_buckets_are_cumulative_up_to_the_count(client, db):
 def test_metrics_follow_publishes_through_the_api(api_client, cms, asset_server):
     video = asset_server.url + "/sample.mp4"
     for audit_log_id in ("dist_m1", "dist_m2"):
-        assert api_client.post("/api/distribution/publish", publish_request(video, audit_log_id=audit_log_id), format="json").status_code == 201
+        assert (
+            api_client.post(
+                "/api/distribution/publish", publish_request(video, audit_log_id=audit_log_id), format="json"
+            ).status_code
+            == 201
+        )
     refused = publish_request(video, qc_report={"status": "fail"})
     assert api_client.post("/api/distribution/publish", refused, format="json").status_code == 422
-    wrong_sum = publish_request(video, final_edit={"video_url": video, "duration_seconds": 2.0, "checksum": "sha256:" + "0" * 64})
+    wrong_sum = publish_request(
+        video, final_edit={"video_url": video, "duration_seconds": 2.0, "checksum": "sha256:" + "0" * 64}
+    )
     assert api_client.post("/api/distribution/publish", wrong_sum, format="json").status_code == 422
 
     samples = scrape(api_client)
@@ -75,7 +82,9 @@ def test_metrics_follow_publishes_through_the_api(api_client, cms, asset_server)
     assert samples['distribution_publish_total{status="published"}'] == 2
     assert samples['distribution_publish_total{status="failed"}'] == 2
     assert samples["distribution_publish_latency_ms_count"] == 4
-    assert samples["distribution_publish_latency_ms_sum"] == sum(PublishAttempt.objects.values_list("latency_ms", flat=True))
+    assert samples["distribution_publish_latency_ms_sum"] == sum(
+        PublishAttempt.objects.values_list("latency_ms", flat=True)
+    )
     assert samples["distribution_asset_size_bytes_count"] == 2  # refused and mismatched assets have no size
     assert samples["distribution_asset_size_bytes_sum"] == 2 * len(SAMPLE_MP4)
     assert metrics.summary()["success_rate"] == 0.5
@@ -109,8 +118,13 @@ def test_summary_percentiles_rate_and_bytes(db):
 
 def test_summary_without_attempts(db):
     assert metrics.summary() == {
-        "attempts": 0, "published": 0, "failed": 0, "success_rate": None,
-        "latency_p50_ms": None, "latency_p95_ms": None, "bytes_published": 0,
+        "attempts": 0,
+        "published": 0,
+        "failed": 0,
+        "success_rate": None,
+        "latency_p50_ms": None,
+        "latency_p95_ms": None,
+        "bytes_published": 0,
     }
 
 

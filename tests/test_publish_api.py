@@ -24,7 +24,11 @@ def post(client, body):
 
 
 def audit_events(caplog) -> list[dict]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "distribution.audit" and r.levelno == logging.INFO]
+    return [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if r.name == "distribution.audit" and r.levelno == logging.INFO
+    ]
 
 
 @pytest.fixture
@@ -69,7 +73,11 @@ def test_publish_returns_distribution_record_and_writes_cms(api_client, cms, sam
     assert attempt.status == "published" and attempt.asset_size == len(SAMPLE_MP4)
     assert attempt.latency_ms is not None and attempt.distribution_record == record
     mirrored = MirroredRecord.objects.get()
-    assert (mirrored.audit_log_id, mirrored.public_url, mirrored.tags) == (audit_log_id, record["public_url"], ["demo", "test"])
+    assert (mirrored.audit_log_id, mirrored.public_url, mirrored.tags) == (
+        audit_log_id,
+        record["public_url"],
+        ["demo", "test"],
+    )
     assert CMS_API_KEY not in response.content.decode() + caplog.text
 
 
@@ -221,7 +229,11 @@ def test_wrong_api_key_gets_401(api_client):
     api_client.credentials(HTTP_X_API_KEY="nope")
     response = post(api_client, {})
     assert response.status_code == 401
-    assert response.json()["error"] == {"code": "authentication_failed", "message": "Invalid API key.", "audit_log_id": None}
+    assert response.json()["error"] == {
+        "code": "authentication_failed",
+        "message": "Invalid API key.",
+        "audit_log_id": None,
+    }
 
 
 def test_drf_token_authenticates(db, cms, sample_url):

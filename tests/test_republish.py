@@ -34,4 +34,8 @@ def test_republish_reads_the_cms_when_the_mirror_lacks_the_record(published, cms
 def test_republish_of_an_unknown_id_is_record_not_found(db, cms):
     with pytest.raises(PublishError) as caught:
         republish("dist_nope", source=PublishAttempt.Source.COMMAND)
-    assert (caught.value.code, caught.value.http_status, caught.value.audit_log_id) == ("record_not_found", 404, "dist_nope")
+    assert (caught.value.code, caught.value.http_status, caught.value.audit_log_id) == (
+        "record_not_found",
+        404,
+        "dist_nope",
+    )

@@ -15,7 +15,9 @@ def resolved_cms_url(**variables) -> str:
     env = {name: value for name, value in os.environ.items() if name not in URL_VARIABLES}
     env.update(variables, DJANGO_SETTINGS_MODULE="config.settings", DJANGO_ENV_FILE=os.devnull)
     code = "from django.conf import settings; print(settings.PAYLOADCMS_URL)"
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 @pytest.mark.parametrize(
@@ -24,7 +26,10 @@ def resolved_cms_url(**variables) -> str:
         ({}, "http://localhost:3010"),
         ({"AUTO_MOVIE_URL": "http://auto-movie:3000/"}, "http://auto-movie:3000"),
         ({"AUTO_MOVIE_URL": "http://c", "PAYLOAD_PUBLIC_SERVER_URL": "https://b"}, "https://b"),
-        ({"AUTO_MOVIE_URL": "http://c", "PAYLOAD_PUBLIC_SERVER_URL": "https://b", "PAYLOADCMS_URL": "https://a"}, "https://a"),
+        (
+            {"AUTO_MOVIE_URL": "http://c", "PAYLOAD_PUBLIC_SERVER_URL": "https://b", "PAYLOADCMS_URL": "https://a"},
+            "https://a",
+        ),
         ({"PAYLOADCMS_URL": "", "PAYLOAD_PUBLIC_SERVER_URL": "https://b"}, "https://b"),
     ],
 )

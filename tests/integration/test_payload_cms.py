@@ -58,7 +58,11 @@ def test_publish_writes_one_media_and_one_record(live_server, cms, sample_url):
     assert record["storage_location"] == f"payloadcms://media/{path}"
     [media] = cms.find("media", audit_log_id=audit_log_id)["docs"]
     assert (media["storage_path"], media["checksum"], media["project_id"]) == (path, SAMPLE_CHECKSUM, "concept-42")
-    assert (media["filename"], media["mimeType"], media["filesize"]) == (f"{audit_log_id}.mp4", "video/mp4", len(SAMPLE_MP4))
+    assert (media["filename"], media["mimeType"], media["filesize"]) == (
+        f"{audit_log_id}.mp4",
+        "video/mp4",
+        len(SAMPLE_MP4),
+    )
     assert (cms.media_dir / path).read_bytes() == SAMPLE_MP4
     [stored] = cms.find("distributionRecords", audit_log_id=audit_log_id)["docs"]
     assert stored["project_id"] == "concept-42"
@@ -198,7 +202,9 @@ def _call(*args) -> str:
     return out.getvalue()
 
 
-def test_upload_over_payloads_limit_is_refused_and_payload_keeps_serving(live_server, use_payload, asset_server, tmp_path):
+def test_upload_over_payloads_limit_is_refused_and_payload_keeps_serving(
+    live_server, use_payload, asset_server, tmp_path
+):
     padding = 8 * 1024 * 1024  # a valid MP4 followed by a top-level 'free' box
     big = SAMPLE_MP4 + struct.pack(">I", padding + 8) + b"free" + bytes(padding)
     body = publish_request(asset_server.add("/big.mp4", Route(body=big)), audit_log_id=new_id())
