@@ -3,7 +3,6 @@
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -11,14 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import free_port
+
 PAYLOAD_DIR = Path(__file__).resolve().parents[2] / "payload"
 START_TIMEOUT_SECONDS = 180
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PayloadServer:

@@ -1,0 +1,40 @@
+"""gunicorn settings of the web process: `gunicorn -c config/gunicorn.conf.py`.
+
+Threaded workers (gthread): a publish request mostly waits, on the asset host, on PayloadCMS or
+on its job, so a few processes with several threads each serve many callers at once. Each value
+can be changed through the environment variable next to it (or on gunicorn's command line).
+"""
+
+import os
+
+wsgi_app = "config.wsgi:application"
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# gthread workers heartbeat from their main thread, so this kills hung workers, not long requests.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+# On SIGTERM (a deploy), requests in flight get this long to finish before their worker is killed.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = 5
+# Recycle workers now and then so a slow leak never grows without bound; jitter keeps them apart.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000"))
+max_requests_jitter = max_requests // 10
+# The proxy in front (only it) may say the original scheme and client address.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Heartbeat files on tmpfs: a worker on a slow or full disk is not mistaken for a hung one.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+def on_starting(server):
+    """Refuse to serve production traffic with the development secret key or DEBUG on."""
+    from django.conf import settings
+
+    if settings.DEBUG:
+        raise SystemExit("Refusing to start: DJANGO_DEBUG is on. It is for development (scripts/dev) only.")
+    if settings.SECRET_KEY == settings.DEV_SECRET_KEY:
+        raise SystemExit("Refusing to start: set DJANGO_SECRET_KEY (a long random value) for production.")

@@ -1,0 +1,82 @@
+"""Server processes the tests start themselves: on free loopback ports, logging to files, stopped by PID."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A command in its own process group with its output in `log`; `stop()` signals that group by its id."""
+
+    def __init__(self, name: str, command: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path = ROOT):
+        self.name = name
+        self.log = log
+        with log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float = 60) -> None:
+        """Poll `ready` until it is true; fail with the end of the log if the process dies or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.tail()}")
+            try:
+                if ready():
+                    return
+            except (OSError, httpx.HTTPError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout} s:\n{self.tail()}")
+
+    def wait_for_http(self, url: str, timeout: float = 60) -> None:
+        self.wait_until(lambda: httpx.get(url, timeout=5).status_code < 500, timeout)
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the process itself (not its group), as a crash or an operator would."""
+        os.kill(self.pid, sig)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, signal.SIGKILL)
+                self.popen.wait()
+            except ProcessLookupError:
+                pass
+        else:  # the leader is gone; children it left in its group still go
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
