@@ -1,0 +1,39 @@
+/**
+ * distributionPlugin: the PayloadCMS side of the distribution app, for any Payload 3 project.
+ *
+ *   plugins: [distributionPlugin()]                       // extends (or adds) the `media` collection
+ *   plugins: [distributionPlugin({ mediaSlug: 'videos' })]
+ *
+ * It adds project_id, audit_log_id (unique), checksum and storage_path to the upload
+ * collection, files each upload at <project_id>/<storage_prefix>/<audit_log_id>.mp4 (through
+ * a storage adapter keyed by prefix, e.g. @payloadcms/storage-s3; list the storage plugin
+ * after this one), and adds the `distributionRecords` collection.
+ */
+import type { Config, Plugin } from 'payload'
+
+import { DISTRIBUTION_RECORDS_SLUG, distributionRecords } from './distributionRecords.js'
+import { withDistributionMedia } from './media.js'
+
+export type DistributionPluginOptions = {
+  /** Slug of the upload collection to extend; created (MP4 only) when the config has none. Default `media`. */
+  mediaSlug?: string
+  /** Leave the config untouched (Payload's plugin convention). */
+  disabled?: boolean
+}
+
+export const distributionPlugin =
+  (options: DistributionPluginOptions = {}): Plugin =>
+  (incomingConfig: Config): Config => {
+    if (options.disabled) return incomingConfig
+    const mediaSlug = options.mediaSlug ?? 'media'
+    const collections = incomingConfig.collections ?? []
+    if (collections.some((collection) => collection.slug === DISTRIBUTION_RECORDS_SLUG)) {
+      throw new Error(`distributionPlugin: the config already has a '${DISTRIBUTION_RECORDS_SLUG}' collection.`)
+    }
+    const existing = collections.find((collection) => collection.slug === mediaSlug)
+    const media = withDistributionMedia(existing, mediaSlug)
+    const withMedia = existing
+      ? collections.map((collection) => (collection === existing ? media : collection))
+      : [...collections, media]
+    return { ...incomingConfig, collections: [...withMedia, distributionRecords()] }
+  }

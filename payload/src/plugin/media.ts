@@ -1,0 +1,100 @@
+import path from 'node:path'
+
+import type {
+  CollectionBeforeOperationHook,
+  CollectionBeforeValidateHook,
+  CollectionConfig,
+  Field,
+  TextFieldSingleValidation,
+} from 'payload'
+
+import { anyone, signedIn } from './access.js'
+
+/** The fields every distribution upload carries; they go together (all or none). */
+export const DISTRIBUTION_MEDIA_FIELDS = ['project_id', 'audit_log_id', 'checksum', 'storage_path'] as const
+
+const isDistributionUpload = (data: Record<string, unknown> | undefined) =>
+  DISTRIBUTION_MEDIA_FIELDS.some((name) => data?.[name])
+
+/**
+ * Required on distribution uploads only, so a media library that also holds other files
+ * (images uploaded by editors) keeps working.
+ */
+const requiredForDistribution: TextFieldSingleValidation = (value, { data }) =>
+  value || !isDistributionUpload(data as Record<string, unknown>)
+    ? true
+    : `Required for a distribution upload (${DISTRIBUTION_MEDIA_FIELDS.join(', ')} go together).`
+
+const distributionFields = (): Field[] =>
+  DISTRIBUTION_MEDIA_FIELDS.map((name) => ({
+    name,
+    type: 'text',
+    index: name === 'project_id' || name === 'audit_log_id',
+    unique: name === 'audit_log_id',
+    validate: requiredForDistribution,
+    admin: { readOnly: true, position: 'sidebar' },
+  }))
+
+/**
+ * Filenames are deterministic (<audit_log_id>.mp4): the uploaded file is named after
+ * storage_path's last segment, whatever the client called it, and a re-publish replaces the
+ * file in place instead of Payload's default of renaming it to <name>-1.mp4.
+ */
+const deterministicFilename: CollectionBeforeOperationHook = ({ args, operation }) => {
+  if (operation !== 'create' && operation !== 'update') return args
+  const storagePath = args.data?.storage_path
+  if (typeof storagePath !== 'string' || !storagePath) return args
+  if (args.req?.file) {
+    args.req.file.name = path.posix.basename(storagePath)
+  }
+  return { ...args, overwriteExistingFiles: true }
+}
+
+/**
+ * The storage folder is the directory part of storage_path: the cloud-storage plugins
+ * (@payloadcms/storage-s3, ...) key files by `prefix/filename`.
+ */
+const prefixFromStoragePath: CollectionBeforeValidateHook = ({ data }) => {
+  if (typeof data?.storage_path === 'string' && data.storage_path) {
+    data.prefix = path.posix.dirname(data.storage_path)
+  }
+  return data
+}
+
+/** A video upload collection, for projects that have none under the configured slug. */
+const newMediaCollection = (slug: string): CollectionConfig => ({
+  slug,
+  access: { read: anyone, create: signedIn, update: signedIn, delete: signedIn },
+  admin: { defaultColumns: ['filename', 'project_id', 'audit_log_id', 'filesize', 'updatedAt'] },
+  upload: { mimeTypes: ['video/mp4'] },
+  fields: [],
+})
+
+/**
+ * The upload collection with the distribution fields and hooks added. Its own fields, hooks
+ * and access rules stay; only an undefined read rule becomes public (public URLs must download
+ * without credentials).
+ */
+export const withDistributionMedia = (existing: CollectionConfig | undefined, slug: string): CollectionConfig => {
+  const collection = existing ?? newMediaCollection(slug)
+  if (!collection.upload) {
+    throw new Error(`distributionPlugin: collection '${slug}' must be an upload collection.`)
+  }
+  const taken = DISTRIBUTION_MEDIA_FIELDS.filter((name) =>
+    collection.fields.some((field) => 'name' in field && field.name === name),
+  )
+  if (taken.length) {
+    throw new Error(`distributionPlugin: collection '${slug}' already has field(s) named ${taken.join(', ')}.`)
+  }
+  const hooks = collection.hooks ?? {}
+  return {
+    ...collection,
+    access: { ...collection.access, read: collection.access?.read ?? anyone },
+    hooks: {
+      ...hooks,
+      beforeOperation: [...(hooks.beforeOperation ?? []), deterministicFilename],
+      beforeValidate: [...(hooks.beforeValidate ?? []), prefixFromStoragePath],
+    },
+    fields: [...collection.fields, ...distributionFields()],
+  }
+}
