@@ -57,11 +57,17 @@ class PayloadCMSClient:
         docs = self._request("GET", f"/api/{collection}", "cms_read_failed", params=params)["docs"]
         return docs[0] if docs else None
 
-    def iter_documents(self, collection: str, page_size: int = 100) -> Iterator[tuple[dict, int]]:
-        """Yield (document, total count) over every page of a collection, oldest first."""
+    def iter_documents(
+        self, collection: str, page_size: int = 100, where: dict[str, dict[str, str]] | None = None
+    ) -> Iterator[tuple[dict, int]]:
+        """Yield (document, total count) over every page of a collection, oldest first.
+
+        `where` is Payload's query, e.g. {"project_id": {"equals": "p1"}}.
+        """
+        filters = {f"where[{field}][{op}]": value for field, ops in (where or {}).items() for op, value in ops.items()}
         page = 1
         while True:
-            params = {"limit": page_size, "page": page, "depth": 0, "sort": "createdAt"}
+            params = {**filters, "limit": page_size, "page": page, "depth": 0, "sort": "createdAt"}
             body = self._request("GET", f"/api/{collection}", "cms_read_failed", params=params)
             for doc in body["docs"]:
                 yield doc, body["totalDocs"]

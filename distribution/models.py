@@ -83,3 +83,57 @@ class MirroredRecord(models.Model):
             },
             "audit_log_id": self.audit_log_id,
         }
+
+
+class VerificationRun(models.Model):
+    """One `verify_distribution` run: what it was asked to check and what it found (see distribution.verification)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SOUND = "sound"
+        PROBLEMS = "problems"
+        FAILED = "failed", "Failed (not finished)"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    options = models.JSONField(default=dict, help_text="project, since, sample, checksum, concurrency")
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    records_checked = models.PositiveIntegerField(default=0)
+    records_with_problems = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why the run could not finish (e.g. PayloadCMS unreachable).")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"verification #{self.pk} ({self.status})"
+
+
+class RecordCheck(models.Model):
+    """One record checked by a verification run; `codes` summarises its findings ('' when sound)."""
+
+    run = models.ForeignKey(VerificationRun, on_delete=models.CASCADE, related_name="checks")
+    audit_log_id = models.CharField(max_length=128, db_index=True)
+    checked_at = models.DateTimeField()
+    codes = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-checked_at"]
+
+    def __str__(self):
+        return f"{self.audit_log_id}: {self.codes or 'sound'}"
+
+
+class VerificationFinding(models.Model):
+    """One problem found on one record: a stable code and a readable message."""
+
+    run = models.ForeignKey(VerificationRun, on_delete=models.CASCADE, related_name="findings")
+    audit_log_id = models.CharField(max_length=128, db_index=True)
+    code = models.CharField(max_length=32, db_index=True)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["audit_log_id", "code"]
+
+    def __str__(self):
+        return f"{self.audit_log_id}: {self.code}"

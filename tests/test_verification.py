@@ -1,0 +1,297 @@
+"""verify_distribution as a release check sees it: usage errors, the JSON report, exit codes, bounded work.
+
+The integration tests (tests/integration/test_verification.py) prove the checks against a real PayloadCMS;
+these use the PayloadCMS double on 127.0.0.1 and, for server behaviour the double lacks, httpx.MockTransport.
+"""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from distribution import verification
+from distribution.models import MirroredRecord, RecordCheck, VerificationFinding, VerificationRun
+from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4
+from tests.test_commands import FakeTerminal, final_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def add_record(cms, audit_log_id: str, *, with_media: bool = True, **fields) -> dict:
+    """A published record as the pipeline leaves it in the double: file, media document, distribution record."""
+    path = f"p/mvp/{audit_log_id}.mp4"
+    cms.state.files[path] = SAMPLE_MP4
+    if with_media:
+        media = {"audit_log_id": audit_log_id, "storage_path": path, "checksum": SAMPLE_CHECKSUM}
+        cms.state.media.append({"id": len(cms.state.media) + 1, **media, "filesize": len(SAMPLE_MP4)})
+    record = {
+        "id": len(cms.state.records) + 1,
+        "audit_log_id": audit_log_id,
+        "project_id": "p",
+        "checksum": SAMPLE_CHECKSUM,
+        "storage_path": path,
+        "public_url": f"{cms.url}/api/media/file/{path}",
+        "expires_at": (timezone.now() + timedelta(days=1)).isoformat(),
+        "published_at": timezone.now().isoformat(),
+        **fields,
+    }
+    cms.state.records.append(record)
+    return record
+
+
+def run(*args) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of verify_distribution as call_command runs it."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("verify_distribution", *args, stdout=out, stderr=err)
+        code = 0
+    except CommandError as error:
+        code, err = error.returncode, io.StringIO(err.getvalue() + str(error))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sample", "0"], "argument --sample: expected a whole number of at least 1, got '0'"),
+        (["--concurrency", "33"], "argument --concurrency: expected at most 32, got '33'"),
+        (["--concurrency", "x"], "argument --concurrency: expected a whole number of at least 1, got 'x'"),
+        (["--since", "last week"], "argument --since: expected a date (2026-11-01) or an ISO 8601 date-time"),
+        (["--since", "2026-13-01"], "argument --since: expected a date"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ],
+)
+def test_usage_errors_name_the_argument_and_touch_nothing(db, cms, args, message):
+    with pytest.raises(CommandError, match="Error: " + message.replace("(", r"\(").replace(")", r"\)")):
+        call_command("verify_distribution", *args)
+    assert cms.requests == [] and not VerificationRun.objects.exists()
+
+
+def test_usage_errors_exit_2_from_the_shell(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+        "PAYLOADCMS_URL": "http://127.0.0.1:9",
+    }
+    for args in (["--sample", "-1"], ["--project", " "]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", "verify_distribution", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        assert "--sample" in done.stderr or "--project needs a project_id" in done.stderr
+
+
+def test_json_report_shape(db, cms):
+    add_record(cms, "dist_ok")
+    add_record(cms, "dist_nomedia", with_media=False)
+
+    code, out, _ = run("--json", "--concurrency", "2")
+
+    assert code == 1
+    report = json.loads(out)
+    assert set(report) == {
+        "run_id",
+        "status",
+        "options",
+        "started_at",
+        "finished_at",
+        "records_checked",
+        "records_sound",
+        "records_with_problems",
+        "problem_counts",
+        "problems",
+    }
+    assert report["status"] == "problems"
+    assert report["options"] == {"project": None, "since": None, "sample": None, "checksum": False, "concurrency": 2}
+    assert (report["records_checked"], report["records_sound"], report["records_with_problems"]) == (2, 1, 1)
+    assert report["problems"] == [
+        {
+            "audit_log_id": "dist_nomedia",
+            "code": "media_missing",
+            "message": "PayloadCMS has no media document for this audit_log_id.",
+        }
+    ]
+    assert list(report["problem_counts"]) == list(verification.CODES)
+    assert report["started_at"].endswith("Z") and report["finished_at"].endswith("Z")
+    run_row = VerificationRun.objects.get(pk=report["run_id"])
+    assert run_row.status == "problems" and run_row.records_checked == 2
+    assert list(VerificationFinding.objects.values_list("audit_log_id", "code")) == [("dist_nomedia", "media_missing")]
+    # The verified records are refreshed in the local mirror, where the admin shows them with their results.
+    assert set(MirroredRecord.objects.values_list("audit_log_id", flat=True)) == {"dist_ok", "dist_nomedia"}
+
+
+def test_options_reach_the_report_and_payloads_query(db, cms):
+    add_record(cms, "dist_ok")
+
+    code, out, _ = run("--json", "--project", "p", "--since", "2026-11-01", "--sample", "5", "--checksum")
+
+    assert code == 0
+    assert json.loads(out)["options"] == {
+        "project": "p",
+        "since": "2026-11-01T00:00:00Z",
+        "sample": 5,
+        "checksum": True,
+        "concurrency": 4,
+    }
+    [listing] = [path for method, path in cms.requests if path.startswith("/api/distributionRecords")]
+    assert "where%5Bproject_id%5D%5Bequals%5D=p" in listing
+    assert "where%5Bpublished_at%5D%5Bgreater_than_equal%5D=2026-11-01T00%3A00%3A00Z" in listing
+
+
+def test_text_output_lists_problems_then_the_summary(db, cms):
+    add_record(cms, "dist_ok")
+    add_record(cms, "dist_old", expires_at="2026-01-01T00:00:00.000Z")
+
+    code, out, err = run()
+
+    assert code == 1
+    assert out == "dist_old  expired  The record expired at 2026-01-01T00:00:00Z.\n"
+    assert "Verified 2 records: 1 sound, 1 with problems (run #" in err
+
+    cms.state.records.pop()
+    code, out, err = run()
+    assert code == 0 and out.startswith("Verified 1 records: 1 sound, 0 with problems") and err == ""
+
+
+def test_plain_http_is_refused_outside_development_and_not_fetched(db, cms, settings):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "ALLOW_HTTP_PUBLIC_URL": False}
+    add_record(cms, "dist_http")
+
+    code, out, _ = run("--json")
+
+    assert code == 1
+    [problem] = json.loads(out)["problems"]
+    assert problem["code"] == "url_unreachable"
+    assert problem["message"] == "public_url is not an absolute HTTPS URL; nothing was fetched."
+    assert not any(path.startswith("/api/media/file/") for _, path in cms.requests)
+
+
+def mock_cms(files: dict[str, httpx.Response], records: list[dict], media: list[dict], delay: float = 0.0):
+    """A MockTransport serving Payload's listing and media lookups plus the given file responses."""
+    in_flight, peak, lock = [0], [0], threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/distributionRecords":
+            return httpx.Response(200, json={"docs": records, "totalDocs": len(records), "hasNextPage": False})
+        if request.url.path == "/api/media":
+            wanted = request.url.params["where[audit_log_id][equals]"]
+            return httpx.Response(200, json={"docs": [m for m in media if m["audit_log_id"] == wanted]})
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(delay)
+        with lock:
+            in_flight[0] -= 1
+        return files[request.url.path]
+
+    return httpx.Client(transport=httpx.MockTransport(handler)), peak
+
+
+def cdn_record(name: str) -> tuple[dict, dict]:
+    path = f"p/mvp/{name}.mp4"
+    record = {
+        "audit_log_id": name,
+        "storage_path": path,
+        "checksum": SAMPLE_CHECKSUM,
+        "public_url": f"https://cdn.example/{path}",
+        "expires_at": None,
+    }
+    return record, {"audit_log_id": name, "storage_path": path, "checksum": SAMPLE_CHECKSUM, "filesize": 3200}
+
+
+def test_range_answers_wrong_types_and_missing_sizes(db, settings):
+    settings.PAYLOADCMS_URL = "https://cms.example"
+    pairs = [cdn_record(name) for name in ("ranged", "html", "unsized", "short")]
+    files = {
+        "/p/mvp/ranged.mp4": httpx.Response(
+            206, headers={"Content-Type": "video/mp4", "Content-Range": "bytes 0-0/3200"}
+        ),
+        "/p/mvp/html.mp4": httpx.Response(200, headers={"Content-Type": "text/html; charset=utf-8"}, content=b"<html>"),
+        "/p/mvp/unsized.mp4": httpx.Response(200, headers={"Content-Type": "video/mp4"}),
+        "/p/mvp/short.mp4": httpx.Response(206, headers={"Content-Type": "video/mp4", "Content-Range": "bytes 0-0/10"}),
+    }
+    files["/p/mvp/unsized.mp4"].headers.pop("Content-Length", None)
+    http, _ = mock_cms(files, [record for record, _ in pairs], [media for _, media in pairs])
+
+    run_row = verification.verify(verification.Options(), http=http)
+
+    problems = dict(run_row.findings.values_list("audit_log_id", "message"))
+    assert "ranged" not in problems
+    assert problems["html"] == "public_url serves text/html, not video/mp4."
+    assert problems["unsized"] == (
+        "public_url serves no size (neither Content-Length nor Content-Range); the media document has 3200."
+    )
+    assert problems["short"] == "public_url serves 10 bytes; the media document has 3200."
+
+
+def test_concurrency_is_bounded_and_used(db, settings):
+    settings.PAYLOADCMS_URL = "https://cms.example"
+    pairs = [cdn_record(f"r{index}") for index in range(12)]
+    ok = {"Content-Type": "video/mp4", "Content-Range": "bytes 0-0/3200"}
+    files = {"/" + record["storage_path"]: httpx.Response(206, headers=ok) for record, _ in pairs}
+    http, peak = mock_cms(files, [record for record, _ in pairs], [media for _, media in pairs], delay=0.05)
+
+    run_row = verification.verify(verification.Options(concurrency=3), http=http)
+
+    assert run_row.status == "sound" and run_row.records_checked == 12
+    assert peak[0] == 3
+
+
+def test_unreachable_cms_fails_the_run_with_exit_1(db, settings):
+    settings.PAYLOADCMS_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+
+    code, out, err = run("--json")
+
+    assert code == 1
+    assert json.loads(out)["error"]["code"] == "cms_unavailable"
+    assert "cms_unavailable" in err
+    failed = VerificationRun.objects.get()
+    assert failed.status == "failed" and failed.error.startswith("cms_unavailable: ") and failed.finished_at
+
+
+def test_progress_line_on_a_terminal(db, cms):
+    for index in range(3):
+        add_record(cms, f"dist_{index}")
+    terminal = FakeTerminal()
+
+    call_command("verify_distribution", stdout=io.StringIO(), stderr=terminal)
+
+    assert final_lines(terminal) == ["verified    3/3"]
+    assert RecordCheck.objects.count() == 3
+
+
+def test_exit_codes_of_the_real_process(tmp_path, cms):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "PAYLOADCMS_URL": cms.url,
+        "PAYLOADCMS_API_KEY": CMS_API_KEY,
+        "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+    }
+
+    def manage(*args):
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    assert manage("migrate", "--noinput").returncode == 0
+    add_record(cms, "dist_ok")
+    sound = manage("verify_distribution")
+    assert sound.returncode == 0, sound.stderr
+    add_record(cms, "dist_gone", with_media=False)
+    broken = manage("verify_distribution", "--json")
+    assert broken.returncode == 1
+    assert json.loads(broken.stdout)["problems"][0]["code"] == "media_missing"
