@@ -1,4 +1,7 @@
 import hashlib
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -8,6 +11,7 @@ from django.utils import timezone
 from distribution.models import PublishAttempt
 from tests.servers import AssetServer, PayloadDouble, Route
 
+ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_MP4 = (Path(__file__).parent / "fixtures" / "sample.mp4").read_bytes()
 SAMPLE_CHECKSUM = "sha256:" + hashlib.sha256(SAMPLE_MP4).hexdigest()
 CMS_API_KEY = "test-cms-key-0123456789"
@@ -54,6 +58,24 @@ def cms(settings):
         settings.PAYLOADCMS_API_KEY = CMS_API_KEY
         settings.DISTRIBUTION = {**settings.DISTRIBUTION, "ALLOW_HTTP_PUBLIC_URL": True}
         yield server
+
+
+@pytest.fixture
+def manage(tmp_path, cms):
+    """The real `manage.py` process (exit codes as release checks see them), a fresh database, the CMS double."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "PAYLOADCMS_URL": cms.url,
+        "PAYLOADCMS_API_KEY": CMS_API_KEY,
+        "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+    }
+
+    def run(*args) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    assert run("migrate", "--noinput").returncode == 0
+    return run
 
 
 @pytest.fixture

@@ -3,10 +3,6 @@
 import hashlib
 import io
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -15,10 +11,8 @@ from django.core.management.base import CommandError
 from distribution.models import MirroredRecord, PublishAttempt
 from distribution.progress import TerminalProgress
 from distribution.publishing import publish
-from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
+from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.servers import Route
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_json(*args) -> dict:
@@ -211,20 +205,8 @@ def test_sync_draws_record_counts_on_a_terminal(db, cms):
     assert final_lines(terminal) == ["records     3/3"]
 
 
-def test_exit_codes_as_a_release_check_sees_them(tmp_path, cms, request_file):
+def test_exit_codes_as_a_release_check_sees_them(manage, request_file):
     """The real `manage.py` process, against the asset server and the CMS double."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "PAYLOADCMS_URL": cms.url,
-        "PAYLOADCMS_API_KEY": CMS_API_KEY,
-        "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
-    }
-
-    def manage(*args):
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-
-    assert manage("migrate", "--noinput").returncode == 0
     ok = manage("publish", request_file(audit_log_id="dist_proc"), "--json")
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["distribution_record"]["audit_log_id"] == "dist_proc"

@@ -6,13 +6,9 @@ these use the PayloadCMS double on 127.0.0.1 and, for server behaviour the doubl
 
 import io
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,10 +18,8 @@ from django.utils import timezone
 
 from distribution import verification
 from distribution.models import MirroredRecord, RecordCheck, VerificationFinding, VerificationRun
-from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4
+from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4
 from tests.test_commands import FakeTerminal, final_lines
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def add_record(cms, audit_log_id: str, *, with_media: bool = True, **fields) -> dict:
@@ -76,24 +70,6 @@ def test_usage_errors_name_the_argument_and_touch_nothing(db, cms, args, message
     with pytest.raises(CommandError, match="Error: " + message.replace("(", r"\(").replace(")", r"\)")):
         call_command("verify_distribution", *args)
     assert cms.requests == [] and not VerificationRun.objects.exists()
-
-
-def test_usage_errors_exit_2_from_the_shell(tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
-        "PAYLOADCMS_URL": "http://127.0.0.1:9",
-    }
-    for args in (["--sample", "-1"], ["--project", " "]):
-        done = subprocess.run(
-            [sys.executable, "manage.py", "verify_distribution", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 2, (args, done.stderr)
-        assert "--sample" in done.stderr or "--project needs a project_id" in done.stderr
 
 
 def test_json_report_shape(db, cms):
@@ -275,23 +251,16 @@ def test_progress_line_on_a_terminal(db, cms):
     assert RecordCheck.objects.count() == 3
 
 
-def test_exit_codes_of_the_real_process(tmp_path, cms):
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "PAYLOADCMS_URL": cms.url,
-        "PAYLOADCMS_API_KEY": CMS_API_KEY,
-        "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
-    }
-
-    def manage(*args):
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-
-    assert manage("migrate", "--noinput").returncode == 0
+def test_exit_codes_of_the_real_process(manage, cms):
     add_record(cms, "dist_ok")
     sound = manage("verify_distribution")
     assert sound.returncode == 0, sound.stderr
+    assert "Verified 1 records: 1 sound" in sound.stdout
     add_record(cms, "dist_gone", with_media=False)
     broken = manage("verify_distribution", "--json")
     assert broken.returncode == 1
     assert json.loads(broken.stdout)["problems"][0]["code"] == "media_missing"
+    for usage_error in (["--sample", "-1"], ["--project", " "]):
+        refused = manage("verify_distribution", *usage_error)
+        assert refused.returncode == 2, refused.stderr
+        assert "--sample" in refused.stderr or "--project needs a project_id" in refused.stderr
