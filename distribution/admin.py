@@ -12,11 +12,11 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from . import publishing
 from .errors import PublishError
-from .models import MirroredRecord, PublishAttempt
+from .models import MirroredRecord, PublishAttempt, RecordCheck, VerificationFinding, VerificationRun
 from .templatetags.operator_format import milliseconds
 
 admin.site.site_header = "Distribution operator"
@@ -115,10 +115,21 @@ class RepublishMixin:
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
 
+def latest_check_annotations() -> dict:
+    """When verify_distribution last checked a record, by which run, and the codes it found ('' when sound)."""
+    latest = RecordCheck.objects.filter(audit_log_id=OuterRef("audit_log_id")).order_by("-checked_at", "-pk")
+    return {
+        "verified_at": Subquery(latest.values("checked_at")[:1]),
+        "verified_by": Subquery(latest.values("run_id")[:1]),
+        "verification_codes": Subquery(latest.values("codes")[:1]),
+    }
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Operators look and re-publish; PayloadCMS and the pipeline are the only writers.
 
-    Both models carry duration_seconds and public_url, and (the records by annotation) asset_size and latency_ms.
+    Attempts and records carry duration_seconds and public_url, and (the records by annotation) asset_size and
+    latency_ms; verification runs use only the no-write permissions.
     """
 
     list_per_page = 50
@@ -229,7 +240,17 @@ class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
 
 @admin.register(MirroredRecord)
 class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
-    list_display = ("audit_log_id", "title", "project", "cms_status", "published", "duration", "size", "latency")
+    list_display = (
+        "audit_log_id",
+        "title",
+        "project",
+        "cms_status",
+        "verification",
+        "published",
+        "duration",
+        "size",
+        "latency",
+    )
     list_filter = ("missing_from_cms", "project_id", "published_at")
     search_fields = ("audit_log_id", "title", "checksum")
     search_help_text = "audit_log_id, title or checksum"
@@ -238,6 +259,7 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
         (None, {"fields": ("audit_log_id", "cms_status", "project_id", "title", "tags", "attempts_link")}),
         ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
         ("Timing", {"fields": ("published_at", "expires_at", "synced_at", "latency")}),
+        ("Verification", {"fields": ("verification", "verified_at", "verification_problems")}),
         ("Distribution record and audit event", {"fields": ("distribution_record_json", "audit_event_json")}),
     )
 
@@ -253,12 +275,40 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
                 asset_size=Subquery(latest.values("asset_size")[:1]),
                 latency_ms=Subquery(latest.values("latency_ms")[:1]),
                 audit_event=Subquery(latest.values("audit_event")[:1]),
+                **latest_check_annotations(),
             )
         )
 
     @admin.display(description="in PayloadCMS", ordering="missing_from_cms")
     def cms_status(self, record):
         return badge("failed", "Missing") if record.missing_from_cms else badge("published", "Present")
+
+    @admin.display(description="verified", ordering="verified_at")
+    def verification(self, record):
+        """The latest verify_distribution check of this record: Sound, or Problems with their codes."""
+        if record.verified_at is None:
+            return "—"
+        if not record.verification_codes:
+            return badge("published", "Sound")
+        codes = format_html_join(
+            "", '<code class="error-code">{}</code>', ((code,) for code in record.verification_codes.split(","))
+        )
+        return format_html("{}{}", badge("failed", "Problems"), codes)
+
+    @admin.display(description="last verified (UTC)")
+    def verified_at(self, record):
+        return utc_time(record.verified_at)
+
+    @admin.display(description="problems found")
+    def verification_problems(self, record):
+        if record.verified_by is None:
+            return "—"
+        findings = VerificationFinding.objects.filter(run_id=record.verified_by, audit_log_id=record.audit_log_id)
+        run_url = reverse("admin:distribution_verificationrun_change", args=[record.verified_by])
+        items = format_html_join("", "<li><code>{}</code> {}</li>", findings.values_list("code", "message"))
+        return format_html(
+            '<ul>{}</ul><a href="{}">Verification run #{}</a>', items or "none", run_url, record.verified_by
+        )
 
     @admin.display(description="published (UTC)", ordering="published_at")
     def published(self, record):
@@ -271,3 +321,52 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
     @admin.display(description="audit event of the latest publish")
     def audit_event_json(self, record):
         return pretty_json(record.audit_event)
+
+
+class FindingInline(admin.TabularInline):
+    model = VerificationFinding
+    fields = ("audit_log_id", "code", "message")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(VerificationRun)
+class VerificationRunAdmin(ReadOnlyAdmin):
+    """Runs of `manage.py verify_distribution`, read-only, with their findings."""
+
+    list_display = ("__str__", "status_label", "started", "selection", "records_checked", "records_with_problems")
+    list_filter = ("status", "started_at")
+    fields = (
+        "status_label",
+        "selection",
+        "started_at",
+        "finished_at",
+        "records_checked",
+        "records_with_problems",
+        "error",
+    )
+    readonly_fields = fields
+    inlines = [FindingInline]
+    list_per_page = 50
+
+    @admin.display(description="status", ordering="status")
+    def status_label(self, run):
+        kind = {"sound": "published", "problems": "failed", "failed": "failed"}.get(run.status, "running")
+        return badge(kind, run.get_status_display())
+
+    @admin.display(description="started (UTC)", ordering="started_at")
+    def started(self, run):
+        return utc_time(run.started_at)
+
+    @admin.display(description="selection")
+    def selection(self, run):
+        """The options the run was started with, e.g. `project=p1 sample=50 checksum`."""
+        chosen = [name if value is True else f"{name}={value}" for name, value in run.options.items() if value]
+        return " ".join(chosen) or "—"

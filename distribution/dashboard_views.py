@@ -1,10 +1,10 @@
-"""The staff dashboard: publish figures from distribution.metrics, a server-rendered SVG chart, the latest failures."""
+"""The staff dashboard: publish figures, the latest verification, a server-rendered SVG chart, the latest failures."""
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import render
 
-from . import metrics
+from . import metrics, verification
 from .models import PublishAttempt
 
 CHART_DAYS = 14
@@ -45,6 +45,7 @@ def dashboard_view(request):
         **admin.site.each_context(request),
         "title": "Distribution dashboard",
         "figures": metrics.summary(),
+        "verification": verification.latest_finished_run(),
         "chart_days": CHART_DAYS,
         "chart_peak": peak,
         "bars": bars,

@@ -11,7 +11,8 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import PublishAttempt
+from . import verification
+from .models import PublishAttempt, VerificationRun
 
 LATENCY_BUCKETS_MS = (100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000)
 SIZE_BUCKETS_BYTES = tuple(2**power for power in (20, 24, 26, 28, 30, 32, 34))  # 1 MiB .. 16 GiB
@@ -99,4 +100,37 @@ def prometheus_text() -> str:
         "distribution_publish_latency_ms", "Wall time of finished publish attempts.", "latency_ms", LATENCY_BUCKETS_MS
     )
     lines += _histogram("distribution_asset_size_bytes", "Size of downloaded assets.", "asset_size", SIZE_BUCKETS_BYTES)
+    lines += _verification_lines()
     return "\n".join(lines) + "\n"
+
+
+def _verification_lines() -> list[str]:
+    """verify_distribution: runs by status, and what the latest finished run found (absent before any)."""
+    runs = dict(VerificationRun.objects.values_list("status").annotate(n=Count("id")).order_by())
+    lines = [
+        "# HELP distribution_verification_runs_total verify_distribution runs by status.",
+        "# TYPE distribution_verification_runs_total counter",
+    ]
+    lines += [
+        f'distribution_verification_runs_total{{status="{status}"}} {runs.get(status, 0)}'
+        for status in VerificationRun.Status.values
+    ]
+    run = verification.latest_finished_run()
+    if run is None:
+        return lines
+    lines += [
+        "# HELP distribution_verification_last_run_timestamp_seconds When the latest finished verification run ended.",
+        "# TYPE distribution_verification_last_run_timestamp_seconds gauge",
+        f"distribution_verification_last_run_timestamp_seconds {int(run.finished_at.timestamp())}",
+        "# HELP distribution_verification_records Records checked by the latest finished verification run, by outcome.",
+        "# TYPE distribution_verification_records gauge",
+        f'distribution_verification_records{{outcome="sound"}} {run.records_checked - run.records_with_problems}',
+        f'distribution_verification_records{{outcome="problems"}} {run.records_with_problems}',
+        "# HELP distribution_verification_problems Problems found by the latest finished verification run, by code.",
+        "# TYPE distribution_verification_problems gauge",
+    ]
+    lines += [
+        f'distribution_verification_problems{{code="{code}"}} {n}'
+        for code, n in verification.problem_counts(run).items()
+    ]
+    return lines

@@ -19,7 +19,9 @@ from django.utils import timezone
 from distribution import verification
 from distribution.models import MirroredRecord, RecordCheck, VerificationFinding, VerificationRun
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4
+from tests.test_admin import result_rows
 from tests.test_commands import FakeTerminal, final_lines
+from tests.test_metrics import scrape
 
 
 def add_record(cms, audit_log_id: str, *, with_media: bool = True, **fields) -> dict:
@@ -264,3 +266,65 @@ def test_exit_codes_of_the_real_process(manage, cms):
         refused = manage("verify_distribution", *usage_error)
         assert refused.returncode == 2, refused.stderr
         assert "--sample" in refused.stderr or "--project needs a project_id" in refused.stderr
+
+
+# -- where operators see the results ------------------------------------------------------
+
+
+@pytest.fixture
+def verified(db, cms):
+    """One run over a sound record and one without its media document."""
+    add_record(cms, "dist_ok")
+    add_record(cms, "dist_nomedia", with_media=False)
+    assert run()[0] == 1
+    return VerificationRun.objects.get()
+
+
+def test_admin_shows_the_latest_verification_next_to_the_records(admin_client, verified):
+    rows = result_rows(admin_client.get("/admin/distribution/mirroredrecord/").content.decode())
+
+    assert rows.count('<span class="badge badge-published">Sound</span>') == 1
+    assert '<span class="badge badge-failed">Problems</span><code class="error-code">media_missing</code>' in rows
+
+    record = MirroredRecord.objects.get(audit_log_id="dist_nomedia")
+    detail = admin_client.get(f"/admin/distribution/mirroredrecord/{record.pk}/change/").content.decode()
+    assert "<li><code>media_missing</code> PayloadCMS has no media document for this audit_log_id.</li>" in detail
+    assert (
+        f'href="/admin/distribution/verificationrun/{verified.pk}/change/">Verification run #{verified.pk}</a>'
+        in detail
+    )
+
+
+def test_admin_lists_runs_with_their_findings(admin_client, verified):
+    runs = admin_client.get("/admin/distribution/verificationrun/").content.decode()
+    assert '<span class="badge badge-failed">Problems</span>' in runs and "concurrency=4" in runs
+
+    detail = admin_client.get(f"/admin/distribution/verificationrun/{verified.pk}/change/").content.decode()
+    assert "dist_nomedia" in detail and "media_missing" in detail and "dist_ok" not in detail
+    assert admin_client.post(f"/admin/distribution/verificationrun/{verified.pk}/delete/").status_code == 403
+
+
+def test_dashboard_and_metrics_count_the_latest_run(admin_client, verified, cms):
+    html = admin_client.get("/dashboard/").content.decode()
+    assert 'id="verification-problems">1<' in html and "records with problems</a> of 2 verified" in html
+
+    samples = scrape(admin_client)
+    assert samples['distribution_verification_runs_total{status="problems"}'] == 1
+    assert samples['distribution_verification_records{outcome="sound"}'] == 1
+    assert samples['distribution_verification_records{outcome="problems"}'] == 1
+    assert samples['distribution_verification_problems{code="media_missing"}'] == 1
+    assert samples['distribution_verification_problems{code="expired"}'] == 0
+    assert samples["distribution_verification_last_run_timestamp_seconds"] == verified.finished_at.timestamp() // 1
+
+    # A failed run is counted, but the figures stay those of the latest finished run.
+    cms.fail_next["GET distributionRecords"] = 500
+    assert run()[0] == 1
+    samples = scrape(admin_client)
+    assert samples['distribution_verification_runs_total{status="failed"}'] == 1
+    assert samples['distribution_verification_problems{code="media_missing"}'] == 1
+
+
+def test_metrics_before_any_verification(client, db):
+    samples = scrape(client)
+    assert samples['distribution_verification_runs_total{status="sound"}'] == 0
+    assert not any(name.startswith("distribution_verification_problems") for name in samples)
