@@ -4,10 +4,12 @@ The integration tests (tests/integration/test_verification.py) prove the checks 
 these use the PayloadCMS double on 127.0.0.1 and, for server behaviour the double lacks, httpx.MockTransport.
 """
 
+import hashlib
 import io
 import json
 import threading
 import time
+import tracemalloc
 from datetime import timedelta
 
 import httpx
@@ -19,6 +21,7 @@ from django.utils import timezone
 from distribution import verification
 from distribution.models import MirroredRecord, RecordCheck, VerificationFinding, VerificationRun
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4
+from tests.servers import Route
 from tests.test_admin import result_rows
 from tests.test_commands import FakeTerminal, final_lines
 from tests.test_metrics import scrape
@@ -228,6 +231,27 @@ def test_concurrency_is_bounded_and_used(db, settings):
 
     assert run_row.status == "sound" and run_row.records_checked == 12
     assert peak[0] == 3
+
+
+def test_streaming_checksums_keeps_memory_flat(db, cms, asset_server):
+    """Four 64 MiB files hashed at once (chunked answers, no Content-Length): memory stays far below their size."""
+    chunk = SAMPLE_MP4[:1024] * 1024
+    size = 64 * len(chunk)
+    asset_server.add("/big.mp4", Route(body=lambda: (chunk for _ in range(64))))
+    for index in range(4):
+        record = add_record(cms, f"dist_big{index}", public_url=asset_server.url + "/big.mp4")
+        record["checksum"] = cms.state.media[index]["checksum"] = "sha256:" + hashlib.sha256(chunk * 64).hexdigest()
+        cms.state.media[index]["filesize"] = size
+
+    tracemalloc.start()
+    try:
+        run_row = verification.verify(verification.Options(checksum=True, concurrency=4))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert (run_row.status, run_row.records_checked) == ("sound", 4)
+    assert peak < 20 * 2**20, f"peak Python allocation {peak} bytes"
 
 
 def test_unreachable_cms_fails_the_run_with_exit_1(db, settings):
