@@ -116,7 +116,7 @@ def _verification_lines() -> list[str]:
         for status in VerificationRun.Status.values
     ]
     run = verification.latest_finished_run()
-    if run is None:
+    if run is None or run.finished_at is None:
         return lines
     lines += [
         "# HELP distribution_verification_last_run_timestamp_seconds When the latest finished verification run ended.",
