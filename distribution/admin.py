@@ -125,6 +125,25 @@ def latest_check_annotations() -> dict:
     }
 
 
+class VerificationFilter(admin.SimpleListFilter):
+    """Filter mirrored records by their latest verify_distribution check."""
+
+    title = "latest verification"
+    parameter_name = "verification"
+
+    def lookups(self, request, model_admin):
+        return [("sound", "Sound"), ("problems", "Problems"), ("never", "Never verified")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "sound":
+            return queryset.filter(verification_codes="")
+        if self.value() == "problems":
+            return queryset.exclude(verification_codes="").filter(verified_at__isnull=False)
+        if self.value() == "never":
+            return queryset.filter(verified_at__isnull=True)
+        return queryset
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Operators look and re-publish; PayloadCMS and the pipeline are the only writers.
 
@@ -251,7 +270,7 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
         "size",
         "latency",
     )
-    list_filter = ("missing_from_cms", "project_id", "published_at")
+    list_filter = ("missing_from_cms", VerificationFilter, "project_id", "published_at")
     search_fields = ("audit_log_id", "title", "checksum")
     search_help_text = "audit_log_id, title or checksum"
     date_hierarchy = "published_at"

@@ -310,6 +310,13 @@ def test_admin_shows_the_latest_verification_next_to_the_records(admin_client, v
     assert rows.count('<span class="badge badge-published">Sound</span>') == 1
     assert '<span class="badge badge-failed">Problems</span><code class="error-code">media_missing</code>' in rows
 
+    MirroredRecord.objects.create(audit_log_id="dist_unchecked")
+    for choice, expected in (("sound", "dist_ok"), ("problems", "dist_nomedia"), ("never", "dist_unchecked")):
+        filtered = result_rows(
+            admin_client.get(f"/admin/distribution/mirroredrecord/?verification={choice}").content.decode()
+        )
+        assert [name for name in ("dist_ok", "dist_nomedia", "dist_unchecked") if name in filtered] == [expected]
+
     record = MirroredRecord.objects.get(audit_log_id="dist_nomedia")
     detail = admin_client.get(f"/admin/distribution/mirroredrecord/{record.pk}/change/").content.decode()
     assert "<li><code>media_missing</code> PayloadCMS has no media document for this audit_log_id.</li>" in detail
