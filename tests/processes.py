@@ -25,14 +25,25 @@ def free_port() -> int:
 class Process:
     """A command in its own process group with its output in `log`; `stop()` signals that group by its id."""
 
-    def __init__(self, name: str, command: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path = ROOT):
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path = ROOT,
+        user: str | None = None,
+        stop_signal: int = signal.SIGTERM,
+    ):
         self.name = name
         self.log = log
+        self.stop_signal = stop_signal
         with log.open("ab") as out:
             self.popen = subprocess.Popen(
                 command,
                 cwd=cwd,
                 env=env,
+                user=user,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -43,8 +54,13 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def wait_until(self, ready: Callable[[], bool], timeout: float = 60) -> None:
-        """Poll `ready` until it is true; fail with the end of the log if the process dies or time runs out."""
+    def wait_until(
+        self, ready: Callable[[], bool], timeout: float = 60, not_yet: tuple[type[Exception], ...] = ()
+    ) -> None:
+        """Poll `ready` until it is true; fail with the end of the log if the process dies or time runs out.
+
+        Connection errors (and the `not_yet` exceptions) mean not ready yet.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
@@ -52,7 +68,7 @@ class Process:
             try:
                 if ready():
                     return
-            except (OSError, httpx.HTTPError):
+            except (OSError, httpx.HTTPError, *not_yet):
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} not ready after {timeout} s:\n{self.tail()}")
@@ -70,7 +86,7 @@ class Process:
     def stop(self, timeout: float = 15) -> None:
         if self.popen.poll() is None:
             try:
-                os.killpg(self.pid, signal.SIGTERM)
+                os.killpg(self.pid, self.stop_signal)
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(self.pid, signal.SIGKILL)
