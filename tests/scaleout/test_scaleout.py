@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.scaleout.conftest import mp4_asset, publish_body, sha256
+from tests.scaleout.cluster import mp4_asset, publish_body, sha256
+from tests.servers import Route
 
 pytestmark = pytest.mark.scaleout
 
@@ -34,12 +35,17 @@ def assert_published_once(cluster, audit_log_id: str, candidates: set[str]) -> N
     assert cluster.mirror(audit_log_id) == [(checksum, record["storage_path"], record["public_url"])]
 
 
-def test_fifty_publishes_with_distinct_ids_across_two_web_processes(cluster):
+def serve(assets, label: str) -> tuple[str, str]:
+    """A distinct MP4 on the asset server: its URL and checksum."""
+    data = mp4_asset(label, ASSET_BYTES)
+    return assets.add(f"/{label}.mp4", Route(body=data)), sha256(data)
+
+
+def test_fifty_publishes_with_distinct_ids_across_two_web_processes(cluster, assets):
     jobs = []
     for number in range(50):
         audit_log_id = f"dist_scaleout_distinct_{number:02d}"
-        data = mp4_asset(audit_log_id, ASSET_BYTES)
-        jobs.append((audit_log_id, publish_body(audit_log_id, cluster.serve_asset(audit_log_id, data), data)))
+        jobs.append((audit_log_id, publish_body(audit_log_id, *serve(assets, audit_log_id))))
 
     with ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(lambda job: cluster.publish(job[1]), jobs))

@@ -1,0 +1,119 @@
+"""The production topology on one machine, for the scale-out tests and benchmarks/publish_throughput.py.
+
+PostgreSQL and Redis (Debian's packages) in temp folders, PayloadCMS on its own PostgreSQL
+database, Django's database migrated on PostgreSQL, gunicorn web processes built from
+config/gunicorn.conf.py, all on free loopback ports and stopped by PID at the end.
+"""
+
+import contextlib
+import hashlib
+import itertools
+import os
+import struct
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.integration.conftest import PayloadServer
+from tests.processes import ROOT, VENV_BIN, Process, free_port
+from tests.scaleout.services import PostgresServer, RedisServer
+
+API_KEY = "scaleout-orchestrator-key"
+STATIC_ROOT = ROOT / "var" / "static"  # collected by scripts/setup
+SAMPLE_MP4 = (ROOT / "tests" / "fixtures" / "sample.mp4").read_bytes()  # (no Django import: benchmarks use this)
+
+
+def mp4_asset(label: str, size: int) -> bytes:
+    """A valid MP4 (the sample) followed by a top-level `free` box whose bytes are unique to `label`."""
+    filler = hashlib.sha256(label.encode()).digest() * (size // 32 + 1)
+    return SAMPLE_MP4 + struct.pack(">I", size + 8) + b"free" + filler[:size]
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def publish_body(audit_log_id: str, video_url: str, checksum: str) -> dict:
+    return {
+        "audit_log_id": audit_log_id,
+        "final_edit": {"video_url": video_url, "duration_seconds": 2.0, "checksum": checksum},
+        "qc_report": {"status": "pass"},
+        "distribution_settings": {"project_id": "scaleout", "metadata": {"title": f"Scale-out {audit_log_id}"}},
+    }
+
+
+@dataclass
+class Cluster:
+    postgres: PostgresServer
+    redis: RedisServer
+    payload: PayloadServer
+    django_env: dict[str, str]
+    workdir: Path
+    web: list[Process] = field(default_factory=list)
+    web_urls: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._turn = itertools.count()
+
+    def start_web(self, count: int) -> None:
+        started = []
+        for _ in range(count):
+            port = free_port()
+            env = {**self.django_env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+            command = [str(VENV_BIN / "gunicorn"), "-c", "config/gunicorn.conf.py"]
+            process = Process(f"web{len(self.web)}", command, self.workdir / f"web{len(self.web)}.log", env)
+            self.web.append(process)
+            self.web_urls.append(f"http://127.0.0.1:{port}")
+            started.append((process, self.web_urls[-1]))
+        for process, url in started:
+            process.wait_for_http(url + "/admin/login/")
+
+    def publish(self, body: dict, headers: dict | None = None, timeout: float = 300) -> httpx.Response:
+        """POST a publish to the next web process in turn, as a load balancer would."""
+        url = self.web_urls[next(self._turn) % len(self.web_urls)] + "/api/distribution/publish"
+        return httpx.post(url, json=body, headers={"X-API-Key": API_KEY, **(headers or {})}, timeout=timeout)
+
+    def mirror(self, audit_log_id: str) -> list[tuple]:
+        sql = "SELECT checksum, storage_path, public_url FROM distribution_mirroredrecord WHERE audit_log_id = %s"
+        return self.postgres.query("distribution", sql, audit_log_id)
+
+    def stop(self) -> None:
+        for process in self.web:
+            process.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.tail(2000)}" for p in self.web)
+
+
+@contextlib.contextmanager
+def running_cluster(workdir: Path, web: int = 2, **settings: str) -> Iterator[Cluster]:
+    """Start everything (`settings` are extra environment variables of the Django processes); stop it all after."""
+    with contextlib.ExitStack() as stack:
+        postgres = PostgresServer()
+        stack.callback(postgres.stop)
+        redis = RedisServer(workdir)
+        stack.callback(redis.stop)
+        payload = PayloadServer(workdir, DATABASE_URI=postgres.create_database("payload"))
+        stack.callback(payload.stop)
+        django_env = {
+            **{name: value for name, value in os.environ.items() if not name.startswith(("DJANGO_", "GUNICORN_"))},
+            "DJANGO_ENV_FILE": os.devnull,
+            "DJANGO_SECRET_KEY": "scaleout-" + "s" * 50,
+            "DJANGO_STATIC_ROOT": str(STATIC_ROOT),
+            "DATABASE_URL": postgres.create_database("distribution") + "?conn_max_age=60&conn_health_checks=true",
+            "CELERY_BROKER_URL": redis.url,
+            "PAYLOADCMS_URL": payload.url,
+            "PAYLOADCMS_API_KEY": payload.api_key,
+            "DISTRIBUTION_API_KEYS": API_KEY,
+            "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+            **settings,
+        }
+        manage = [str(VENV_BIN / "python"), "manage.py"]
+        subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=django_env, check=True, capture_output=True)
+        cluster = Cluster(postgres, redis, payload, django_env, workdir)
+        stack.callback(cluster.stop)
+        cluster.start_web(web)
+        yield cluster
