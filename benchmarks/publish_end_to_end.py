@@ -56,10 +56,8 @@ def child(size_mib: int) -> None:
         result = publish(request)
         elapsed = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"{size_mib:>8} MiB  {result.asset_size / elapsed / 1e6:8.1f} MB/s  {elapsed:6.2f} s  Django peak RSS {peak_mib:6.1f} MiB",
-        end="",
-    )
+    throughput = result.asset_size / elapsed / 1e6
+    print(f"{size_mib:>8} MiB  {throughput:8.1f} MB/s  {elapsed:6.2f} s  Django peak RSS {peak_mib:6.1f} MiB", end="")
 
 
 def payload_peak_rss_mib(pgid: int) -> float:

@@ -44,7 +44,7 @@ def badge(kind: str, label: str) -> str:
     return format_html('<span class="badge badge-{}">{}</span>', kind, label)
 
 
-class RepublishMixin:
+class RepublishMixin(admin.ModelAdmin):
     """Re-publish, as a list action and as a button on the detail page: confirm, then run the publish service.
 
     Both need the `distribution.republish` permission; every run is recorded by the service as a new attempt.
@@ -110,9 +110,9 @@ class RepublishMixin:
                 url = result.distribution_record["public_url"]
                 self.message_user(request, f"Re-published {audit_log_id} to {url}", messages.SUCCESS)
 
-    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_republish"] = bool(obj and obj.audit_log_id and self.has_republish_permission(request))
-        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 def latest_check_annotations() -> dict:

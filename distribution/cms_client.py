@@ -32,7 +32,7 @@ class _ReportingFile(io.FileIO):
         self._total = os.fstat(self.fileno()).st_size
         self._done = 0
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         chunk = super().read(size)
         self._done += len(chunk)
         if self._progress and chunk:

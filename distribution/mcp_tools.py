@@ -100,7 +100,9 @@ TOOLS = [
     ),
     types.Tool(
         name="distribution_dry_run",
-        description="Validate, download and verify the MP4 and return the record a publish would write. No side effects.",
+        description=(
+            "Validate, download and verify the MP4 and return the record a publish would write. No side effects."
+        ),
         inputSchema=PUBLISH_INPUT_SCHEMA,
         outputSchema=DISTRIBUTION_RECORD_SCHEMA,
     ),

@@ -62,7 +62,7 @@ def attempts_per_day(days: int = 14) -> list[dict]:
             failed=Count("id", filter=Q(status=PublishAttempt.Status.FAILED)),
         )
     )
-    by_day = {row["day"]: row for row in rows}
+    by_day: dict = {row["day"]: row for row in rows}
     result = []
     for offset in range(days):
         day = first + timedelta(days=offset)

@@ -18,7 +18,7 @@ class TerminalProgress:
         self.enabled = stream.isatty()
         self.interval = interval
         self._last_draw = 0.0
-        self._stage = None
+        self._stage: str | None = None
 
     def bytes(self, stage: str, done: int, total: int | None) -> None:
         """Callback for the publish service: progress(stage, bytes_done, bytes_total)."""
@@ -26,7 +26,7 @@ class TerminalProgress:
         amount = f"{done / size:8.1f} {name}"
         if total:
             amount += f" / {total / size:.1f} {name}  {done * 100 // total:3d}%"
-        self._draw(stage, amount, finished=bool(total) and done >= total)
+        self._draw(stage, amount, finished=total is not None and 0 < total <= done)
 
     def items(self, stage: str, done: int, total: int) -> None:
         """Callback for counted work, e.g. records synced: progress(done, total)."""

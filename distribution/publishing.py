@@ -188,6 +188,7 @@ def _describe_attempt(attempt: PublishAttempt, plan: PublishPlan) -> None:
 
 def _record_success(attempt: PublishAttempt, result: PublishResult, started: float) -> None:
     record = result.distribution_record
+    assert attempt.finished_at is not None  # set by _run once the record is written
     attempt.status = PublishAttempt.Status.PUBLISHED
     attempt.public_url = record["public_url"]
     attempt.distribution_record = record
@@ -244,7 +245,10 @@ def republish(
 
 
 def find_record(audit_log_id: str, *, http: httpx.Client | None = None) -> MirroredRecord:
-    """The record from the mirror, else PayloadCMS's; PublishError (with audit_log_id) if neither has it or lookup fails."""
+    """The record from the mirror, else PayloadCMS's.
+
+    Raises PublishError (with audit_log_id) if neither has it or the lookup fails.
+    """
     try:
         with _http_client(http) as client:
             record = mirror.get_record(audit_log_id, PayloadCMSClient.from_settings(client))

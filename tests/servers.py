@@ -22,6 +22,13 @@ class Route:
     declare_length: bool = True
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """Clients hanging up early is expected."""
+
+
 class LocalServer:
     """Start a ThreadingHTTPServer on a free port; `handle(handler)` does the work."""
 
@@ -41,9 +48,7 @@ class LocalServer:
 
             do_GET = do_POST = do_PATCH = do_DELETE = _dispatch
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.handle_error = lambda request, address: None  # clients hanging up early is expected
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
 

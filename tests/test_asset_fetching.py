@@ -20,9 +20,11 @@ def mock_http(body: bytes, status: int = 200, headers=None) -> httpx.Client:
 
 
 def fetch_error(http, checksum=SAMPLE_CHECKSUM, max_bytes=10**9) -> PublishError:
-    with pytest.raises(PublishError) as caught:
-        with fetched_asset(http, "https://assets.test/a.mp4?token=secret", checksum, max_bytes=max_bytes):
-            pass
+    with (
+        pytest.raises(PublishError) as caught,
+        fetched_asset(http, "https://assets.test/a.mp4?token=secret", checksum, max_bytes=max_bytes),
+    ):
+        pass
     return caught.value
 
 
@@ -104,7 +106,10 @@ def test_streaming_memory_stays_flat_for_a_large_asset():
 def test_stream_growing_past_the_limit_is_cut_off():
     with AssetServer() as server:
         url = server.add("/big.mp4", Route(body=_big_mp4(8, b"\x00" * 1024 * 1024)))
-        with httpx.Client() as http, pytest.raises(PublishError) as caught:
-            with fetched_asset(http, url, SAMPLE_CHECKSUM, max_bytes=2 * 1024 * 1024):
-                pass
+        with (
+            httpx.Client() as http,
+            pytest.raises(PublishError) as caught,
+            fetched_asset(http, url, SAMPLE_CHECKSUM, max_bytes=2 * 1024 * 1024),
+        ):
+            pass
     assert caught.value.code == "asset_too_large"

@@ -61,7 +61,7 @@ def test_dashboard_lists_the_ten_latest_failures_newest_first(admin_client):
 def test_dashboard_without_attempts(admin_client):
     html = admin_client.get("/dashboard/").content.decode()
 
-    assert 'id="success-rate">–<' in html and 'id="latency-p50">—<' in html
+    assert 'id="success-rate">\u2013<' in html and 'id="latency-p50">—<' in html
     assert "No failed attempts." in html and html.count('height="0.0"') == 28
 
 

@@ -215,23 +215,26 @@ def test_stdout_carries_only_the_protocol(server_env, tmp_path, cms, asset_serve
     watchdog = threading.Timer(30, process.kill)  # a hung server ends the blocking reads below
     watchdog.start()
 
+    stdin, stdout = process.stdin, process.stdout
+    assert stdin and stdout
+
     def send(message):
-        process.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
-        process.stdin.flush()
+        stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+        stdin.flush()
 
     try:
         send({"id": 1, "method": "initialize", "params": initialize})
-        lines = [process.stdout.readline()]
+        lines = [stdout.readline()]
         send({"method": "notifications/initialized"})
         send({"id": 2, "method": "tools/call", "params": {"name": "distribution_publish", "arguments": body}})
-        lines.append(process.stdout.readline())
+        lines.append(stdout.readline())
         rest, stderr = process.communicate()  # closes stdin: the server exits at end of input
     finally:
         watchdog.cancel()
     lines += rest.splitlines()
     assert process.returncode == 0
 
-    messages = [types.JSONRPCMessage.model_validate_json(line).root for line in lines]
+    messages = [types.JSONRPCResponse.model_validate_json(line) for line in lines]
     assert [message.id for message in messages] == [1, 2]
     assert messages[1].result["structuredContent"]["audit_log_id"] == "dist_stdio"
     events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
@@ -249,6 +252,7 @@ def test_streamable_http_transport(server_env):
         env=server_env,
         stderr=subprocess.PIPE,
     )
+    assert process.stderr is not None
     try:
         process.stderr.readline()  # the "listening at" line
         url = f"http://127.0.0.1:{port}/mcp/"

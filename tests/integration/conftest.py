@@ -48,6 +48,7 @@ class PayloadServer:
         ready = threading.Event()
 
         def pump():
+            assert self.process.stdout is not None
             with self.log.open("w") as log:
                 for line in self.process.stdout:
                     log.write(line)

@@ -39,7 +39,9 @@ class Command(BaseCommand):
 
     def _read(self, source: str):
         try:
-            text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
-            return json.loads(text)
+            if source == "-":
+                return json.loads(sys.stdin.read())
+            with open(source, encoding="utf-8") as file:
+                return json.load(file)
         except (OSError, ValueError) as exc:
             raise CommandError(f"Cannot read a JSON request from {source}: {exc}", returncode=2) from None
