@@ -105,7 +105,8 @@ def main() -> None:
                 jobs = max(4, 2 * concurrency)
                 app_publish(0)  # warm both paths up (connections, imports) outside the figures
                 curl_publish(0)
-                app, curl = [], []
+                app: list[float] = []
+                curl: list[float] = []
                 for round_number in range(args.rounds):
                     kinds = [(app, app_publish), (curl, curl_publish)]
                     for figures, run_one in kinds if round_number % 2 == 0 else reversed(kinds):

@@ -61,6 +61,7 @@ class Process:
 
         Connection errors (and the `not_yet` exceptions) mean not ready yet.
         """
+        retry_on: tuple[type[Exception], ...] = (OSError, httpx.HTTPError, *not_yet)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
@@ -68,7 +69,7 @@ class Process:
             try:
                 if ready():
                     return
-            except (OSError, httpx.HTTPError, *not_yet):
+            except retry_on:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} not ready after {timeout} s:\n{self.tail()}")

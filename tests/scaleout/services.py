@@ -52,7 +52,9 @@ class PostgresServer:
             "synchronous_commit": "off",
             "full_page_writes": "off",
         }
-        command = [bin_dir / "postgres", "-D", data] + [f"-c{name}={value}" for name, value in settings.items()]
+        command = [str(bin_dir / "postgres"), "-D", str(data)] + [
+            f"-c{name}={value}" for name, value in settings.items()
+        ]
         # SIGINT is PostgreSQL's fast shutdown: sessions still open do not hold it up.
         self.process = Process(
             "postgres", command, self.dir / "postgres.log", user=self.user, stop_signal=signal.SIGINT
