@@ -5,11 +5,14 @@ manage.py, or the file DJANGO_ENV_FILE names) with an embedded default, so `mana
 machine with nothing configured.
 """
 
+import tempfile
 from pathlib import Path
 
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"  # local state: test database, broker folders, beat schedule, dev logs
+VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
 environ.Env.read_env(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
@@ -68,6 +71,18 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process, the Celery worker and beat share the file: WAL lets readers run beside the
+    # writer, IMMEDIATE transactions take the write lock up front, and writers wait instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
+    # A file (not memory) so that test sessions can share their database with real worker processes.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -129,6 +144,42 @@ DISTRIBUTION = {
     "AUDIT_WEBHOOK_URL": env("DISTRIBUTION_AUDIT_WEBHOOK_URL", default=""),
     # When set, /metrics requires "Authorization: Bearer <token>".
     "METRICS_TOKEN": env("DISTRIBUTION_METRICS_TOKEN", default=""),
+    # POST /publish waits this long for its job before answering 202 with the job.
+    "SYNC_WAIT_SECONDS": env.float("DISTRIBUTION_SYNC_WAIT_SECONDS", default=120.0),
+    # Overall limit of one publish run (download + upload + record), on top of the per-operation timeout.
+    "PUBLISH_DEADLINE_SECONDS": env.float("DISTRIBUTION_PUBLISH_DEADLINE_SECONDS", default=3600.0),
+    # A running job's lease; its worker renews it every quarter of this. Expired: the reaper fails the job.
+    "JOB_LEASE_SECONDS": env.float("DISTRIBUTION_JOB_LEASE_SECONDS", default=60.0),
+    # A job no worker has started after this long is failed (not_started), releasing its audit_log_id.
+    "JOB_QUEUE_TIMEOUT_SECONDS": env.float("DISTRIBUTION_JOB_QUEUE_TIMEOUT_SECONDS", default=3600.0),
+    # Where workers keep a job's temporary files (one folder per job, removed by the worker or the reaper).
+    "JOB_TEMP_DIR": env("DISTRIBUTION_JOB_TEMP_DIR", default=str(Path(tempfile.gettempdir()) / "distribution-jobs")),
+}
+
+# --- Celery (config/celery.py) ---------------------------------------------------
+# Embedded default: kombu's filesystem transport under var/broker, no server needed (see README).
+# Production: CELERY_BROKER_URL=redis://host:6379/0.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_DIR = Path(env("CELERY_BROKER_DIR", default=str(VAR_DIR / "broker")))
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
+        "polling_interval": 0.2,
+    }
+    # Broadcast (remote control) messages would pile up as files for workers that are gone.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+CELERY_TASK_IGNORE_RESULT = True  # a job's state and result live in PublishAttempt, not a result backend
+CELERY_TASK_ACKS_LATE = False  # a publish is never run twice by redelivery
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "reap-expired-publish-jobs": {
+        "task": "distribution.jobs.tasks.reap_expired_jobs",
+        "schedule": env.float("DISTRIBUTION_REAPER_INTERVAL_SECONDS", default=15.0),
+    },
 }
 
 LOGGING = {

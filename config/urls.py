@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from distribution.api_views import PublishView
+from distribution.api_views import JobView, PublishView
 from distribution.dashboard_views import dashboard_view
 from distribution.metrics_views import metrics_view
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("dashboard/", dashboard_view, name="distribution-dashboard"),
     path("metrics", metrics_view, name="distribution-metrics"),
     path("api/distribution/publish", PublishView.as_view(), name="distribution-publish"),
+    path("api/distribution/jobs/<int:job_id>", JobView.as_view(), name="distribution-job"),
 ]

@@ -1,4 +1,6 @@
-"""The REST surface: POST /api/distribution/publish."""
+"""The REST surface: POST /api/distribution/publish and GET /api/distribution/jobs/<id>."""
+
+import re
 
 from rest_framework import status
 from rest_framework.parsers import JSONParser
@@ -6,19 +8,59 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from .errors import PublishError
+from .jobs import dispatch, lifecycle
 from .models import PublishAttempt
-from .publishing import publish
+
+_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 
 
 class PublishView(APIView):
+    """Enqueue the publish job and wait for it (as the seed's synchronous contract), up to a limit; then 202."""
+
     parser_classes = [JSONParser]
 
     def post(self, request):
         try:
-            result = publish(request.data, source=PublishAttempt.Source.API)
+            job = dispatch.start(request.data, source=PublishAttempt.Source.API, caller=str(request.user))
         except PublishError as error:
-            return Response({"error": error.as_dict()}, status=error.http_status)
-        return Response({"distribution_record": result.distribution_record}, status=status.HTTP_201_CREATED)
+            return error_response(error)
+        seconds, applied = wait_preference(request.headers.get("Prefer", ""))
+        job = dispatch.wait(job, seconds)
+        if job.is_active:
+            headers = {"Location": job.status_url, **({"Preference-Applied": applied} if applied else {})}
+            return Response(dispatch.job_body(job), status=status.HTTP_202_ACCEPTED, headers=headers)
+        return job_outcome_response(job)
+
+
+class JobView(APIView):
+    def get(self, request, job_id: int):
+        job = PublishAttempt.objects.filter(pk=job_id).first()
+        if job is None:
+            error = PublishError("job_not_found", f"No publish job {job_id}.", http_status=404)
+            return error_response(error)
+        return Response(dispatch.job_body(job))
+
+
+def wait_preference(prefer: str) -> tuple[float, str | None]:
+    """How long to wait, from RFC 7240 `Prefer`: respond-async answers at once, wait=N caps the wait."""
+    limit = dispatch.sync_wait_seconds()
+    if "respond-async" in prefer.lower():
+        return 0, "respond-async"
+    match = _PREFER_WAIT.search(prefer)
+    if match:
+        return min(limit, int(match.group(1))), f"wait={match.group(1)}"
+    return limit, None
+
+
+def job_outcome_response(job: PublishAttempt) -> Response:
+    """An ended job answered as the synchronous API always did: 201 with the record, or the error."""
+    if job.status == PublishAttempt.Status.FAILED:
+        return error_response(lifecycle.job_error(job))
+    return Response({"distribution_record": job.distribution_record}, status=status.HTTP_201_CREATED)
+
+
+def error_response(error: PublishError) -> Response:
+    return Response({"error": error.as_dict()}, status=error.http_status)
 
 
 def error_handler(exc, context):

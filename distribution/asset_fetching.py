@@ -16,9 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from .deadline import Deadline
 from .errors import PublishError
 
-CHUNK_SIZE = 1024 * 1024
 Progress = Callable[[int, int | None], None]
 
 
@@ -61,13 +61,15 @@ def fetched_asset(
     *,
     max_bytes: int,
     progress: Progress | None = None,
+    deadline: Deadline | None = None,
+    directory: Path | None = None,
 ) -> Iterator[FetchedAsset]:
-    """Download `url`, verify it, and yield it as a temporary file removed on exit."""
-    handle, name = tempfile.mkstemp(prefix="distribution-", suffix=".mp4")
+    """Download `url`, verify it, and yield it as a temporary file (in `directory`) removed on exit."""
+    handle, name = tempfile.mkstemp(prefix="distribution-", suffix=".mp4", dir=directory)
     path = Path(name)
     try:
         with os.fdopen(handle, "wb") as sink:
-            size, digest = _stream_to(sink, http, url, max_bytes, progress)
+            size, digest = _stream_to(sink, http, url, max_bytes, progress, deadline)
         checksum = f"sha256:{digest}"
         if checksum != expected_checksum:
             raise PublishError(
@@ -80,7 +82,9 @@ def fetched_asset(
         path.unlink(missing_ok=True)
 
 
-def _stream_to(sink, http: httpx.Client, url: str, max_bytes: int, progress: Progress | None) -> tuple[int, str]:
+def _stream_to(
+    sink, http: httpx.Client, url: str, max_bytes: int, progress: Progress | None, deadline: Deadline | None
+) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     head = b""
@@ -91,7 +95,10 @@ def _stream_to(sink, http: httpx.Client, url: str, max_bytes: int, progress: Pro
             declared = int(response.headers.get("content-length") or 0) or None
             if declared and declared > max_bytes:
                 raise _too_large(max_bytes)
-            for chunk in response.iter_bytes(CHUNK_SIZE):
+            # Pieces as they arrive (at most 64 KiB), so a drip-feeding host still meets the deadline.
+            for chunk in response.iter_bytes():
+                if deadline:
+                    deadline.check("asset_fetch_failed", f"The download of {_without_query(url)}")
                 if len(head) < 8:
                     head += chunk[: 8 - len(head)]
                     if len(head) >= 8:

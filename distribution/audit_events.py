@@ -8,6 +8,7 @@ event is lost.
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import httpx
 from django.conf import settings
@@ -33,6 +34,11 @@ def build_event(**values) -> dict:
     if unknown:
         raise TypeError(f"Unknown audit event fields: {sorted(unknown)}")
     return {"event": "distribution.publish", **{field: values.get(field) for field in EVENT_FIELDS}}
+
+
+def iso(moment: datetime) -> str:
+    """UTC, to the second, with a Z: the timestamp format of events and records."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def emit(event: dict) -> None:

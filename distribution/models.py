@@ -2,12 +2,25 @@ from django.db import models
 
 
 class PublishAttempt(models.Model):
-    """One run of the publish pipeline, kept locally so operators can see failures too."""
+    """One publish job: a run of the publish pipeline, from its request to its record or error.
+
+    queued -> running -> published | failed. At most one job per audit_log_id is active
+    (queued or running) at a time, enforced by the database; a running job holds a lease
+    its worker renews, and the reaper fails jobs whose lease ran out (worker_lost).
+    """
 
     class Status(models.TextChoices):
+        QUEUED = "queued"
         RUNNING = "running"
         PUBLISHED = "published"
         FAILED = "failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    class Stage(models.TextChoices):
+        DOWNLOAD = "download"
+        UPLOAD = "upload"
+        RECORD = "record"
 
     class Source(models.TextChoices):
         API = "api", "REST API"
@@ -18,9 +31,17 @@ class PublishAttempt(models.Model):
     audit_log_id = models.CharField(max_length=128, blank=True, db_index=True)
     project_id = models.CharField(max_length=255, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    caller = models.CharField(max_length=150, blank=True, help_text="Who asked: user name, api-key, OS user.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the process running the job.")
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    error_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="HTTP status of the error.")
+    error_fields = models.JSONField(null=True, blank=True)
     request = models.JSONField(default=dict)
     distribution_record = models.JSONField(null=True, blank=True)
     audit_event = models.JSONField(null=True, blank=True)
@@ -30,7 +51,8 @@ class PublishAttempt(models.Model):
     storage_path = models.CharField(max_length=1024, blank=True)
     public_url = models.URLField(max_length=2048, blank=True)
     asset_size = models.BigIntegerField(null=True, blank=True)
-    started_at = models.DateTimeField(db_index=True)
+    started_at = models.DateTimeField(db_index=True, help_text="When the publish was asked for (job created).")
+    run_started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker began running it.")
     finished_at = models.DateTimeField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     fetch_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -39,9 +61,24 @@ class PublishAttempt(models.Model):
     class Meta:
         ordering = ["-started_at"]
         permissions = [("republish", "Can re-publish distribution records")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["audit_log_id"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_publish_per_audit_log_id",
+            )
+        ]
 
     def __str__(self):
         return f"{self.audit_log_id or 'attempt'} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def status_url(self) -> str:
+        return f"/api/distribution/jobs/{self.pk}"
 
 
 class MirroredRecord(models.Model):

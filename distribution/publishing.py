@@ -1,26 +1,31 @@
 """The publish service: the one pipeline behind the REST API, the admin, the commands and MCP.
 
 validate -> stream + verify -> upload media -> upsert distributionRecords ->
-emit audit event -> answer. It halts at the first failure (no retries), and
-every non-dry run is recorded as a PublishAttempt whatever its outcome.
+emit audit event -> answer. It halts at the first failure (no retries). Every
+non-dry run is a job (PublishAttempt): `submit()` validates and takes the
+audit_log_id's lock, `run()` executes it, in a Celery worker or inline.
 """
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 import httpx
 from django.conf import settings
 from django.utils import timezone
 
-from . import audit_events, mirror
+from . import mirror
 from .asset_fetching import fetched_asset
+from .audit_events import iso as _iso
 from .cms_client import PayloadCMSClient
+from .deadline import Deadline
 from .errors import PublishError
+from .jobs import lifecycle
 from .models import MirroredRecord, PublishAttempt
 from .validation import PublishPlan, build_plan, check_public_url
 
@@ -41,69 +46,128 @@ def publish(
     payload,
     *,
     source: str = PublishAttempt.Source.API,
+    caller: str = "",
     dry_run: bool = False,
     progress: StageProgress | None = None,
     http: httpx.Client | None = None,
 ) -> PublishResult:
-    """Run the pipeline for one request; raise PublishError (with audit_log_id set) on refusal or failure.
+    """Publish in this process, through the same job, lock and pipeline a worker runs.
 
-    A dry run validates, downloads and verifies the asset and derives the record it
-    would write, without touching PayloadCMS, the local database or the audit sink.
+    Raises PublishError (with audit_log_id set) on refusal or failure, 409 publish_in_progress
+    when another job holds the audit_log_id. A dry run validates, downloads and verifies the
+    asset and derives the record it would write, without a job, PayloadCMS or the audit sink.
     """
-    attempt = None
-    if not dry_run:
-        attempt = PublishAttempt.objects.create(source=source, request=payload, started_at=timezone.now())
-    started = time.monotonic()
-    plan = None
+    if dry_run:
+        return _dry_run(payload, progress, http)
+    job = submit(payload, source=source, caller=caller)
+    return run(job.pk, progress=progress, http=http)
+
+
+def submit(payload, *, source: str, caller: str = "") -> PublishAttempt:
+    """Validate the request and take its audit_log_id: the new job, queued.
+
+    A refusal (invalid request, QC not passed) is recorded as a failed job and raised; a
+    request for an audit_log_id another job holds raises 409 publish_in_progress and
+    leaves no trace at all.
+    """
+    job = PublishAttempt(source=source, caller=caller[:150], request=payload, started_at=timezone.now())
     try:
         plan = build_plan(payload)
-        if attempt:
-            _describe_attempt(attempt, plan)
-        with _http_client(http) as client:
-            result = _run(plan, client, attempt, dry_run, progress)
     except Exception as exc:
         error = _as_publish_error(exc)
-        error.audit_log_id = error.audit_log_id or (plan.audit_log_id if plan else None)
-        if attempt:
-            _record_failure(attempt, plan, error, started)
+        lifecycle.record_refusal(job, error)
         raise error from None
-    if attempt:
-        _record_success(attempt, result, started)
+    _describe_attempt(job, plan)
+    lifecycle.lock(job)
+    return job
+
+
+def run(
+    job_id: int, *, progress: StageProgress | None = None, http: httpx.Client | None = None
+) -> PublishResult | None:
+    """Run a queued job here (a worker's task, or inline); None if it is not queued any more.
+
+    The job's lease is renewed while it runs, its progress stored, and the whole run is
+    bounded by DISTRIBUTION_PUBLISH_DEADLINE_SECONDS.
+    """
+    job = lifecycle.claim(job_id)
+    if job is None:
+        return None
+    deadline = Deadline(settings.DISTRIBUTION["PUBLISH_DEADLINE_SECONDS"])
+    try:
+        plan = build_plan({**job.request, "audit_log_id": job.audit_log_id})
+        with lifecycle.Heartbeat(job) as heartbeat, _http_client(http, deadline) as client:
+            tracker = lifecycle.JobProgress(job, heartbeat, forward=progress)
+            result = _run(plan, client, job, tracker, deadline)
+    except Exception as exc:
+        error = _as_publish_error(exc)
+        error.audit_log_id = error.audit_log_id or job.audit_log_id
+        lifecycle.finish(job, error)
+        raise error from None
+    finally:
+        shutil.rmtree(lifecycle.temp_dir(job), ignore_errors=True)
+    lifecycle.finish(job)
     return result
 
 
+def _dry_run(payload, progress: StageProgress | None, http: httpx.Client | None) -> PublishResult:
+    plan = None
+    try:
+        plan = build_plan(payload)
+        deadline = Deadline(settings.DISTRIBUTION["PUBLISH_DEADLINE_SECONDS"])
+        with _http_client(http, deadline) as client:
+            return _run(plan, client, None, progress, deadline)
+    except Exception as exc:
+        error = _as_publish_error(exc)
+        error.audit_log_id = error.audit_log_id or (plan.audit_log_id if plan else None)
+        raise error from None
+
+
 @contextmanager
-def _http_client(http: httpx.Client | None) -> Iterator[httpx.Client]:
+def _http_client(http: httpx.Client | None, deadline: Deadline | None = None) -> Iterator[httpx.Client]:
     """The caller's client if given (tests, nested calls), else a fresh one closed afterwards."""
     if http is not None:
         yield http
         return
-    with httpx.Client(timeout=settings.DISTRIBUTION["HTTP_TIMEOUT_SECONDS"]) as client:
+    hooks = {"request": [deadline.clamp_timeouts]} if deadline else {}
+    with httpx.Client(timeout=settings.DISTRIBUTION["HTTP_TIMEOUT_SECONDS"], event_hooks=hooks) as client:
         yield client
 
 
-def _run(plan: PublishPlan, http: httpx.Client, attempt, dry_run: bool, progress) -> PublishResult:
+def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadline) -> PublishResult:
+    """The pipeline; `job` None for a dry run, else its `progress` is the job's JobProgress."""
     config = settings.DISTRIBUTION
     fetch_started = time.monotonic()
-    download_progress = partial(progress, "download") if progress else None
+
+    def upload_progress(done: int, total: int | None) -> None:
+        deadline.check("cms_upload_failed", "The upload to PayloadCMS")
+        if progress:
+            progress("upload", done, total)
+
     with fetched_asset(
-        http, plan.video_url, plan.checksum, max_bytes=config["MAX_ASSET_BYTES"], progress=download_progress
+        http,
+        plan.video_url,
+        plan.checksum,
+        max_bytes=config["MAX_ASSET_BYTES"],
+        progress=partial(progress, "download") if progress else None,
+        deadline=deadline,
+        directory=_job_dir(job),
     ) as asset:
-        if attempt:
-            attempt.asset_size = asset.size
-            attempt.fetch_ms = _elapsed_ms(fetch_started)
-        if dry_run:
+        if job is None:
             predicted_url = f"{config['PUBLIC_BASE_URL']}/{plan.storage_path}" if config["PUBLIC_BASE_URL"] else None
             record = _distribution_record(plan, predicted_url, _default_expiry(plan))
             return PublishResult(record, None, asset.size)
+        job.asset_size = asset.size
+        job.fetch_ms = _elapsed_ms(fetch_started)
         upload_started = time.monotonic()
         cms = PayloadCMSClient.from_settings(http)
         media = cms.upload_media(
             asset.path,
             plan.storage_path,
             {"project_id": plan.project_id, "audit_log_id": plan.audit_log_id, "checksum": plan.checksum},
-            progress=partial(progress, "upload") if progress else None,
+            progress=upload_progress,
         )
+    progress.enter_stage(PublishAttempt.Stage.RECORD)
     public_url = check_public_url(_public_url(cms, plan, media))
     expires_at = _cms_expiry(media) or _default_expiry(plan)
     published_at = timezone.now()
@@ -123,9 +187,21 @@ def _run(plan: PublishPlan, http: httpx.Client, attempt, dry_run: bool, progress
         }
     )
     mirror.upsert(stored)
-    attempt.upload_ms = _elapsed_ms(upload_started)
-    attempt.finished_at = published_at
-    return PublishResult(_distribution_record(plan, public_url, expires_at), attempt, attempt.asset_size)
+    record = _distribution_record(plan, public_url, expires_at)
+    job.upload_ms = _elapsed_ms(upload_started)
+    job.finished_at = published_at
+    job.public_url = public_url
+    job.distribution_record = record
+    return PublishResult(record, job, job.asset_size)
+
+
+def _job_dir(job):
+    """The job's temp folder (created here), or the system's for a dry run."""
+    if job is None:
+        return None
+    directory = lifecycle.temp_dir(job)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def _distribution_record(plan: PublishPlan, public_url: str | None, expires_at: datetime) -> dict:
@@ -159,10 +235,6 @@ def _default_expiry(plan: PublishPlan) -> datetime:
     return timezone.now() + timedelta(hours=plan.url_expiry_hours)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _elapsed_ms(since: float) -> int:
     return round((time.monotonic() - since) * 1000)
 
@@ -186,51 +258,11 @@ def _describe_attempt(attempt: PublishAttempt, plan: PublishPlan) -> None:
     attempt.storage_path = plan.storage_path
 
 
-def _record_success(attempt: PublishAttempt, result: PublishResult, started: float) -> None:
-    record = result.distribution_record
-    assert attempt.finished_at is not None  # set by _run once the record is written
-    attempt.status = PublishAttempt.Status.PUBLISHED
-    attempt.public_url = record["public_url"]
-    attempt.distribution_record = record
-    attempt.latency_ms = _elapsed_ms(started)
-    attempt.audit_event = audit_events.build_event(
-        audit_log_id=attempt.audit_log_id,
-        project_id=attempt.project_id,
-        storage_path=attempt.storage_path,
-        public_url=attempt.public_url,
-        duration_seconds=attempt.duration_seconds,
-        checksum=attempt.checksum,
-        published_at=_iso(attempt.finished_at),
-        status="published",
-    )
-    attempt.save()
-    audit_events.emit(attempt.audit_event)
-
-
-def _record_failure(attempt: PublishAttempt, plan: PublishPlan | None, error: PublishError, started: float) -> None:
-    attempt.status = PublishAttempt.Status.FAILED
-    attempt.error_code = error.code
-    attempt.error_message = error.message
-    attempt.audit_log_id = error.audit_log_id or ""
-    attempt.finished_at = timezone.now()
-    attempt.latency_ms = _elapsed_ms(started)
-    attempt.audit_event = audit_events.build_event(
-        audit_log_id=error.audit_log_id,
-        project_id=plan.project_id if plan else None,
-        storage_path=plan.storage_path if plan else None,
-        duration_seconds=plan.duration_seconds if plan else None,
-        checksum=plan.checksum if plan else None,
-        status="failed",
-        error_code=error.code,
-    )
-    attempt.save()
-    audit_events.emit(attempt.audit_event)
-
-
 def republish(
     audit_log_id: str,
     *,
     source: str,
+    caller: str = "",
     progress: StageProgress | None = None,
     http: httpx.Client | None = None,
 ) -> PublishResult:
@@ -239,9 +271,8 @@ def republish(
     The request is rebuilt from the mirror (or PayloadCMS when the mirror lacks it): the
     source is the published copy itself, re-verified against the recorded checksum.
     """
-    with _http_client(http) as client:
-        record = find_record(audit_log_id, http=client)
-        return publish(request_for_record(record), source=source, progress=progress, http=client)
+    record = find_record(audit_log_id, http=http)
+    return publish(request_for_record(record), source=source, caller=caller, progress=progress, http=http)
 
 
 def find_record(audit_log_id: str, *, http: httpx.Client | None = None) -> MirroredRecord:

@@ -43,6 +43,34 @@ def make_attempt(status: str, latency_ms: int | None, size: int | None = None, d
     )
 
 
+@pytest.fixture(scope="session")
+def celery_broker_dir(tmp_path_factory):
+    """The test session's own broker folders, so a running `scripts/dev` worker never sees test jobs."""
+    from config.celery import app
+
+    folder = tmp_path_factory.mktemp("broker")
+    for name in ("queue", "control"):
+        (folder / name).mkdir()
+    app.conf.broker_url = "filesystem://"
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
+        "polling_interval": 0.1,
+    }
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def celery_eager(celery_broker_dir):
+    """Jobs run inside .delay() unless a test starts real workers (tests/workers.py)."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
 @pytest.fixture
 def asset_server():
     with AssetServer() as server:

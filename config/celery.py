@@ -1,0 +1,21 @@
+"""The Celery app: `celery -A config worker` runs publish jobs, `celery -A config beat` schedules the reaper."""
+
+import os
+from pathlib import Path
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("distribution")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["distribution.jobs"])
+
+
+@app.on_after_configure.connect
+def _create_broker_folders(sender, **kwargs):
+    """The filesystem transport needs its folders to exist before the first message."""
+    for key in ("data_folder_in", "control_folder"):
+        folder = (sender.conf.broker_transport_options or {}).get(key)
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,74 @@
+"""What the entry points (REST, admin, MCP, commands with --enqueue) do with jobs: start, wait, describe."""
+
+import logging
+import time
+
+from django.conf import settings
+
+from ..audit_events import iso
+from ..errors import PublishError
+from ..models import PublishAttempt
+from ..publishing import submit
+from . import lifecycle
+from .tasks import run_publish_job
+
+logger = logging.getLogger("distribution.jobs")
+
+
+def start(payload, *, source: str, caller: str = "") -> PublishAttempt:
+    """Submit (validate, lock: PublishError on refusal or 409) and hand the job to the Celery workers."""
+    job = submit(payload, source=source, caller=caller)
+    try:
+        run_publish_job.delay(job.pk)
+    except Exception as exc:
+        logger.error("Could not enqueue job %s: %s", job.pk, exc.__class__.__name__)
+        error = PublishError(
+            "queue_unavailable",
+            "The job queue (CELERY_BROKER_URL) did not accept the job; nothing was published.",
+            http_status=503,
+        )
+        error.audit_log_id = job.audit_log_id
+        lifecycle.finish(job, error)
+        raise error from None
+    return job
+
+
+def wait(job: PublishAttempt, seconds: float) -> PublishAttempt:
+    """The job, re-read until it has ended or `seconds` have passed.
+
+    Polls the database (every process shares it), at most twice a second once the job runs long.
+    """
+    until = time.monotonic() + seconds
+    pause = 0.05
+    while True:
+        job.refresh_from_db()
+        remaining = until - time.monotonic()
+        if not job.is_active or remaining <= 0:
+            return job
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 1.5, 0.5)
+
+
+def sync_wait_seconds() -> float:
+    return settings.DISTRIBUTION["SYNC_WAIT_SECONDS"]
+
+
+def job_body(job: PublishAttempt) -> dict:
+    """The job as GET /api/distribution/jobs/<id> (and a 202) answer it."""
+    return {
+        "job": {
+            "id": job.pk,
+            "status_url": job.status_url,
+            "status": job.status,
+            "stage": job.stage or None,
+            "progress": {"bytes_done": job.bytes_done, "bytes_total": job.bytes_total},
+            "audit_log_id": job.audit_log_id or None,
+            "source": job.source,
+            "caller": job.caller,
+            "started_at": iso(job.started_at),
+            "run_started_at": iso(job.run_started_at) if job.run_started_at else None,
+            "finished_at": iso(job.finished_at) if job.finished_at else None,
+            "distribution_record": job.distribution_record if job.status == PublishAttempt.Status.PUBLISHED else None,
+            "error": lifecycle.job_error(job).as_dict() if job.status == PublishAttempt.Status.FAILED else None,
+        }
+    }

@@ -1,0 +1,245 @@
+"""A publish job's life in the database: lock, claim, lease, progress, finish and reap.
+
+Every transition is a conditional UPDATE, so two processes never both run a job and a
+job the reaper failed is not later marked published by a worker that lost its lease.
+"""
+
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, connections, transaction
+from django.utils import timezone
+
+from .. import audit_events
+from ..errors import PublishError, publish_in_progress
+from ..models import PublishAttempt
+
+logger = logging.getLogger("distribution.jobs")
+
+Status = PublishAttempt.Status
+PROGRESS_WRITE_INTERVAL = 0.25  # seconds between progress writes: at most 4 a second
+
+
+def _seconds(name: str) -> timedelta:
+    return timedelta(seconds=settings.DISTRIBUTION[name])
+
+
+def lock(job: PublishAttempt) -> None:
+    """Insert `job` as queued, holding its audit_log_id; raise 409 publish_in_progress if another job holds it.
+
+    The partial unique constraint (one queued/running job per audit_log_id) decides, in the
+    database, so it holds across processes and machines. A holder whose lease ran out is
+    reaped first, so a crashed publish never blocks the next one for longer than its lease.
+    """
+    job.status = Status.QUEUED
+    job.lease_expires_at = job.started_at + _seconds("JOB_QUEUE_TIMEOUT_SECONDS")
+    for last_try in (False, True):
+        try:
+            with transaction.atomic():
+                job.save(force_insert=True)
+            return
+        except IntegrityError:
+            job.pk = None
+            active = PublishAttempt.objects.filter(audit_log_id=job.audit_log_id, status__in=PublishAttempt.ACTIVE)
+            holder = active.first()
+            if last_try or (holder is not None and not reap_expired(audit_log_id=job.audit_log_id)):
+                raise publish_in_progress(
+                    job.audit_log_id, holder.pk if holder else None, holder.status_url if holder else None
+                ) from None
+
+
+def claim(job_id: int) -> PublishAttempt | None:
+    """Move a queued job to running under this process's lease; None if it is not queued any more."""
+    now = timezone.now()
+    claimed = PublishAttempt.objects.filter(pk=job_id, status=Status.QUEUED).update(
+        status=Status.RUNNING,
+        stage=PublishAttempt.Stage.DOWNLOAD,
+        run_started_at=now,
+        lease_expires_at=now + _seconds("JOB_LEASE_SECONDS"),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    return PublishAttempt.objects.get(pk=job_id) if claimed else None
+
+
+def temp_dir(job: PublishAttempt) -> Path:
+    """The job's own folder for its downloaded asset, so the reaper can remove what a dead worker left."""
+    return Path(settings.DISTRIBUTION["JOB_TEMP_DIR"]) / f"job-{job.pk}"
+
+
+class Heartbeat(threading.Thread):
+    """Renews a running job's lease every quarter lease; sets `lost` if the job is no longer ours."""
+
+    def __init__(self, job: PublishAttempt):
+        super().__init__(name=f"lease-job-{job.pk}", daemon=True)
+        self.job_id = job.pk
+        self.lost = False
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        lease = _seconds("JOB_LEASE_SECONDS")
+        try:
+            while not self._stop_event.wait(lease.total_seconds() / 4):
+                renewed = PublishAttempt.objects.filter(pk=self.job_id, status=Status.RUNNING).update(
+                    lease_expires_at=timezone.now() + lease
+                )
+                if not renewed:
+                    self.lost = True
+                    return
+        except Exception:
+            logger.exception("Could not renew the lease of job %s", self.job_id)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop_event.set()
+        self.join()
+
+
+class JobProgress:
+    """Progress callback (stage, bytes_done, bytes_total) that stores the job's stage and bytes, throttled.
+
+    Also forwards every call to `forward` (a command's terminal line), and aborts the run
+    when the heartbeat lost the lease (the reaper has failed the job meanwhile).
+    """
+
+    def __init__(self, job: PublishAttempt, heartbeat: Heartbeat, forward=None):
+        self.job = job
+        self.heartbeat = heartbeat
+        self.forward = forward
+        self._last_write = 0.0
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if self.heartbeat.lost:
+            raise PublishError("worker_lost", "This job's lease ran out and it was failed; stopping.", http_status=500)
+        stage_changed = stage != self.job.stage
+        self.job.stage, self.job.bytes_done, self.job.bytes_total = stage, done, total
+        now = time.monotonic()
+        if stage_changed or now - self._last_write >= PROGRESS_WRITE_INTERVAL or (total and done >= total):
+            self._last_write = now
+            self._write("stage", "bytes_done", "bytes_total")
+        if self.forward:
+            self.forward(stage, done, total)
+
+    def enter_stage(self, stage: str) -> None:
+        self.job.stage = stage
+        self._write("stage")
+
+    def _write(self, *fields: str) -> None:
+        PublishAttempt.objects.filter(pk=self.job.pk, status=Status.RUNNING).update(
+            **{field: getattr(self.job, field) for field in fields}
+        )
+
+
+def finish(job: PublishAttempt, error: PublishError | None = None) -> bool:
+    """Mark an active job published (no error) or failed, and emit its audit event.
+
+    False, and no event, if the job had already ended (e.g. reaped while this process ran it).
+    """
+    _set_outcome(job, error)
+    fields = [
+        "status",
+        "error_code",
+        "error_message",
+        "error_status",
+        "error_fields",
+        "audit_log_id",
+        "public_url",
+        "distribution_record",
+        "asset_size",
+        "finished_at",
+        "latency_ms",
+        "fetch_ms",
+        "upload_ms",
+        "audit_event",
+        "stage",
+        "bytes_done",
+        "bytes_total",
+    ]
+    ended = PublishAttempt.objects.filter(pk=job.pk, status__in=PublishAttempt.ACTIVE).update(
+        **{field: getattr(job, field) for field in fields}
+    )
+    if ended:
+        audit_events.emit(job.audit_event)
+    return bool(ended)
+
+
+def record_refusal(job: PublishAttempt, error: PublishError) -> None:
+    """A request refused before it became a job (invalid, QC not passed): stored as a failed job, event emitted."""
+    _set_outcome(job, error)
+    job.save(force_insert=True)
+    audit_events.emit(job.audit_event)
+
+
+def _set_outcome(job: PublishAttempt, error: PublishError | None) -> None:
+    job.finished_at = job.finished_at or timezone.now()
+    job.latency_ms = round((job.finished_at - job.started_at).total_seconds() * 1000)
+    if error is None:
+        job.status = Status.PUBLISHED
+    else:
+        job.status = Status.FAILED
+        job.error_code, job.error_message = error.code, error.message
+        job.error_status, job.error_fields = error.http_status, error.details
+        job.audit_log_id = error.audit_log_id or job.audit_log_id
+    published = error is None
+    job.audit_event = audit_events.build_event(
+        audit_log_id=job.audit_log_id or None,
+        project_id=job.project_id or None,
+        storage_path=job.storage_path or None,
+        public_url=(job.public_url or None) if published else None,
+        duration_seconds=job.duration_seconds,
+        checksum=job.checksum or None,
+        published_at=audit_events.iso(job.finished_at) if published else None,
+        status="published" if published else "failed",
+        error_code=None if published else error.code,
+    )
+
+
+def job_error(job: PublishAttempt) -> PublishError:
+    """The PublishError a failed job ended with, as its caller would have received it."""
+    error = PublishError(
+        job.error_code, job.error_message, http_status=job.error_status or 500, details=job.error_fields
+    )
+    error.audit_log_id = job.audit_log_id or None
+    return error
+
+
+def reap_expired(audit_log_id: str | None = None) -> int:
+    """Fail every active job whose lease ran out (worker_lost) or that no worker started in time (not_started).
+
+    Releases the audit_log_id, emits the failed audit event and removes the job's temporary
+    files. The publish itself is never retried: the operator re-publishes. Returns the count.
+    """
+    expired = PublishAttempt.objects.filter(status__in=PublishAttempt.ACTIVE, lease_expires_at__lt=timezone.now())
+    if audit_log_id is not None:
+        expired = expired.filter(audit_log_id=audit_log_id)
+    reaped = 0
+    for job in expired:
+        if job.status == Status.RUNNING:
+            error = PublishError(
+                "worker_lost",
+                f"The worker running this publish ({job.worker}) stopped renewing its lease; "
+                "nothing is retried automatically, re-publish to try again.",
+                http_status=500,
+            )
+        else:
+            error = PublishError(
+                "not_started",
+                "No worker started this publish in time (are Celery workers running?); re-publish to try again.",
+                http_status=503,
+            )
+        if finish(job, error):
+            reaped += 1
+            logger.warning("Reaped job %s (%s): %s", job.pk, job.audit_log_id, error.code)
+        shutil.rmtree(temp_dir(job), ignore_errors=True)
+    return reaped

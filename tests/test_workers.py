@@ -1,0 +1,154 @@
+"""Jobs run by real `celery -A config worker` processes, with the API served by Django's live server.
+
+The web side and the workers share only the database (a file) and the broker folders,
+as separate machines would share PostgreSQL and Redis.
+"""
+
+import json
+import time
+
+import httpx
+import pytest
+
+from config.celery import app
+from distribution.models import PublishAttempt
+from tests.conftest import CMS_API_KEY, SAMPLE_MP4, publish_request
+from tests.servers import Route
+from tests.workers import CeleryWorker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+HEADERS = {"X-API-Key": "orchestrator-key"}
+
+
+@pytest.fixture
+def worker_env(cms, tmp_path, celery_broker_dir, settings):
+    """Real workers: .delay() goes to the broker folders; the workers reach the same CMS double."""
+    app.conf.task_always_eager = False
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "API_KEYS": ["orchestrator-key"]}
+    return {
+        "workdir": tmp_path,
+        "broker_dir": celery_broker_dir,
+        "PAYLOADCMS_URL": cms.url,
+        "PAYLOADCMS_API_KEY": CMS_API_KEY,
+        "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+        "DISTRIBUTION_JOB_TEMP_DIR": str(tmp_path / "jobs"),
+    }
+
+
+def start_worker(worker_env, **extra) -> CeleryWorker:
+    env = dict(worker_env)
+    return CeleryWorker(env.pop("workdir"), env.pop("broker_dir"), **{**env, **extra})
+
+
+def slow_asset(asset_server, seconds: float) -> str:
+    """The sample MP4 dripped out over `seconds`, so a job stays running that long."""
+    pieces = [SAMPLE_MP4[i : i + 100] for i in range(0, len(SAMPLE_MP4), 100)]
+
+    def body():
+        for piece in pieces:
+            time.sleep(seconds / len(pieces))
+            yield piece
+
+    return asset_server.add("/slow.mp4", Route(body=body))
+
+
+def post(live_server, body, **headers) -> httpx.Response:
+    return httpx.post(
+        f"{live_server.url}/api/distribution/publish", json=body, headers={**HEADERS, **headers}, timeout=60
+    )
+
+
+def get_job(live_server, job_id) -> dict:
+    response = httpx.get(f"{live_server.url}/api/distribution/jobs/{job_id}", headers=HEADERS, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["job"]
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "condition"):
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_publish_waits_for_the_worker_and_answers_201(live_server, cms, asset_server, worker_env):
+    with start_worker(worker_env) as worker:
+        response = post(live_server, publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_w1"))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["distribution_record"]["audit_log_id"] == "dist_w1"
+    assert cms.state.files["concept-42/mvp/dist_w1.mp4"] == SAMPLE_MP4
+    job = PublishAttempt.objects.get(audit_log_id="dist_w1")
+    assert job.status == "published" and job.worker.endswith(f":{worker.process.pid}")
+    assert (job.stage, job.bytes_done, job.bytes_total) == ("record", len(SAMPLE_MP4), len(SAMPLE_MP4))
+
+
+def test_respond_async_202_then_409_for_the_same_id_then_the_job_publishes(
+    live_server, cms, asset_server, worker_env, caplog
+):
+    body = publish_request(slow_asset(asset_server, 3), audit_log_id="dist_w2")
+    with start_worker(worker_env):
+        accepted = post(live_server, body, Prefer="respond-async")
+        assert accepted.status_code == 202, accepted.text
+        job = accepted.json()["job"]
+        assert accepted.headers["Location"] == job["status_url"] == f"/api/distribution/jobs/{job['id']}"
+        assert accepted.headers["Preference-Applied"] == "respond-async"
+        assert job["status"] in ("queued", "running") and job["audit_log_id"] == "dist_w2"
+
+        running = wait_for(lambda: (j := get_job(live_server, job["id"]))["status"] == "running" and j, what="running")
+        assert running["stage"] == "download" and running["run_started_at"]
+        requests_before = len(asset_server.requests)
+        conflict = post(live_server, publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_w2"))
+        assert conflict.status_code == 409
+        assert conflict.json()["error"] == {
+            "code": "publish_in_progress",
+            "message": conflict.json()["error"]["message"],
+            "audit_log_id": "dist_w2",
+            "job_id": job["id"],
+            "status_url": job["status_url"],
+        }
+        assert len(asset_server.requests) == requests_before  # no side effect at all
+        assert PublishAttempt.objects.filter(audit_log_id="dist_w2").count() == 1
+
+        done = wait_for(lambda: (j := get_job(live_server, job["id"]))["status"] == "published" and j, what="end")
+    assert done["distribution_record"]["public_url"].endswith("/concept-42/mvp/dist_w2.mp4")
+    assert done["stage"] == "record"  # the last stage it entered; the upload knew the size
+    assert done["progress"] == {"bytes_done": len(SAMPLE_MP4), "bytes_total": len(SAMPLE_MP4)}
+    assert done["error"] is None and done["finished_at"]
+    assert len(cms.state.media) == 1
+
+
+def test_sigkilled_worker_is_reaped_to_worker_lost_and_the_id_is_free_again(live_server, cms, asset_server, worker_env):
+    body = publish_request(slow_asset(asset_server, 30), audit_log_id="dist_w3")
+    lease = {"DISTRIBUTION_JOB_LEASE_SECONDS": "2", "DISTRIBUTION_REAPER_INTERVAL_SECONDS": "0.5"}
+    doomed = start_worker(worker_env, name="doomed", **lease)
+    try:
+        job_id = post(live_server, body, Prefer="respond-async").json()["job"]["id"]
+        wait_for(lambda: PublishAttempt.objects.get(pk=job_id).status == "running", what="running")
+        job_dir = worker_env["workdir"] / "jobs" / f"job-{job_id}"
+        wait_for(lambda: any(job_dir.glob("*.mp4")), what="the job's temp file")
+    finally:
+        doomed.kill()
+    assert PublishAttempt.objects.get(pk=job_id).status == "running"  # nobody has noticed yet
+
+    with start_worker(worker_env, name="survivor", beat=True, **lease) as survivor:
+        reaped = wait_for(
+            lambda: (j := PublishAttempt.objects.get(pk=job_id)).status == "failed" and j, timeout=30, what="reaping"
+        )
+        assert (reaped.error_code, reaped.error_status) == ("worker_lost", 500)
+        assert reaped.audit_event["status"] == "failed" and reaped.audit_event["error_code"] == "worker_lost"
+        assert not job_dir.exists()
+        job = get_job(live_server, job_id)
+        assert job["status"] == "failed" and job["error"]["code"] == "worker_lost"
+
+        again = post(live_server, publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_w3"))
+        assert again.status_code == 201, again.text
+    events = [json.loads(line) for line in survivor.log.read_text().splitlines() if line.startswith('{"')]
+    assert {(e["audit_log_id"], e["status"], e["error_code"]) for e in events} >= {
+        ("dist_w3", "failed", "worker_lost"),
+        ("dist_w3", "published", None),
+    }
+    assert PublishAttempt.objects.filter(status__in=["queued", "running"]).count() == 0
