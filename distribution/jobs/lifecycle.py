@@ -238,8 +238,8 @@ def reap_expired(audit_log_id: str | None = None) -> int:
                 "No worker started this publish in time (are Celery workers running?); re-publish to try again.",
                 http_status=503,
             )
+        shutil.rmtree(temp_dir(job), ignore_errors=True)  # first: once failed, the job is done for everyone
         if finish(job, error):
             reaped += 1
             logger.warning("Reaped job %s (%s): %s", job.pk, job.audit_log_id, error.code)
-        shutil.rmtree(temp_dir(job), ignore_errors=True)
     return reaped
