@@ -54,6 +54,7 @@ class Cluster:
     workdir: Path
     web: list[Process] = field(default_factory=list)
     web_urls: list[str] = field(default_factory=list)
+    workers: list[Process] = field(default_factory=list)
 
     def __post_init__(self):
         self._turn = itertools.count()
@@ -71,6 +72,18 @@ class Cluster:
         for process, url in started:
             process.wait_for_http(url + "/admin/login/")
 
+    def start_workers(self, count: int) -> None:
+        """`celery -A config worker` processes on the cluster's Redis and PostgreSQL."""
+        started = []
+        for _ in range(count):
+            name = f"worker{len(self.workers)}"
+            command = [str(VENV_BIN / "celery"), "-A", "config", "worker", "--loglevel=INFO", f"--hostname={name}@%h"]
+            process = Process(name, command, self.workdir / f"{name}.log", self.django_env)
+            self.workers.append(process)
+            started.append(process)
+        for process in started:
+            process.wait_until(lambda process=process: "ready." in process.log.read_text())
+
     def publish(self, body: dict, headers: dict | None = None, timeout: float = 300) -> httpx.Response:
         """POST a publish to the next web process in turn, as a load balancer would."""
         url = self.web_urls[next(self._turn) % len(self.web_urls)] + "/api/distribution/publish"
@@ -81,15 +94,15 @@ class Cluster:
         return self.postgres.query("distribution", sql, audit_log_id)
 
     def stop(self) -> None:
-        for process in self.web:
+        for process in self.web + self.workers:
             process.stop()
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name} ---\n{p.tail(2000)}" for p in self.web)
+        return "\n".join(f"--- {p.name} ---\n{p.tail(2000)}" for p in self.web + self.workers)
 
 
 @contextlib.contextmanager
-def running_cluster(workdir: Path, web: int = 2, **settings: str) -> Iterator[Cluster]:
+def running_cluster(workdir: Path, web: int = 2, workers: int = 2, **settings: str) -> Iterator[Cluster]:
     """Start everything (`settings` are extra environment variables of the Django processes); stop it all after."""
     with contextlib.ExitStack() as stack:
         postgres = PostgresServer()
@@ -116,4 +129,5 @@ def running_cluster(workdir: Path, web: int = 2, **settings: str) -> Iterator[Cl
         cluster = Cluster(postgres, redis, payload, django_env, workdir)
         stack.callback(cluster.stop)
         cluster.start_web(web)
+        cluster.start_workers(workers)
         yield cluster
