@@ -60,7 +60,9 @@ def publish(
     if dry_run:
         return _dry_run(payload, progress, http)
     job = submit(payload, source=source, caller=caller)
-    return run(job.pk, progress=progress, http=http)
+    result = run(job.pk, progress=progress, http=http)
+    assert result is not None, "a job submitted here is queued for no one else"
+    return result
 
 
 def submit(payload, *, source: str, caller: str = "") -> PublishAttempt:

@@ -146,7 +146,7 @@ def finish(job: PublishAttempt, error: PublishError | None = None) -> bool:
 
     False, and no event, if the job had already ended (e.g. reaped while this process ran it).
     """
-    _set_outcome(job, error)
+    event = _set_outcome(job, error)
     fields = [
         "status",
         "error_code",
@@ -170,39 +170,40 @@ def finish(job: PublishAttempt, error: PublishError | None = None) -> bool:
         **{field: getattr(job, field) for field in fields}
     )
     if ended:
-        audit_events.emit(job.audit_event)
+        audit_events.emit(event)
     return bool(ended)
 
 
 def record_refusal(job: PublishAttempt, error: PublishError) -> None:
     """A request refused before it became a job (invalid, QC not passed): stored as a failed job, event emitted."""
-    _set_outcome(job, error)
+    event = _set_outcome(job, error)
     job.save(force_insert=True)
-    audit_events.emit(job.audit_event)
+    audit_events.emit(event)
 
 
-def _set_outcome(job: PublishAttempt, error: PublishError | None) -> None:
+def _set_outcome(job: PublishAttempt, error: PublishError | None) -> dict:
+    """Set the job's end state and audit event (published without an error, else failed); return the event."""
     job.finished_at = job.finished_at or timezone.now()
     job.latency_ms = round((job.finished_at - job.started_at).total_seconds() * 1000)
+    event = {
+        "audit_log_id": job.audit_log_id or None,
+        "project_id": job.project_id or None,
+        "storage_path": job.storage_path or None,
+        "duration_seconds": job.duration_seconds,
+        "checksum": job.checksum or None,
+    }
     if error is None:
         job.status = Status.PUBLISHED
+        event.update(public_url=job.public_url or None, published_at=audit_events.iso(job.finished_at))
+        job.audit_event = audit_events.build_event(**event, status="published")
     else:
         job.status = Status.FAILED
         job.error_code, job.error_message = error.code, error.message
         job.error_status, job.error_fields = error.http_status, error.details
         job.audit_log_id = error.audit_log_id or job.audit_log_id
-    published = error is None
-    job.audit_event = audit_events.build_event(
-        audit_log_id=job.audit_log_id or None,
-        project_id=job.project_id or None,
-        storage_path=job.storage_path or None,
-        public_url=(job.public_url or None) if published else None,
-        duration_seconds=job.duration_seconds,
-        checksum=job.checksum or None,
-        published_at=audit_events.iso(job.finished_at) if published else None,
-        status="published" if published else "failed",
-        error_code=None if published else error.code,
-    )
+        event["audit_log_id"] = job.audit_log_id or None
+        job.audit_event = audit_events.build_event(**event, status="failed", error_code=error.code)
+    return job.audit_event
 
 
 def job_error(job: PublishAttempt) -> PublishError:

@@ -13,6 +13,7 @@ import struct
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -43,6 +44,10 @@ def publish_body(audit_log_id: str, video_url: str, checksum: str) -> dict:
         "qc_report": {"status": "pass"},
         "distribution_settings": {"project_id": "scaleout", "metadata": {"title": f"Scale-out {audit_log_id}"}},
     }
+
+
+def _says_ready(log: Path) -> bool:
+    return "ready." in log.read_text()
 
 
 @dataclass
@@ -82,7 +87,7 @@ class Cluster:
             self.workers.append(process)
             started.append(process)
         for process in started:
-            process.wait_until(lambda process=process: "ready." in process.log.read_text())
+            process.wait_until(partial(_says_ready, process.log))
 
     def publish(self, body: dict, headers: dict | None = None, timeout: float = 300) -> httpx.Response:
         """POST a publish to the next web process in turn, as a load balancer would."""
