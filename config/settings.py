@@ -1,21 +1,31 @@
 """Settings for the distribution service.
 
-Every value comes from the environment (or an optional `.env` file beside
-manage.py, or the file DJANGO_ENV_FILE names) with an embedded default, so `manage.py runserver` works on a fresh
-machine with nothing configured.
+Every value comes from the environment (or an env file, below) with an embedded default, so
+`manage.py runserver` works on a fresh machine with nothing configured. The app's own settings
+(DISTRIBUTION) are typed, with their defaults, in distribution/conf.py.
 """
 
-import tempfile
+import os
 from pathlib import Path
 
 import environ
+
+from distribution.conf import from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # local state: test database, broker folders, beat schedule, dev logs
 VAR_DIR.mkdir(exist_ok=True)
 
 env = environ.Env()
-environ.Env.read_env(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
+# Values the real environment lacks come from DJANGO_ENV_FILE if it is set (os.devnull: none), else from
+# `.env` beside manage.py (yours), then `var/dev.env` (written by scripts/dev: the local PayloadCMS and its key).
+if "DJANGO_ENV_FILE" in os.environ:
+    ENV_FILES = [Path(os.environ["DJANGO_ENV_FILE"])]
+else:
+    ENV_FILES = [BASE_DIR / ".env", BASE_DIR / "var" / "dev.env"]
+for env_file in ENV_FILES:
+    if env_file.is_file():
+        environ.Env.read_env(env_file, overwrite=False)
 
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # config/gunicorn.conf.py refuses to serve with it
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEV_SECRET_KEY)
@@ -26,6 +36,15 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 if env.bool("DJANGO_BEHIND_HTTPS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Served to browsers over HTTPS only (production): http is redirected, HSTS, cookies only over HTTPS.
+# /metrics stays reachable over plain http for scrapes on the internal network.
+if env.bool("DJANGO_HTTPS", default=False):
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -128,33 +147,7 @@ PAYLOADCMS_API_KEY = env("PAYLOADCMS_API_KEY", default="")
 PAYLOADCMS_AUTH_COLLECTION = env("PAYLOADCMS_AUTH_COLLECTION", default="users")
 
 # --- Publishing ---------------------------------------------------------------
-DISTRIBUTION = {
-    # Keys accepted in the X-API-Key header of the REST endpoint (besides DRF tokens).
-    "API_KEYS": env.list("DISTRIBUTION_API_KEYS", default=[]),
-    "DEFAULT_PROJECT_ID": env("DISTRIBUTION_DEFAULT_PROJECT_ID", default="default"),
-    "DEFAULT_STORAGE_PREFIX": env("DISTRIBUTION_DEFAULT_STORAGE_PREFIX", default="mvp"),
-    "DEFAULT_URL_EXPIRY_HOURS": env.int("DISTRIBUTION_URL_EXPIRY_HOURS", default=72),
-    "MAX_ASSET_BYTES": env.int("DISTRIBUTION_MAX_ASSET_BYTES", default=5 * 1024**3),
-    "HTTP_TIMEOUT_SECONDS": env.float("DISTRIBUTION_HTTP_TIMEOUT_SECONDS", default=60.0),
-    # Plain-http public URLs are refused unless this is set (local development only).
-    "ALLOW_HTTP_PUBLIC_URL": env.bool("DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL", default=False),
-    # When set, public_url = this base + "/" + storage path (e.g. an R2 public bucket domain).
-    "PUBLIC_BASE_URL": env("DISTRIBUTION_PUBLIC_BASE_URL", default="").rstrip("/"),
-    "AUDIT_SINK": env("DISTRIBUTION_AUDIT_SINK", default="log"),
-    "AUDIT_WEBHOOK_URL": env("DISTRIBUTION_AUDIT_WEBHOOK_URL", default=""),
-    # When set, /metrics requires "Authorization: Bearer <token>".
-    "METRICS_TOKEN": env("DISTRIBUTION_METRICS_TOKEN", default=""),
-    # POST /publish waits this long for its job before answering 202 with the job.
-    "SYNC_WAIT_SECONDS": env.float("DISTRIBUTION_SYNC_WAIT_SECONDS", default=120.0),
-    # Overall limit of one publish run (download + upload + record), on top of the per-operation timeout.
-    "PUBLISH_DEADLINE_SECONDS": env.float("DISTRIBUTION_PUBLISH_DEADLINE_SECONDS", default=3600.0),
-    # A running job's lease; its worker renews it every quarter of this. Expired: the reaper fails the job.
-    "JOB_LEASE_SECONDS": env.float("DISTRIBUTION_JOB_LEASE_SECONDS", default=60.0),
-    # A job no worker has started after this long is failed (not_started), releasing its audit_log_id.
-    "JOB_QUEUE_TIMEOUT_SECONDS": env.float("DISTRIBUTION_JOB_QUEUE_TIMEOUT_SECONDS", default=3600.0),
-    # Where workers keep a job's temporary files (one folder per job, removed by the worker or the reaper).
-    "JOB_TEMP_DIR": env("DISTRIBUTION_JOB_TEMP_DIR", default=str(Path(tempfile.gettempdir()) / "distribution-jobs")),
-}
+DISTRIBUTION = from_env(env)  # DISTRIBUTION_* variables; see distribution/conf.py
 
 # --- Celery (config/celery.py) ---------------------------------------------------
 # Embedded default: kombu's filesystem transport under var/broker, no server needed (see README).
@@ -185,9 +178,23 @@ CELERY_BEAT_SCHEDULE = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(message)s"},
+        # Audit events (distribution/audit_events.py): one JSON object per line, the log message as "event"
+        # and the event's fields beside it.
+        "audit_json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "{message}",
+            "style": "{",
+            "rename_fields": {"message": "event"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "audit": {"class": "logging.StreamHandler", "formatter": "audit_json"},
+    },
     "loggers": {
         "distribution": {"handlers": ["console"], "level": env("DISTRIBUTION_LOG_LEVEL", default="INFO")},
+        "distribution.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
     },
 }

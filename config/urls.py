@@ -3,9 +3,11 @@ from django.urls import path
 
 from distribution.api_views import JobView, PublishView
 from distribution.dashboard_views import dashboard_view
+from distribution.landing_views import landing_view
 from distribution.metrics_views import metrics_view
 
 urlpatterns = [
+    path("", landing_view, name="distribution-landing"),
     path("admin/", admin.site.urls),
     path("dashboard/", dashboard_view, name="distribution-dashboard"),
     path("metrics", metrics_view, name="distribution-metrics"),

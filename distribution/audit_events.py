@@ -1,20 +1,20 @@
 """Step 5: emit one JSON audit event per publish attempt.
 
-The sink is chosen by settings.DISTRIBUTION["AUDIT_SINK"]: `log` writes one
-JSON line on the `distribution.audit` logger; `webhook` POSTs the event to
-AUDIT_WEBHOOK_URL and, should that fail, still writes it to the log so no
-event is lost.
+Each event carries its own `event_id` and `timestamp` (when it was emitted) beside the publish's fields
+(schema in README, "Audit events"). The sink is `app_settings().audit_sink`: `log` hands the event to the
+`distribution.audit` logger, whose handler in settings.LOGGING writes it as one JSON line through a JSON
+formatter; `webhook` POSTs it to `audit_webhook_url` and, should that fail, still logs it so no event is lost.
 """
 
-import json
 import logging
+import uuid
 from datetime import UTC, datetime
 
 import httpx
-from django.conf import settings
 
-logger = logging.getLogger("distribution.audit")
+from .conf import app_settings
 
+EVENT = "distribution.publish"
 EVENT_FIELDS = (
     "audit_log_id",
     "project_id",
@@ -27,13 +27,21 @@ EVENT_FIELDS = (
     "error_code",
 )
 
+audit_log = logging.getLogger("distribution.audit")
+logger = logging.getLogger(__name__)
+
 
 def build_event(**values) -> dict:
-    """An event always carries every field, None where a failed attempt never got that far."""
+    """A new event: always every field, None where a failed attempt never got that far."""
     unknown = set(values) - set(EVENT_FIELDS)
     if unknown:
         raise TypeError(f"Unknown audit event fields: {sorted(unknown)}")
-    return {"event": "distribution.publish", **{field: values.get(field) for field in EVENT_FIELDS}}
+    return {
+        "event": EVENT,
+        "event_id": str(uuid.uuid4()),
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        **{field: values.get(field) for field in EVENT_FIELDS},
+    }
 
 
 def iso(moment: datetime) -> str:
@@ -42,12 +50,13 @@ def iso(moment: datetime) -> str:
 
 
 def emit(event: dict) -> None:
-    config = settings.DISTRIBUTION
-    if config["AUDIT_SINK"] == "webhook" and config["AUDIT_WEBHOOK_URL"]:
+    config = app_settings()
+    if config.audit_sink == "webhook" and config.audit_webhook_url:
         try:
             with httpx.Client(timeout=10) as client:
-                client.post(config["AUDIT_WEBHOOK_URL"], json=event).raise_for_status()
+                client.post(config.audit_webhook_url, json=event).raise_for_status()
             return
         except httpx.HTTPError as exc:
             logger.warning("Audit webhook failed (%s); event written to the log instead.", exc.__class__.__name__)
-    logger.info(json.dumps(event, sort_keys=True))
+    # The formatter (settings.LOGGING "audit") writes the message as "event" and the extra fields beside it.
+    audit_log.info(event["event"], extra={key: value for key, value in event.items() if key != "event"})

@@ -2,8 +2,9 @@
 
 import hmac
 
-from django.conf import settings
 from rest_framework import authentication, exceptions
+
+from .conf import app_settings
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -24,7 +25,7 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         given = request.headers.get(API_KEY_HEADER)
         if not given:
             return None
-        for key in settings.DISTRIBUTION["API_KEYS"]:
+        for key in app_settings().api_keys:
             if key and hmac.compare_digest(given.encode(), key.encode()):
                 return APIKeyClient(), None
         raise exceptions.AuthenticationFailed("Invalid API key.")

@@ -2,14 +2,14 @@
 
 import hmac
 
-from django.conf import settings
 from django.http import HttpResponse
 
 from . import metrics
+from .conf import app_settings
 
 
 def metrics_view(request):
-    token = settings.DISTRIBUTION["METRICS_TOKEN"]
+    token = app_settings().metrics_token
     given = request.headers.get("Authorization", "")
     if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")

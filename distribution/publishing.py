@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import httpx
-from django.conf import settings
 from django.utils import timezone
 
 from . import mirror
 from .asset_fetching import fetched_asset
 from .audit_events import iso as _iso
 from .cms_client import PayloadCMSClient
+from .conf import app_settings
 from .deadline import Deadline
 from .errors import PublishError
 from .jobs import lifecycle
@@ -95,7 +95,7 @@ def run(
     job = lifecycle.claim(job_id)
     if job is None:
         return None
-    deadline = Deadline(settings.DISTRIBUTION["PUBLISH_DEADLINE_SECONDS"])
+    deadline = Deadline(app_settings().publish_deadline_seconds)
     try:
         plan = build_plan({**job.request, "audit_log_id": job.audit_log_id})
         with lifecycle.Heartbeat(job) as heartbeat, _http_client(http, deadline) as client:
@@ -116,7 +116,7 @@ def _dry_run(payload, progress: StageProgress | None, http: httpx.Client | None)
     plan = None
     try:
         plan = build_plan(payload)
-        deadline = Deadline(settings.DISTRIBUTION["PUBLISH_DEADLINE_SECONDS"])
+        deadline = Deadline(app_settings().publish_deadline_seconds)
         with _http_client(http, deadline) as client:
             return _run(plan, client, None, progress, deadline)
     except Exception as exc:
@@ -132,13 +132,13 @@ def _http_client(http: httpx.Client | None, deadline: Deadline | None = None) ->
         yield http
         return
     hooks = {"request": [deadline.clamp_timeouts]} if deadline else {}
-    with httpx.Client(timeout=settings.DISTRIBUTION["HTTP_TIMEOUT_SECONDS"], event_hooks=hooks) as client:
+    with httpx.Client(timeout=app_settings().http_timeout_seconds, event_hooks=hooks) as client:
         yield client
 
 
 def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadline) -> PublishResult:
     """The pipeline; `job` None for a dry run, else its `progress` is the job's JobProgress."""
-    config = settings.DISTRIBUTION
+    config = app_settings()
     fetch_started = time.monotonic()
 
     def upload_progress(done: int, total: int | None) -> None:
@@ -150,13 +150,13 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
         http,
         plan.video_url,
         plan.checksum,
-        max_bytes=config["MAX_ASSET_BYTES"],
+        max_bytes=config.max_asset_bytes,
         progress=partial(progress, "download") if progress else None,
         deadline=deadline,
         directory=_job_dir(job),
     ) as asset:
         if job is None:
-            predicted_url = f"{config['PUBLIC_BASE_URL']}/{plan.storage_path}" if config["PUBLIC_BASE_URL"] else None
+            predicted_url = f"{config.public_base_url}/{plan.storage_path}" if config.public_base_url else None
             record = _distribution_record(plan, predicted_url, _default_expiry(plan))
             return PublishResult(record, None, asset.size)
         job.asset_size = asset.size
@@ -223,7 +223,7 @@ def _distribution_record(plan: PublishPlan, public_url: str | None, expires_at: 
 
 
 def _public_url(cms: PayloadCMSClient, plan: PublishPlan, media: dict) -> str:
-    base = settings.DISTRIBUTION["PUBLIC_BASE_URL"]
+    base = app_settings().public_base_url
     return f"{base}/{plan.storage_path}" if base else cms.absolute_url(media.get("url") or "")
 
 

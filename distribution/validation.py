@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
+from .conf import app_settings
 from .errors import PublishError
 
 CHECKSUM_PATTERN = r"^sha256:[0-9a-fA-F]{64}$"
@@ -136,18 +136,18 @@ def build_plan(payload) -> PublishPlan:
         error.audit_log_id = audit_log_id
         raise error
 
-    config = settings.DISTRIBUTION
+    config = app_settings()
     dist = data["distribution_settings"]
     metadata = dist.get("metadata") or {"title": "", "concept_id": "", "tags": [], "extra": {}}
     project_id = sanitise_path(
-        dist.get("project_id") or metadata["concept_id"] or config["DEFAULT_PROJECT_ID"],
+        dist.get("project_id") or metadata["concept_id"] or config.default_project_id,
         "distribution_settings.project_id",
-    ) or sanitise_path(config["DEFAULT_PROJECT_ID"], "project_id")
+    ) or sanitise_path(config.default_project_id, "project_id")
     prefix = dist.get("storage_prefix")
     storage_prefix = sanitise_path(
-        config["DEFAULT_STORAGE_PREFIX"] if prefix is None else prefix, "distribution_settings.storage_prefix"
+        config.default_storage_prefix if prefix is None else prefix, "distribution_settings.storage_prefix"
     )
-    expiry = dist.get("url_expiry_hours") or config["DEFAULT_URL_EXPIRY_HOURS"]
+    expiry = dist.get("url_expiry_hours") or config.default_url_expiry_hours
     extra_metadata = dict(metadata["extra"])
     if metadata["concept_id"]:
         extra_metadata["concept_id"] = metadata["concept_id"]
@@ -167,7 +167,7 @@ def build_plan(payload) -> PublishPlan:
 
 def check_public_url(url: str) -> str:
     """public_url must be a non-empty absolute HTTPS URL (http only when explicitly allowed)."""
-    allowed = {"https", "http"} if settings.DISTRIBUTION["ALLOW_HTTP_PUBLIC_URL"] else {"https"}
+    allowed = {"https", "http"} if app_settings().allow_http_public_url else {"https"}
     parts = urlsplit(url or "")
     if parts.scheme not in allowed or not parts.netloc:
         raise PublishError(

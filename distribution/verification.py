@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import httpx
-from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import mirror
 from .cms_client import DISTRIBUTION_RECORDS, MEDIA, PayloadCMSClient
+from .conf import app_settings
 from .errors import PublishError
 from .models import RecordCheck, VerificationFinding, VerificationRun
 from .validation import check_public_url
@@ -74,7 +74,7 @@ def verify(
     run = VerificationRun.objects.create(options=options.as_dict(), started_at=timezone.now())
     results = _Results(run)
     try:
-        timeout = settings.DISTRIBUTION["HTTP_TIMEOUT_SECONDS"]
+        timeout = app_settings().http_timeout_seconds
         with httpx.Client(timeout=timeout) if http is None else nullcontext(http) as client:
             cms = PayloadCMSClient.from_settings(client)
             checker = _Checker(cms, client, options.checksum)

@@ -3,6 +3,8 @@
 import hashlib
 import io
 import json
+import re
+import uuid
 
 import pytest
 from django.core.management import call_command
@@ -172,12 +174,13 @@ def test_publish_draws_download_and_upload_progress_on_a_terminal(db, cms, reque
     assert final_lines(terminal) == [
         "download         3.1 KiB / 3.1 KiB  100%",  # the 3200-byte sample
         "upload           3.1 KiB / 3.1 KiB  100%",
+        "Published dist_tty",  # the headline, on stderr too
     ]
     assert cms.state.files["concept-42/mvp/dist_tty.mp4"] == SAMPLE_MP4
 
     piped = io.StringIO()
     call_command("publish", request_file(audit_log_id="dist_pipe"), stdout=io.StringIO(), stderr=piped)
-    assert piped.getvalue() == ""
+    assert piped.getvalue() == "Published dist_pipe\n"  # no progress when piped
 
 
 def test_large_assets_report_progress_chunk_by_chunk(db, cms, asset_server, request_file):
@@ -214,3 +217,39 @@ def test_exit_codes_as_a_release_check_sees_them(manage, request_file):
     assert refused.returncode == 1
     assert json.loads(refused.stdout)["error"]["code"] == "qc_not_passed"
     assert "qc_not_passed" in refused.stderr
+
+
+def test_stdout_is_always_json_and_audit_events_are_json_lines_on_stderr(manage, request_file):
+    """Without --json too: `> out.json` holds the result or the error body; people read stderr."""
+    ok = manage("publish", request_file(audit_log_id="dist_redirect"))
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["distribution_record"]["audit_log_id"] == "dist_redirect"
+    assert "Published dist_redirect" in ok.stderr
+
+    [event] = [json.loads(line) for line in ok.stderr.splitlines() if line.startswith("{")]
+    assert list(event) == [
+        "event",
+        "event_id",
+        "timestamp",
+        "audit_log_id",
+        "project_id",
+        "storage_path",
+        "public_url",
+        "duration_seconds",
+        "checksum",
+        "published_at",
+        "status",
+        "error_code",
+    ]
+    assert event["event"] == "distribution.publish" and event["status"] == "published"
+    assert str(uuid.UUID(event["event_id"])) == event["event_id"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", event["timestamp"])
+    assert event["audit_log_id"] == "dist_redirect" and event["error_code"] is None
+
+    refused = manage("publish", request_file(qc_report={"status": "fail"}))
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "qc_not_passed"
+    assert "CommandError: qc_not_passed" in refused.stderr
+    [failed] = [json.loads(line) for line in refused.stderr.splitlines() if line.startswith("{")]
+    assert failed["status"] == "failed" and failed["error_code"] == "qc_not_passed"
+    assert failed["event_id"] != event["event_id"]

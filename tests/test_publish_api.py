@@ -24,8 +24,11 @@ def post(client, body):
 
 
 def audit_events(caplog) -> list[dict]:
+    """The audit events logged, each read back from the JSON line the configured `audit` handler writes."""
+    handler = next(h for h in logging.getLogger("distribution.audit").handlers if h.name == "audit")
+    assert handler.formatter is not None
     return [
-        json.loads(r.getMessage())
+        json.loads(handler.formatter.format(r))
         for r in caplog.records
         if r.name == "distribution.audit" and r.levelno == logging.INFO
     ]
@@ -70,6 +73,7 @@ def test_publish_returns_distribution_record_and_writes_cms(api_client, cms, sam
     assert event["storage_path"] == path and event["checksum"] == SAMPLE_CHECKSUM
     assert ISO_UTC.match(event["published_at"])
     attempt = PublishAttempt.objects.get()
+    assert event == attempt.audit_event  # what the admin shows is what went out
     assert attempt.status == "published" and attempt.asset_size == len(SAMPLE_MP4)
     assert attempt.latency_ms is not None and attempt.distribution_record == record
     mirrored = MirroredRecord.objects.get()

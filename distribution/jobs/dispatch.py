@@ -3,9 +3,8 @@
 import logging
 import time
 
-from django.conf import settings
-
 from ..audit_events import iso
+from ..conf import app_settings
 from ..errors import PublishError
 from ..models import PublishAttempt
 from ..publishing import submit
@@ -50,7 +49,7 @@ def wait(job: PublishAttempt, seconds: float) -> PublishAttempt:
 
 
 def sync_wait_seconds() -> float:
-    return settings.DISTRIBUTION["SYNC_WAIT_SECONDS"]
+    return app_settings().sync_wait_seconds
 
 
 def job_body(job: PublishAttempt) -> dict:

@@ -13,11 +13,11 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from .. import audit_events
+from ..conf import app_settings
 from ..errors import PublishError, publish_in_progress
 from ..models import PublishAttempt
 
@@ -28,7 +28,7 @@ PROGRESS_WRITE_INTERVAL = 0.25  # seconds between progress writes: at most 4 a s
 
 
 def _seconds(name: str) -> timedelta:
-    return timedelta(seconds=settings.DISTRIBUTION[name])
+    return timedelta(seconds=getattr(app_settings(), name))
 
 
 def lock(job: PublishAttempt) -> None:
@@ -39,7 +39,7 @@ def lock(job: PublishAttempt) -> None:
     reaped first, so a crashed publish never blocks the next one for longer than its lease.
     """
     job.status = Status.QUEUED
-    job.lease_expires_at = job.started_at + _seconds("JOB_QUEUE_TIMEOUT_SECONDS")
+    job.lease_expires_at = job.started_at + _seconds("job_queue_timeout_seconds")
     for last_try in (False, True):
         try:
             with transaction.atomic():
@@ -62,7 +62,7 @@ def claim(job_id: int) -> PublishAttempt | None:
         status=Status.RUNNING,
         stage=PublishAttempt.Stage.DOWNLOAD,
         run_started_at=now,
-        lease_expires_at=now + _seconds("JOB_LEASE_SECONDS"),
+        lease_expires_at=now + _seconds("job_lease_seconds"),
         worker=f"{socket.gethostname()}:{os.getpid()}",
     )
     return PublishAttempt.objects.get(pk=job_id) if claimed else None
@@ -70,7 +70,7 @@ def claim(job_id: int) -> PublishAttempt | None:
 
 def temp_dir(job: PublishAttempt) -> Path:
     """The job's own folder for its downloaded asset, so the reaper can remove what a dead worker left."""
-    return Path(settings.DISTRIBUTION["JOB_TEMP_DIR"]) / f"job-{job.pk}"
+    return Path(app_settings().job_temp_dir) / f"job-{job.pk}"
 
 
 class Heartbeat(threading.Thread):
@@ -83,7 +83,7 @@ class Heartbeat(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        lease = _seconds("JOB_LEASE_SECONDS")
+        lease = _seconds("job_lease_seconds")
         try:
             while not self._stop_event.wait(lease.total_seconds() / 4):
                 renewed = PublishAttempt.objects.filter(pk=self.job_id, status=Status.RUNNING).update(

@@ -11,6 +11,7 @@ from ._output import print_result, run_with_progress
 
 class Command(BaseCommand):
     help = "Publish (or with --dry-run, check) the publish request in REQUEST.json ('-' reads stdin)."
+    stdout_is_json = True  # see _output.py
 
     def add_arguments(self, parser):
         parser.add_argument("request", metavar="REQUEST.json")
@@ -19,7 +20,9 @@ class Command(BaseCommand):
             action="store_true",
             help="Validate, download, verify the checksum and print the record it would write; no CMS writes.",
         )
-        parser.add_argument("--json", action="store_true", help="Print machine-readable JSON on stdout.")
+        parser.add_argument(
+            "--json", action="store_true", help="Only JSON: no headline on stderr (stdout is JSON either way)."
+        )
 
     def handle(self, *args, **options):
         payload = self._read(options["request"])

@@ -1,0 +1,110 @@
+"""Django system checks for misconfiguration: `manage.py check` (and every command) runs the first kind,
+`manage.py check --deploy` adds the production ones."""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from kombu import Connection
+
+from .conf import AUDIT_SINKS, FIELDS, app_settings, env_variable
+
+
+def _type_name(kind) -> str:
+    return "a list of strings" if kind == tuple[str, ...] else kind.__name__
+
+
+def _accepts(kind, value) -> bool:
+    if kind == tuple[str, ...]:
+        return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, int | float) if kind is float else isinstance(value, kind)
+
+
+@register(Tags.compatibility)
+def check_distribution_settings(app_configs, **kwargs):
+    """settings.DISTRIBUTION: known keys of the right type, a usable audit sink."""
+    problems: list[CheckMessage] = []
+    for key, value in getattr(settings, "DISTRIBUTION", {}).items():
+        field = FIELDS.get(key)
+        if field is None:
+            problems.append(Warning(f"Unknown setting DISTRIBUTION[{key!r}] is ignored.", id="distribution.W001"))
+            continue
+        if not _accepts(field.type, value):
+            problems.append(
+                Error(
+                    f"DISTRIBUTION[{key!r}] should be {_type_name(field.type)}, not {value!r}.",
+                    hint=f"Set {env_variable(key)} accordingly.",
+                    id="distribution.E001",
+                )
+            )
+    if problems and any(problem.is_serious() for problem in problems):
+        return problems
+    config = app_settings()
+    if config.audit_sink not in AUDIT_SINKS:
+        problems.append(
+            Error(
+                f"Unknown audit sink {config.audit_sink!r}.",
+                hint=f"Set DISTRIBUTION_AUDIT_SINK to one of: {', '.join(AUDIT_SINKS)}.",
+                id="distribution.E002",
+            )
+        )
+    if config.audit_sink == "webhook" and urlsplit(config.audit_webhook_url).scheme not in ("http", "https"):
+        problems.append(
+            Error(
+                "The webhook audit sink has no URL to POST events to.",
+                hint="Set DISTRIBUTION_AUDIT_WEBHOOK_URL to an http(s) URL, or DISTRIBUTION_AUDIT_SINK=log.",
+                id="distribution.E003",
+            )
+        )
+    return problems
+
+
+@register(deploy=True)
+def check_broker(app_configs, **kwargs):
+    """Every publish is a job handed to the workers through the broker: it must answer.
+
+    The embedded filesystem:// broker needs no server.
+    """
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("filesystem://"):
+        return []
+    connection = Connection(url, connect_timeout=5)
+    try:
+        connection.ensure_connection(max_retries=1, interval_start=0, timeout=10)
+    except Exception as exc:  # any transport's failure: kombu does not unify them
+        return [
+            Error(
+                f"The Celery broker at {connection.as_uri()} does not answer ({exc.__class__.__name__}): "
+                "publishes would fail with queue_unavailable.",
+                hint="Check CELERY_BROKER_URL and that the broker runs and is reachable from here.",
+                id="distribution.E011",
+            )
+        ]
+    finally:
+        connection.release()
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_production(app_configs, **kwargs):
+    """What a production instance needs: a PayloadCMS key, HTTPS public URLs."""
+    problems: list[CheckMessage] = []
+    if not settings.PAYLOADCMS_API_KEY:
+        problems.append(
+            Error(
+                "No PayloadCMS API key: every publish would fail with cms_auth_failed.",
+                hint="Set PAYLOADCMS_API_KEY to the API key of the Payload service user.",
+                id="distribution.E010",
+            )
+        )
+    if app_settings().allow_http_public_url and not settings.DEBUG:
+        problems.append(
+            Warning(
+                "Plain-http public URLs are accepted while DEBUG is off.",
+                hint="Unset DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL: it is meant for local development only.",
+                id="distribution.W010",
+            )
+        )
+    return problems

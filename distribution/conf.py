@@ -1,0 +1,90 @@
+"""The app's own settings, typed, with every default in one place.
+
+`config/settings.py` fills `settings.DISTRIBUTION` from the environment with `from_env()`: each field
+comes from `DISTRIBUTION_<FIELD>` (e.g. DISTRIBUTION_MAX_ASSET_BYTES) unless it names another variable,
+else its default here. Code reads `app_settings().max_asset_bytes`; like DRF's and django-storages'
+settings, the object is rebuilt whenever Django's settings change (override_settings, tests).
+"""
+
+import dataclasses
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+AUDIT_SINKS = ("log", "webhook")
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributionSettings:
+    # Keys accepted in the X-API-Key header of the REST endpoint (besides DRF tokens).
+    api_keys: tuple[str, ...] = ()
+    # Project when a request names neither distribution_settings.project_id nor metadata.concept_id.
+    default_project_id: str = "default"
+    default_storage_prefix: str = "mvp"
+    # The expires_at horizon when PayloadCMS gives no expiry.
+    default_url_expiry_hours: int = dataclasses.field(default=72, metadata={"env": "DISTRIBUTION_URL_EXPIRY_HOURS"})
+    max_asset_bytes: int = 5 * 1024**3
+    # Timeout of each HTTP operation (connect, read chunk, write).
+    http_timeout_seconds: float = 60.0
+    # Plain-http public URLs are refused unless this is set (local development only).
+    allow_http_public_url: bool = False
+    # When set, public_url = this base + "/" + storage path (e.g. an R2 public bucket domain).
+    public_base_url: str = ""
+    # "log": JSON lines on the distribution.audit logger; "webhook": POSTed to audit_webhook_url.
+    audit_sink: str = "log"
+    audit_webhook_url: str = ""
+    # When set, /metrics requires "Authorization: Bearer <token>".
+    metrics_token: str = ""
+    # POST /publish waits this long for its job before answering 202 with the job.
+    sync_wait_seconds: float = 120.0
+    # Overall limit of one publish run (download + upload + record), on top of the per-operation timeout.
+    publish_deadline_seconds: float = 3600.0
+    # A running job's lease; its worker renews it every quarter of this. Expired: the reaper fails the job.
+    job_lease_seconds: float = 60.0
+    # A job no worker has started after this long is failed (not_started), releasing its audit_log_id.
+    job_queue_timeout_seconds: float = 3600.0
+    # Where workers keep a job's temporary files (one folder per job, removed by the worker or the reaper).
+    job_temp_dir: str = str(Path(tempfile.gettempdir()) / "distribution-jobs")
+
+    def __post_init__(self):
+        object.__setattr__(self, "api_keys", tuple(self.api_keys))
+        object.__setattr__(self, "public_base_url", self.public_base_url.rstrip("/"))
+
+
+FIELDS = {field.name.upper(): field for field in dataclasses.fields(DistributionSettings)}
+
+
+def env_variable(key: str) -> str:
+    """The environment variable of a DISTRIBUTION key."""
+    return FIELDS[key].metadata.get("env", f"DISTRIBUTION_{key}")
+
+
+def from_env(env) -> dict[str, Any]:
+    """settings.DISTRIBUTION from a django-environ Env: every key, its default where the variable is unset."""
+    readers: dict[Any, Any] = {bool: env.bool, int: env.int, float: env.float, str: env.str, tuple[str, ...]: env.list}
+    values = {}
+    for key, field in FIELDS.items():
+        default: Any = field.default
+        values[key] = readers[field.type](
+            env_variable(key), default=list(default) if isinstance(default, tuple) else default
+        )
+    return values
+
+
+@cache
+def app_settings() -> DistributionSettings:
+    """The typed settings; keys DISTRIBUTION does not give take their defaults (checks.py reports unknown keys)."""
+    given = getattr(settings, "DISTRIBUTION", {})
+    return DistributionSettings(**{key.lower(): value for key, value in given.items() if key in FIELDS})
+
+
+def _reload(*, setting: str, **kwargs) -> None:
+    if setting == "DISTRIBUTION":
+        app_settings.cache_clear()
+
+
+setting_changed.connect(_reload)

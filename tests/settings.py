@@ -1,0 +1,11 @@
+"""The test suite's settings: config.settings on its embedded defaults, whatever env files the checkout has.
+
+A developer's `.env` or scripts/dev's `var/dev.env` (DEBUG on, the local PayloadCMS and its key) would change
+what the tests see, so neither is read: not here, nor in the processes the tests start (they inherit this).
+"""
+
+import os
+
+os.environ["DJANGO_ENV_FILE"] = os.devnull
+
+from config.settings import *  # noqa: F403
