@@ -1,4 +1,6 @@
 import hashlib
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -69,6 +71,17 @@ def celery_eager(celery_broker_dir):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False
+
+
+def audit_events(caplog) -> list[dict]:
+    """The audit events logged, each read back from the JSON line the configured `audit` handler writes."""
+    handler = next(h for h in logging.getLogger("distribution.audit").handlers if h.name == "audit")
+    assert handler.formatter is not None
+    return [
+        json.loads(handler.formatter.format(r))
+        for r in caplog.records
+        if r.name == "distribution.audit" and r.levelno == logging.INFO
+    ]
 
 
 @pytest.fixture

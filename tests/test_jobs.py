@@ -1,7 +1,6 @@
 """Publish jobs through the REST API, with tasks run eagerly (tests/test_workers.py runs real workers):
 the one-active-job lock, the jobs endpoint, the overall deadline, the reaper and progress writes."""
 
-import json
 import logging
 import time
 from datetime import timedelta
@@ -14,7 +13,7 @@ from django.utils import timezone
 from config.celery import app
 from distribution.jobs import lifecycle
 from distribution.models import PublishAttempt
-from tests.conftest import SAMPLE_MP4, publish_request
+from tests.conftest import SAMPLE_MP4, audit_events, publish_request
 from tests.servers import Route
 
 PUBLISH = "/api/distribution/publish"
@@ -22,10 +21,6 @@ PUBLISH = "/api/distribution/publish"
 
 def post(client, body, **headers):
     return client.post(PUBLISH, body, format="json", headers=headers)
-
-
-def audit_events(caplog) -> list[dict]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "distribution.audit"]
 
 
 def active_job(audit_log_id: str, status="running", lease_seconds: float = 60, **fields) -> PublishAttempt:

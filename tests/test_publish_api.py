@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from distribution.models import MirroredRecord, PublishAttempt
-from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
+from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, audit_events, publish_request
 from tests.servers import LocalServer, Route
 
 PUBLISH = "/api/distribution/publish"
@@ -21,17 +21,6 @@ ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 def post(client, body):
     return client.post(PUBLISH, body, format="json")
-
-
-def audit_events(caplog) -> list[dict]:
-    """The audit events logged, each read back from the JSON line the configured `audit` handler writes."""
-    handler = next(h for h in logging.getLogger("distribution.audit").handlers if h.name == "audit")
-    assert handler.formatter is not None
-    return [
-        json.loads(handler.formatter.format(r))
-        for r in caplog.records
-        if r.name == "distribution.audit" and r.levelno == logging.INFO
-    ]
 
 
 @pytest.fixture
