@@ -145,6 +145,8 @@ PAYLOADCMS_URL = (
 ).rstrip("/")
 PAYLOADCMS_API_KEY = env("PAYLOADCMS_API_KEY", default="")
 PAYLOADCMS_AUTH_COLLECTION = env("PAYLOADCMS_AUTH_COLLECTION", default="users")
+# Payload's admin (e.g. http://127.0.0.1:3011/admin): when set, mirrored records link to their document there.
+PAYLOADCMS_ADMIN_URL = env("PAYLOADCMS_ADMIN_URL", default="").rstrip("/")
 
 # --- Publishing ---------------------------------------------------------------
 DISTRIBUTION = from_env(env)  # DISTRIBUTION_* variables; see distribution/conf.py

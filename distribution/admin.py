@@ -2,7 +2,9 @@
 
 import json
 from datetime import UTC
+from urllib.parse import quote
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
@@ -15,6 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from . import publishing
+from .cms_client import DISTRIBUTION_RECORDS
 from .errors import PublishError
 from .models import MirroredRecord, PublishAttempt, RecordCheck, VerificationFinding, VerificationRun
 from .templatetags.operator_format import milliseconds
@@ -275,7 +278,20 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
     search_help_text = "audit_log_id, title or checksum"
     date_hierarchy = "published_at"
     fieldsets = (
-        (None, {"fields": ("audit_log_id", "cms_status", "project_id", "title", "tags", "attempts_link")}),
+        (
+            None,
+            {
+                "fields": (
+                    "audit_log_id",
+                    "cms_status",
+                    "payload_admin_link",
+                    "project_id",
+                    "title",
+                    "tags",
+                    "attempts_link",
+                )
+            },
+        ),
         ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
         ("Timing", {"fields": ("published_at", "expires_at", "synced_at", "latency")}),
         ("Verification", {"fields": ("verification", "verified_at", "verification_problems")}),
@@ -328,6 +344,14 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
         return format_html(
             '<ul>{}</ul><a href="{}">Verification run #{}</a>', items or "none", run_url, record.verified_by
         )
+
+    @admin.display(description="in Payload's admin")
+    def payload_admin_link(self, record):
+        """The same document in Payload's admin, when PAYLOADCMS_ADMIN_URL is configured."""
+        if not (settings.PAYLOADCMS_ADMIN_URL and record.cms_id):
+            return "—"
+        url = f"{settings.PAYLOADCMS_ADMIN_URL}/collections/{DISTRIBUTION_RECORDS}/{quote(record.cms_id, safe='')}"
+        return format_html('<a href="{}" target="_blank" rel="noopener">Open in Payload\'s admin</a>', url)
 
     @admin.display(description="published (UTC)", ordering="published_at")
     def published(self, record):

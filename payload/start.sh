@@ -1,8 +1,38 @@
 #!/usr/bin/env bash
-# Install if needed, seed the service user and serve PayloadCMS's REST API in the foreground
-# on 127.0.0.1:$PORT (default 3010). Prints "PayloadCMS ready at <url>" once it answers.
+# Install if needed, seed the service and admin users and serve PayloadCMS's REST API in the
+# foreground on 127.0.0.1:$PORT (default 3010). Prints "PayloadCMS ready at <url>" once it answers.
+#
+#   start.sh --admin   also builds (when sources changed) and serves Payload's admin, the standard
+#                      Next.js app, on $PAYLOAD_ADMIN_PORT (default 3011): "Payload admin ready at <url>/admin"
 set -euo pipefail
 cd "$(dirname "$0")"
+admin=false
+for arg in "$@"; do
+  case $arg in
+    --admin) admin=true ;;
+    *) echo "usage: $0 [--admin]" >&2; exit 2 ;;
+  esac
+done
 ./install.sh
 mkdir -p data
-exec node_modules/.bin/tsx src/server.ts
+# Absolute, so that both servers (and Next's bundled copy of the config) find the same files.
+export DATABASE_URI=${DATABASE_URI:-file:$PWD/data/payload.db}
+export MEDIA_DIR=${MEDIA_DIR:-$PWD/data/media}
+if ! $admin; then
+  exec node_modules/.bin/tsx src/server.ts
+fi
+
+./build-admin.sh
+host=${HOST:-127.0.0.1}
+rest_port=${PORT:-${PAYLOAD_PORT:-3010}}
+admin_port=${PAYLOAD_ADMIN_PORT:-3011}
+answers() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
+pids=()
+trap 'trap - EXIT INT TERM; kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
+# The REST server first: it creates the schema and seeds the users the admin needs.
+node_modules/.bin/tsx src/server.ts & pids+=($!)
+until answers "$rest_port"; do kill -0 "${pids[0]}" 2>/dev/null || exit 1; sleep 0.2; done
+NEXT_TELEMETRY_DISABLED=1 node_modules/.bin/next start -H "$host" -p "$admin_port" & pids+=($!)
+until answers "$admin_port"; do kill -0 "${pids[1]}" 2>/dev/null || exit 1; sleep 0.2; done
+echo "Payload admin ready at http://$host:$admin_port/admin"
+wait -n "${pids[@]}"

@@ -2,6 +2,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 
 from distribution.models import PublishAttempt
 from tests.servers import AssetServer, PayloadDouble, Route
@@ -17,6 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_MP4 = (Path(__file__).parent / "fixtures" / "sample.mp4").read_bytes()
 SAMPLE_CHECKSUM = "sha256:" + hashlib.sha256(SAMPLE_MP4).hexdigest()
 CMS_API_KEY = "test-cms-key-0123456789"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+VIEWPORT = {"width": 1280, "height": 800}
 
 
 def publish_request(video_url: str, **overrides) -> dict:
@@ -127,3 +133,40 @@ def api_client(db, settings):
     client = APIClient()
     client.credentials(HTTP_X_API_KEY="orchestrator-key")
     return client
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (Path(CHROMEDRIVER).exists() and Path(CHROMIUM).exists()):
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium and chromium-driver are missing; scripts/test installs them")
+        pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/test installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # no Selenium Manager download
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**VIEWPORT, "deviceScaleFactor": 1, "mobile": False})
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+def screenshot(driver, tmp_path, name: str) -> Path:
+    target_dir = Path(os.environ.get("DISTRIBUTION_SCREENSHOT_DIR") or tmp_path)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    path = target_dir / f"{name}.png"
+    driver.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000  # a rendered page, not a blank
+    return path

@@ -150,6 +150,20 @@ def test_record_detail_shows_the_record_and_the_latest_audit_event(admin_client,
     assert 'name="_save"' not in html
 
 
+def test_record_detail_links_to_payloads_admin_when_configured(admin_client, published, settings):
+    record = MirroredRecord.objects.get()
+    page = f"{RECORDS}{record.pk}/change/"
+    assert record.cms_id
+
+    assert "/collections/distributionRecords/" not in admin_client.get(page).content.decode()  # not configured
+
+    settings.PAYLOADCMS_ADMIN_URL = "https://cms.example.com/admin"
+    html = admin_client.get(page).content.decode()
+
+    link = f"https://cms.example.com/admin/collections/distributionRecords/{record.cms_id}"
+    assert f'<a href="{link}" target="_blank" rel="noopener">Open in Payload\'s admin</a>' in html
+
+
 # -- re-publish ----------------------------------------------------------------------------
 
 

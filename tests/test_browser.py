@@ -3,29 +3,21 @@
 Set DISTRIBUTION_SCREENSHOT_DIR to keep the screenshots (`scripts/screenshots` retakes the README's).
 """
 
-import os
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from distribution.models import PublishAttempt
 from distribution.publishing import publish
-from tests.conftest import SAMPLE_MP4, publish_request
+from tests.conftest import SAMPLE_MP4, publish_request, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-VIEWPORT = {"width": 1280, "height": 800}
 AUDIT_LOG_ID = "dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC"
 
 # (hours ago, audit_log_id suffix, title, project, source, size MB, latency ms, error code, error message)
@@ -74,43 +66,6 @@ HISTORY = [
     (198, "XW", "Product demo teaser", "proj-7", "api", 33, 1760, "", ""),
     (246, "W5", "Founder interview", "brand-film", "command", 77, 3940, "", ""),
 ]
-
-
-@pytest.fixture
-def browser(tmp_path):
-    if not (Path(CHROMEDRIVER).exists() and Path(CHROMIUM).exists()):
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium and chromium-driver are missing; scripts/test installs them")
-        pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/test installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # no Selenium Manager download
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**VIEWPORT, "deviceScaleFactor": 1, "mobile": False})
-    driver.implicitly_wait(5)
-    yield driver
-    driver.quit()
-
-
-def screenshot(driver, tmp_path, name: str) -> Path:
-    target_dir = Path(os.environ.get("DISTRIBUTION_SCREENSHOT_DIR") or tmp_path)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    path = target_dir / f"{name}.png"
-    driver.save_screenshot(str(path))
-    assert path.stat().st_size > 10_000  # a rendered page, not a blank
-    return path
 
 
 def log_in(driver, live_server) -> None:

@@ -8,7 +8,6 @@
  */
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 
 import { postgresAdapter } from '@payloadcms/db-postgres'
 import { sqliteAdapter } from '@payloadcms/db-sqlite'
@@ -16,13 +15,13 @@ import { cloudStoragePlugin } from '@payloadcms/plugin-cloud-storage'
 import { s3Storage } from '@payloadcms/storage-s3'
 import { buildConfig, type CollectionConfig } from 'payload'
 
-import { localDiskAdapter } from './localDiskAdapter.js'
-import { distributionPlugin } from './plugin/index.js'
+import { localDiskAdapter } from './localDiskAdapter'
+import { distributionPlugin } from './plugin/index'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+// start.sh runs from payload/ and passes absolute paths; these defaults are for runs from payload/.
 const env = process.env
-const databaseURI = env.DATABASE_URI || `file:${path.join(root, 'data', 'payload.db')}`
-const mediaDir = path.resolve(env.MEDIA_DIR || path.join(root, 'data', 'media'))
+const databaseURI = env.DATABASE_URI || `file:${path.join(process.cwd(), 'data', 'payload.db')}`
+const mediaDir = path.resolve(env.MEDIA_DIR || path.join(process.cwd(), 'data', 'media'))
 const maxUploadBytes = Number(env.MAX_UPLOAD_BYTES || 5 * 1024 ** 3)
 
 const Users: CollectionConfig = {
@@ -56,10 +55,13 @@ const storage = env.S3_BUCKET
 export default buildConfig({
   secret: env.PAYLOAD_SECRET || 'distribution-dev-secret-change-me',
   serverURL: env.PAYLOAD_PUBLIC_SERVER_URL || '',
+  // The default avatar is Gravatar's, an outside request; the admin works offline.
+  admin: { avatar: 'default' },
   collections: [Users],
   db: databaseURI.startsWith('postgres')
     ? postgresAdapter({ pool: { connectionString: databaseURI } })
-    : sqliteAdapter({ client: { url: databaseURI } }),
+    : // busyTimeout: with --admin, the REST server and the admin app share the SQLite file.
+      sqliteAdapter({ busyTimeout: 5000, client: { url: databaseURI } }),
   // distributionPlugin adds the `media` and `distributionRecords` collections; the storage
   // plugin comes after it so that it sees `media`.
   plugins: [distributionPlugin(), storage],

@@ -2,21 +2,21 @@
  * Serve Payload's REST API without Next.js: every request goes to Payload's own
  * `handleEndpoints` (the handler behind @payloadcms/next's REST routes), so the
  * real collection operations, access control and upload handling answer.
- * On start it seeds the service user whose API key the Django app uses.
+ * On start it seeds the service user (whose API key the Django app uses) and the admin user.
  */
 import http from 'node:http'
 import { Readable } from 'node:stream'
 
 import { getPayload, handleEndpoints } from 'payload'
 
-import config from './payload.config.js'
-import { seedServiceUser } from './seed.js'
+import config from './payload.config'
+import { seedUsers } from './seed'
 
 const host = process.env.HOST || '127.0.0.1'
 const port = Number(process.env.PORT || process.env.PAYLOAD_PORT || 3010)
 
 const payload = await getPayload({ config })
-await seedServiceUser(payload)
+await seedUsers(payload)
 
 /**
  * The request body as a web stream, with backpressure. Unlike Readable.toWeb, it tolerates

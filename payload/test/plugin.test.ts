@@ -23,8 +23,8 @@ import {
   type SanitizedConfig,
 } from 'payload'
 
-import { localDiskAdapter } from '../src/localDiskAdapter.js'
-import { distributionPlugin } from '../src/plugin/index.js'
+import { localDiskAdapter } from '../src/localDiskAdapter'
+import { distributionPlugin } from '../src/plugin/index'
 
 const SAMPLE_MP4 = readFileSync(
   path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'fixtures', 'sample.mp4'),
@@ -208,7 +208,7 @@ describe('distributionPlugin options and refusals', () => {
       mediaSlug: 'videos',
     })
     const names = collections[0].fields.map((field) => ('name' in field ? field.name : ''))
-    assert.deepEqual(names, ['alt', 'project_id', 'audit_log_id', 'checksum', 'storage_path'])
+    assert.deepEqual(names, ['alt', 'project_id', 'audit_log_id', 'checksum', 'storage_path', 'videoPreview'])
   })
 
   test('refuses a non-upload collection and clashing field names', () => {

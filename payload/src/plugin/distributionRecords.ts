@@ -1,8 +1,33 @@
-import type { CollectionConfig } from 'payload'
+import type { CollectionConfig, Field } from 'payload'
 
-import { anyone, signedIn } from './access.js'
+import { anyone, signedIn } from './access'
+import { CLIENT_COMPONENTS } from './components/paths'
 
 export const DISTRIBUTION_RECORDS_SLUG = 'distributionRecords'
+
+const dateTime = { date: { pickerAppearance: 'dayAndTime' as const } }
+
+const recordFields: Field[] = [
+  { name: 'title', type: 'text', label: 'Title' },
+  { name: 'project_id', type: 'text', label: 'Project', required: true, index: true },
+  { name: 'audit_log_id', type: 'text', label: 'Audit log ID', required: true, unique: true, index: true },
+  { name: 'checksum', type: 'text', label: 'Checksum', required: true },
+  {
+    name: 'public_url',
+    type: 'text',
+    label: 'Public URL',
+    required: true,
+    admin: {
+      components: { Cell: `${CLIENT_COMPONENTS}#PublicURLCell`, Field: `${CLIENT_COMPONENTS}#PublicURLField` },
+    },
+  },
+  { name: 'published_at', type: 'date', label: 'Published at', admin: dateTime },
+  { name: 'expires_at', type: 'date', label: 'Expires at', admin: dateTime },
+  { name: 'duration_seconds', type: 'number', label: 'Duration (s)' },
+  { name: 'storage_path', type: 'text', label: 'Storage path', required: true },
+  { name: 'tags', type: 'json', label: 'Tags' },
+  { name: 'metadata', type: 'json', label: 'Metadata' },
+]
 
 /** One document per audit_log_id: what was published where, written (upserted) by the Django app only. */
 export const distributionRecords = (): CollectionConfig => ({
@@ -11,20 +36,8 @@ export const distributionRecords = (): CollectionConfig => ({
   admin: {
     useAsTitle: 'title',
     defaultColumns: ['title', 'project_id', 'audit_log_id', 'checksum', 'public_url', 'published_at', 'expires_at'],
-    group: 'Distribution',
-    description: 'Published videos, written by the distribution app (one per audit_log_id).',
+    description: 'Published videos, written by the distribution app (one record per audit_log_id).',
   },
-  fields: [
-    { name: 'project_id', type: 'text', required: true, index: true },
-    { name: 'audit_log_id', type: 'text', required: true, unique: true, index: true },
-    { name: 'title', type: 'text' },
-    { name: 'duration_seconds', type: 'number' },
-    { name: 'checksum', type: 'text', required: true },
-    { name: 'tags', type: 'json' },
-    { name: 'storage_path', type: 'text', required: true },
-    { name: 'public_url', type: 'text', required: true },
-    { name: 'expires_at', type: 'date', admin: { date: { pickerAppearance: 'dayAndTime' } } },
-    { name: 'published_at', type: 'date', admin: { date: { pickerAppearance: 'dayAndTime' } } },
-    { name: 'metadata', type: 'json' },
-  ],
+  // Read-only in the admin: the Django app writes them, and its mirror follows this collection.
+  fields: recordFields.map((field) => ({ ...field, admin: { ...field.admin, readOnly: true } }) as Field),
 })

@@ -11,8 +11,8 @@
  */
 import type { Config, Plugin } from 'payload'
 
-import { DISTRIBUTION_RECORDS_SLUG, distributionRecords } from './distributionRecords.js'
-import { withDistributionMedia } from './media.js'
+import { DISTRIBUTION_RECORDS_SLUG, distributionRecords } from './distributionRecords'
+import { withDistributionMedia } from './media'
 
 export type DistributionPluginOptions = {
   /** Slug of the upload collection to extend; created (MP4 only) when the config has none. Default `media`. */

@@ -8,10 +8,18 @@ import type {
   TextFieldSingleValidation,
 } from 'payload'
 
-import { anyone, signedIn } from './access.js'
+import { anyone, signedIn } from './access'
+import { CLIENT_COMPONENTS } from './components/paths'
 
 /** The fields every distribution upload carries; they go together (all or none). */
 export const DISTRIBUTION_MEDIA_FIELDS = ['project_id', 'audit_log_id', 'checksum', 'storage_path'] as const
+
+const LABELS = {
+  project_id: 'Project',
+  audit_log_id: 'Audit log ID',
+  checksum: 'Checksum',
+  storage_path: 'Storage path',
+}
 
 const isDistributionUpload = (data: Record<string, unknown> | undefined) =>
   DISTRIBUTION_MEDIA_FIELDS.some((name) => data?.[name])
@@ -25,15 +33,21 @@ const requiredForDistribution: TextFieldSingleValidation = (value, { data }) =>
     ? true
     : `Required for a distribution upload (${DISTRIBUTION_MEDIA_FIELDS.join(', ')} go together).`
 
-const distributionFields = (): Field[] =>
-  DISTRIBUTION_MEDIA_FIELDS.map((name) => ({
-    name,
-    type: 'text',
-    index: name === 'project_id' || name === 'audit_log_id',
-    unique: name === 'audit_log_id',
-    validate: requiredForDistribution,
-    admin: { readOnly: true, position: 'sidebar' },
-  }))
+const distributionFields = (): Field[] => [
+  ...DISTRIBUTION_MEDIA_FIELDS.map(
+    (name): Field => ({
+      name,
+      type: 'text',
+      label: LABELS[name],
+      index: name === 'project_id' || name === 'audit_log_id',
+      unique: name === 'audit_log_id',
+      validate: requiredForDistribution,
+      admin: { readOnly: true, position: 'sidebar' },
+    }),
+  ),
+  // Admin only, not stored: plays the uploaded video on the document.
+  { name: 'videoPreview', type: 'ui', admin: { components: { Field: `${CLIENT_COMPONENTS}#VideoPreview` } } },
+]
 
 /**
  * Filenames are deterministic (<audit_log_id>.mp4): the uploaded file is named after
@@ -80,7 +94,7 @@ export const withDistributionMedia = (existing: CollectionConfig | undefined, sl
   if (!collection.upload) {
     throw new Error(`distributionPlugin: collection '${slug}' must be an upload collection.`)
   }
-  const taken = DISTRIBUTION_MEDIA_FIELDS.filter((name) =>
+  const taken = [...DISTRIBUTION_MEDIA_FIELDS, 'videoPreview'].filter((name) =>
     collection.fields.some((field) => 'name' in field && field.name === name),
   )
   if (taken.length) {

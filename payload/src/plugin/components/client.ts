@@ -1,0 +1,2 @@
+export { PublicURLCell, PublicURLField } from './PublicURL'
+export { VideoPreview } from './VideoPreview'
