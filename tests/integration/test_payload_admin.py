@@ -98,9 +98,12 @@ def test_operator_opens_the_published_record_in_payloads_admin(
     row = WebDriverWait(browser, PAGE_TIMEOUT_SECONDS).until(
         lambda driver: driver.find_element(By.XPATH, f"//tr[.//*[text()='{audit_log_id}']]")
     )
-    for text in ("Sample cut", "concept-42", SAMPLE_CHECKSUM):
+    for text in ("Sample cut", "concept-42", f"{SAMPLE_CHECKSUM[:19]}…{SAMPLE_CHECKSUM[-4:]}"):
         assert text in row.text
-    assert row.find_element(By.CSS_SELECTOR, "a.distribution-public-url").get_attribute("href") == record["public_url"]
+    assert row.find_element(By.CSS_SELECTOR, f"code[title='{SAMPLE_CHECKSUM}']")
+    public_link = row.find_element(By.CSS_SELECTOR, "a.distribution-public-url")
+    assert (public_link.text, public_link.get_attribute("href")) == (f"{audit_log_id}.mp4", record["public_url"])
+    screenshot(browser, tmp_path, "payload-admin-records")
 
     # The media document plays the published file, served by Payload.
     browser.get(f"{payload_admin.admin_url}/collections/media/{media['id']}")

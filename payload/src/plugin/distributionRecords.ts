@@ -11,7 +11,13 @@ const recordFields: Field[] = [
   { name: 'title', type: 'text', label: 'Title' },
   { name: 'project_id', type: 'text', label: 'Project', required: true, index: true },
   { name: 'audit_log_id', type: 'text', label: 'Audit log ID', required: true, unique: true, index: true },
-  { name: 'checksum', type: 'text', label: 'Checksum', required: true },
+  {
+    name: 'checksum',
+    type: 'text',
+    label: 'Checksum',
+    required: true,
+    admin: { components: { Cell: `${CLIENT_COMPONENTS}#ChecksumCell` } },
+  },
   {
     name: 'public_url',
     type: 'text',

@@ -1,2 +1,2 @@
-export { PublicURLCell, PublicURLField } from './PublicURL'
+export { ChecksumCell, PublicURLCell, PublicURLField } from './PublicURL'
 export { VideoPreview } from './VideoPreview'
