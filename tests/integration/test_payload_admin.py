@@ -7,6 +7,7 @@ plays the video.
 
 import json
 import secrets
+import stat
 from datetime import datetime
 
 import httpx
@@ -75,6 +76,8 @@ def test_operator_opens_the_published_record_in_payloads_admin(
     browser.set_page_load_timeout(PAGE_TIMEOUT_SECONDS)
     browser.get(link)
     credentials = json.loads(payload_admin.admin_credentials_file.read_text())
+    assert stat.S_IMODE(payload_admin.admin_credentials_file.stat().st_mode) == 0o600
+    assert credentials["password"] not in payload_admin.log.read_text()  # saved, never logged
     WebDriverWait(browser, PAGE_TIMEOUT_SECONDS).until(lambda driver: driver.find_elements(By.NAME, "email"))
     browser.find_element(By.NAME, "email").send_keys(credentials["email"])
     browser.find_element(By.NAME, "password").send_keys(credentials["password"])
