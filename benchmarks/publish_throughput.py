@@ -66,7 +66,7 @@ def main() -> None:
     checksum = sha256(clip)
     ids = count()
     try:
-        with running_cluster(workdir, DISTRIBUTION_LOG_LEVEL="WARNING", GUNICORN_ACCESS_LOG="") as cluster:
+        with running_cluster(workdir, {"DISTRIBUTION_LOG_LEVEL": "WARNING", "GUNICORN_ACCESS_LOG": ""}) as cluster:
             port = free_port()
             static = Process(
                 "assets",

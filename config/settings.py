@@ -166,7 +166,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # Broadcast (remote control) messages would pile up as files for workers that are gone.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_TASK_IGNORE_RESULT = True  # a job's state and result live in PublishAttempt, not a result backend
-CELERY_TASK_ACKS_LATE = False  # a publish is never run twice by redelivery
+# Acknowledge a job's message after its run, and reserve one message per pool process: a worker that is
+# killed then holds no message it has not started (with early acks it would hold one more per process, and
+# Redis would hand those back only after its visibility timeout, an hour). A message delivered again finds
+# its job no longer queued and does nothing (lifecycle.claim), so a publish still never runs twice.
+CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

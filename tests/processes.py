@@ -80,9 +80,17 @@ class Process:
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the process itself (not its group), as a crash or an operator would."""
-        os.kill(self.pid, sig)
+    def owns(self, pid: int) -> bool:
+        """Whether `pid` is this process or one of its children (its process group)."""
+        try:
+            return os.getpgid(pid) == self.pid
+        except ProcessLookupError:
+            return False
+
+    def crash(self) -> None:
+        """SIGKILL the process and its children at once, as a machine dying or an OOM kill would."""
+        os.killpg(self.pid, signal.SIGKILL)
+        self.popen.wait(10)
 
     def stop(self, timeout: float = 15) -> None:
         if self.popen.poll() is None:

@@ -2,7 +2,8 @@
 
 PostgreSQL and Redis (Debian's packages) in temp folders, PayloadCMS on its own PostgreSQL
 database, Django's database migrated on PostgreSQL, gunicorn web processes built from
-config/gunicorn.conf.py, all on free loopback ports and stopped by PID at the end.
+config/gunicorn.conf.py, Celery workers and beat (the reaper) on Redis, all on free loopback ports
+and stopped by PID at the end.
 """
 
 import contextlib
@@ -23,6 +24,7 @@ from tests.processes import ROOT, VENV_BIN, Process, free_port
 from tests.scaleout.services import PostgresServer, RedisServer
 
 API_KEY = "scaleout-orchestrator-key"
+CELERY = [str(VENV_BIN / "celery"), "-A", "config"]
 STATIC_ROOT = ROOT / "var" / "static"  # collected by scripts/setup
 SAMPLE_MP4 = (ROOT / "tests" / "fixtures" / "sample.mp4").read_bytes()  # (no Django import: benchmarks use this)
 
@@ -46,8 +48,8 @@ def publish_body(audit_log_id: str, video_url: str, checksum: str) -> dict:
     }
 
 
-def _says_ready(log: Path) -> bool:
-    return "ready." in log.read_text()
+def _log_says(log: Path, text: str) -> bool:
+    return text in log.read_text()
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Cluster:
     web: list[Process] = field(default_factory=list)
     web_urls: list[str] = field(default_factory=list)
     workers: list[Process] = field(default_factory=list)
+    beat: Process | None = None
 
     def __post_init__(self):
         self._turn = itertools.count()
@@ -77,17 +80,22 @@ class Cluster:
         for process, url in started:
             process.wait_for_http(url + "/admin/login/")
 
-    def start_workers(self, count: int) -> None:
-        """`celery -A config worker` processes on the cluster's Redis and PostgreSQL."""
+    def start_workers(self, count: int, concurrency: int = 2) -> None:
+        """`celery -A config worker` processes, each with its own pool of `concurrency` children."""
         started = []
         for _ in range(count):
             name = f"worker{len(self.workers)}"
-            command = [str(VENV_BIN / "celery"), "-A", "config", "worker", "--loglevel=INFO", f"--hostname={name}@%h"]
+            command = [*CELERY, "worker", f"--hostname={name}@%h", f"--concurrency={concurrency}", "--loglevel=INFO"]
             process = Process(name, command, self.workdir / f"{name}.log", self.django_env)
             self.workers.append(process)
             started.append(process)
         for process in started:
-            process.wait_until(partial(_says_ready, process.log))
+            process.wait_until(partial(_log_says, process.log, " ready."), timeout=120)
+
+    def start_beat(self) -> None:
+        command = [*CELERY, "beat", f"--schedule={self.workdir / 'celerybeat-schedule'}", "--loglevel=INFO"]
+        self.beat = Process("beat", command, self.workdir / "beat.log", self.django_env)
+        self.beat.wait_until(partial(_log_says, self.beat.log, "beat: Starting"))
 
     def publish(self, body: dict, headers: dict | None = None, timeout: float = 300) -> httpx.Response:
         """POST a publish to the next web process in turn, as a load balancer would."""
@@ -98,17 +106,29 @@ class Cluster:
         sql = "SELECT checksum, storage_path, public_url FROM distribution_mirroredrecord WHERE audit_log_id = %s"
         return self.postgres.query("distribution", sql, audit_log_id)
 
+    def job(self, job_id: int) -> dict:
+        """GET /api/distribution/jobs/<id>: the job's status, stage, progress and outcome."""
+        url = f"{self.web_urls[0]}/api/distribution/jobs/{job_id}"
+        response = httpx.get(url, headers={"X-API-Key": API_KEY}, timeout=30)
+        response.raise_for_status()
+        return response.json()["job"]
+
+    def processes(self) -> list[Process]:
+        return [*self.web, *self.workers, *([self.beat] if self.beat else [])]
+
     def stop(self) -> None:
-        for process in self.web + self.workers:
+        for process in self.processes():
             process.stop()
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name} ---\n{p.tail(2000)}" for p in self.web + self.workers)
+        return "\n".join(f"--- {p.name} ---\n{p.tail(2000)}" for p in self.processes())
 
 
 @contextlib.contextmanager
-def running_cluster(workdir: Path, web: int = 2, workers: int = 2, **settings: str) -> Iterator[Cluster]:
-    """Start everything (`settings` are extra environment variables of the Django processes); stop it all after."""
+def running_cluster(
+    workdir: Path, settings: dict[str, str] | None = None, web: int = 2, workers: int = 2
+) -> Iterator[Cluster]:
+    """Start everything (`settings`: extra environment variables of the Django processes); stop it all after."""
     with contextlib.ExitStack() as stack:
         postgres = PostgresServer()
         stack.callback(postgres.stop)
@@ -127,7 +147,9 @@ def running_cluster(workdir: Path, web: int = 2, workers: int = 2, **settings: s
             "PAYLOADCMS_API_KEY": payload.api_key,
             "DISTRIBUTION_API_KEYS": API_KEY,
             "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
-            **settings,
+            "DISTRIBUTION_ALLOW_LOOPBACK_DESTINATIONS": "true",  # the asset servers are on 127.0.0.1
+            "DISTRIBUTION_JOB_TEMP_DIR": str(workdir / "jobs"),
+            **(settings or {}),
         }
         manage = [str(VENV_BIN / "python"), "manage.py"]
         subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=django_env, check=True, capture_output=True)
@@ -135,4 +157,5 @@ def running_cluster(workdir: Path, web: int = 2, workers: int = 2, **settings: s
         stack.callback(cluster.stop)
         cluster.start_web(web)
         cluster.start_workers(workers)
+        cluster.start_beat()
         yield cluster

@@ -15,7 +15,13 @@ def cluster(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    with running_cluster(tmp_path_factory.mktemp("scaleout"), DISTRIBUTION_HTTP_TIMEOUT_SECONDS="30") as cluster:
+    settings = {
+        "DISTRIBUTION_HTTP_TIMEOUT_SECONDS": "30",
+        # A dead worker's job is reaped within seconds, not the production minute.
+        "DISTRIBUTION_JOB_LEASE_SECONDS": "4",
+        "DISTRIBUTION_REAPER_INTERVAL_SECONDS": "1",
+    }
+    with running_cluster(tmp_path_factory.mktemp("scaleout"), settings) as cluster:
         yield cluster
 
 
