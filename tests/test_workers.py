@@ -98,9 +98,11 @@ def test_respond_async_202_then_409_for_the_same_id_then_the_job_publishes(
         assert accepted.headers["Preference-Applied"] == "respond-async"
         assert job["status"] in ("queued", "running") and job["audit_log_id"] == "dist_w2"
 
-        running = wait_for(lambda: (j := get_job(live_server, job["id"]))["status"] == "running" and j, what="running")
-        assert running["stage"] == "download" and running["run_started_at"]
-        requests_before = len(asset_server.requests)
+        running = wait_for(
+            lambda: (j := get_job(live_server, job["id"]))["progress"]["bytes_done"] > 0 and j, what="downloading"
+        )
+        assert running["status"] == "running" and running["stage"] == "download" and running["run_started_at"]
+        requests_before = len(asset_server.requests)  # the worker's GET has arrived: it has bytes
         conflict = post(live_server, publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_w2"))
         assert conflict.status_code == 409
         assert conflict.json()["error"] == {
