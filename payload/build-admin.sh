@@ -19,7 +19,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
   echo "Payload admin build is up to date (.next/)"
   exit 0
 fi
-cache_dir=${PAYLOAD_ADMIN_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/distribution/payload-admin}
+cache_dir=${PAYLOAD_ADMIN_BUILD_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/distribution/payload-admin}
 cached=$cache_dir/$wanted.tar
 started=$SECONDS
 if [ -f "$cached" ]; then
@@ -34,7 +34,11 @@ export NODE_OPTIONS="--no-deprecation ${NODE_OPTIONS:-}" NEXT_TELEMETRY_DISABLED
 node_modules/.bin/payload generate:importmap >/dev/null  # src/app/(payload)/admin/importMap.js from the config
 node_modules/.bin/next build >.next-build.log 2>&1 || { cat .next-build.log; exit 1; }
 echo "$wanted" >"$stamp"
-mkdir -p "$cache_dir"
-tar -cf "$cached.$$" --exclude=./cache -C .next . && mv "$cached.$$" "$cached"
-ls -t "$cache_dir"/*.tar | tail -n +4 | xargs -r rm -f
+# The cache is an optimisation: a failure to store the build there leaves the build itself in place.
+if mkdir -p "$cache_dir" && tar -cf "$cached.$$" --exclude=./cache -C .next . && mv "$cached.$$" "$cached"; then
+  ls -t "$cache_dir"/*.tar | tail -n +4 | xargs -r rm -f
+else
+  rm -f "$cached.$$"
+  echo "warning: could not keep the build in $cache_dir" >&2
+fi
 echo "Payload admin built in $((SECONDS - started)) s (.next/, log in .next-build.log)"
