@@ -165,6 +165,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     # Broadcast (remote control) messages would pile up as files for workers that are gone.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+# Run jobs inside the calling process instead of on workers (tests of a single process, debugging).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_IGNORE_RESULT = True  # a job's state and result live in PublishAttempt, not a result backend
 CELERY_TASK_ACKS_LATE = False  # a publish is never run twice by redelivery
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
