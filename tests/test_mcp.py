@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,11 +17,13 @@ from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, publish_request
+from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.integration.conftest import free_port
+from tests.servers import Route
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOL_NAMES = {"distribution_publish", "distribution_dry_run", "distribution_get_record"}
+TOOL_NAMES = {"distribution_publish", "distribution_dry_run", "distribution_get_record", "distribution_get_job"}
+RECORD_FIELDS = ["storage_location", "public_url", "expires_at", "metadata", "audit_log_id"]
 
 
 @pytest.fixture
@@ -32,6 +35,7 @@ def server_env(tmp_path, cms):
         "PAYLOADCMS_URL": cms.url,
         "PAYLOADCMS_API_KEY": CMS_API_KEY,
         "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+        "CELERY_TASK_ALWAYS_EAGER": "true",  # jobs run in the server process (tests/test_workers.py has real workers)
     }
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
@@ -76,16 +80,46 @@ def test_tools_are_listed_with_their_schemas(server_env):
         "tags",
     }
     assert tools["distribution_dry_run"].inputSchema == schema
-    for tool in tools.values():
-        assert tool.outputSchema["required"] == [
-            "storage_location",
-            "public_url",
-            "expires_at",
-            "metadata",
-            "audit_log_id",
-        ]
+    for name in ("distribution_dry_run", "distribution_get_record"):
+        assert tools[name].outputSchema["required"] == RECORD_FIELDS
+    # a publish answers the record, or the job when it still runs after the server's wait
+    assert tools["distribution_publish"].outputSchema["anyOf"] == [{"required": RECORD_FIELDS}, {"required": ["job"]}]
     assert tools["distribution_get_record"].inputSchema["required"] == ["audit_log_id"]
+    assert tools["distribution_get_job"].inputSchema["required"] == ["job_id"]
+    assert tools["distribution_get_job"].outputSchema["required"] == ["job"]
     assert all(tool.description for tool in tools.values())
+
+
+def test_concurrent_publishes_wait_side_by_side(server_env, cms, asset_server):
+    """Two agents' publishes of slow assets take about as long as one, not as long as both."""
+    pieces = [SAMPLE_MP4[i : i + 320] for i in range(0, len(SAMPLE_MP4), 320)]
+
+    def two_seconds():
+        for piece in pieces:
+            time.sleep(0.2)
+            yield piece
+
+    url = asset_server.add("/slow.mp4", Route(body=two_seconds))
+
+    async def scenario(session):
+        results = {}
+
+        async def call(audit_log_id):
+            results[audit_log_id] = await session.call_tool(
+                "distribution_publish", publish_request(url, audit_log_id=audit_log_id)
+            )
+
+        started = time.monotonic()
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, "dist_side_a")
+            group.start_soon(call, "dist_side_b")
+        return results, time.monotonic() - started
+
+    results, elapsed = run(server_env, scenario)
+
+    assert all(not result.isError for result in results.values())
+    assert {r["audit_log_id"] for r in cms.state.records} == {"dist_side_a", "dist_side_b"}
+    assert elapsed < 3.5, elapsed  # one after the other would take over 4 s
 
 
 def test_publish_then_get_record(server_env, cms, asset_server):
@@ -107,6 +141,43 @@ def test_publish_then_get_record(server_env, cms, asset_server):
     assert [r["audit_log_id"] for r in cms.state.records] == ["dist_mcp"]
     assert found.structuredContent["public_url"] == record["public_url"]
     assert found.structuredContent["storage_location"] == record["storage_location"]
+
+
+def test_publish_is_a_job_readable_with_get_job(server_env, cms, asset_server, tmp_path):
+    body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_mcp_job")
+
+    async def scenario(session):
+        published = await session.call_tool("distribution_publish", body)
+        with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+            [(job_id,)] = db.execute("SELECT id FROM distribution_publishattempt").fetchall()
+        return published, await session.call_tool("distribution_get_job", {"job_id": job_id}), job_id
+
+    published, found, job_id = run(server_env, scenario)
+
+    job = found.structuredContent["job"]
+    assert not found.isError and job["id"] == job_id and job["status_url"] == f"/api/distribution/jobs/{job_id}"
+    assert (job["status"], job["source"], job["caller"]) == ("published", "mcp", "mcp")
+    assert job["distribution_record"] == published.structuredContent
+
+
+def test_get_job_of_an_unknown_id_is_job_not_found(server_env):
+    result = run(server_env, lambda s: s.call_tool("distribution_get_job", {"job_id": 424242}))
+    assert error_of(result)["code"] == "job_not_found"
+
+
+def test_publish_of_an_active_id_is_409_with_no_side_effect(server_env, cms, asset_server):
+    running = (
+        "from django.utils import timezone; from distribution.models import PublishAttempt; "
+        "PublishAttempt.objects.create(audit_log_id='dist_busy', status='running', started_at=timezone.now())"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", running], cwd=ROOT, env=server_env, check=True)
+    body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_busy")
+
+    error = error_of(run(server_env, lambda s: s.call_tool("distribution_publish", body)))
+
+    assert (error["code"], error["audit_log_id"], error["job_id"]) == ("publish_in_progress", "dist_busy", 1)
+    assert error["status_url"] == "/api/distribution/jobs/1"
+    assert asset_server.requests == [] and cms.requests == []
 
 
 def test_get_record_reads_payloadcms_when_the_mirror_lacks_it(server_env, cms):

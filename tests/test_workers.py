@@ -4,16 +4,21 @@ The web side and the workers share only the database (a file) and the broker fol
 as separate machines would share PostgreSQL and Redis.
 """
 
+import io
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from django.core.management import call_command
 
 from config.celery import app
-from distribution.models import PublishAttempt
+from distribution.models import CallbackDelivery, PublishAttempt
 from tests.conftest import CMS_API_KEY, SAMPLE_MP4, publish_request
 from tests.servers import Route
+from tests.test_callbacks import SECRET, Receiver, verify
+from tests.test_commands import FakeTerminal, final_lines
 from tests.workers import CeleryWorker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,7 +135,8 @@ def test_sigkilled_worker_is_reaped_to_worker_lost_and_the_id_is_free_again(live
     try:
         job_id = post(live_server, body, Prefer="respond-async").json()["job"]["id"]
         wait_for(lambda: PublishAttempt.objects.get(pk=job_id).status == "running", what="running")
-        job_dir = worker_env["workdir"] / "jobs" / f"job-{job_id}"
+        job_dir = Path(wait_for(lambda: PublishAttempt.objects.get(pk=job_id).temp_path, what="the temp folder"))
+        assert job_dir.parent == worker_env["workdir"] / "jobs"
         wait_for(lambda: any(job_dir.glob("*.mp4")), what="the job's temp file")
     finally:
         doomed.kill()
@@ -154,3 +160,34 @@ def test_sigkilled_worker_is_reaped_to_worker_lost_and_the_id_is_free_again(live
         ("dist_w3", "published", None),
     }
     assert PublishAttempt.objects.filter(status__in=["queued", "running"]).count() == 0
+
+
+def test_command_enqueue_wait_follows_the_worker_with_the_progress_line(cms, asset_server, worker_env, tmp_path):
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(publish_request(slow_asset(asset_server, 2), audit_log_id="dist_w4")))
+    terminal, out = FakeTerminal(), io.StringIO()
+    with start_worker(worker_env) as worker:
+        call_command("publish", str(request), "--enqueue", "--wait", "--json", stdout=out, stderr=terminal)
+
+    assert json.loads(out.getvalue())["distribution_record"]["audit_log_id"] == "dist_w4"
+    job = PublishAttempt.objects.get(audit_log_id="dist_w4")
+    assert job.worker.endswith(f":{worker.process.pid}") and job.source == "command"
+    lines = final_lines(terminal)
+    assert lines[0].startswith("download") and lines[0].endswith("KiB"), lines  # chunked: no total, no percentage
+
+
+def test_worker_retries_a_failed_callback_after_its_delay(live_server, cms, asset_server, worker_env, settings):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "CALLBACK_SECRET": SECRET}
+    callbacks = {"DISTRIBUTION_CALLBACK_SECRET": SECRET, "DISTRIBUTION_CALLBACK_RETRY_DELAYS": "1.5"}
+    with Receiver(500) as receiver, start_worker(worker_env, **callbacks):
+        body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_w5", callback_url=receiver.url)
+        assert post(live_server, body).status_code == 201
+        wait_for(lambda: len(receiver.received) == 2, what="the retried callback")
+
+    first, second = (CallbackDelivery.objects.get(attempt=n) for n in (1, 2))
+    assert (first.delivered, first.status_code, second.delivered) == (False, 500, True)
+    assert (second.created_at - first.created_at).total_seconds() >= 1.5
+    for headers, sent in receiver.received:
+        verify(headers, sent)
+        assert json.loads(sent)["job"]["status"] == "published"
+    assert asset_server.requests == [("GET", "/sample.mp4")]  # the publish itself ran once

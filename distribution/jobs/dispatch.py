@@ -2,8 +2,8 @@
 
 import logging
 import time
+from collections.abc import Callable
 
-from ..audit_events import iso
 from ..conf import app_settings
 from ..errors import PublishError
 from ..models import PublishAttempt
@@ -18,7 +18,10 @@ def start(payload, *, source: str, caller: str = "") -> PublishAttempt:
     """Submit (validate, lock: PublishError on refusal or 409) and hand the job to the Celery workers."""
     job = submit(payload, source=source, caller=caller)
     try:
-        run_publish_job.delay(job.pk)
+        # Past the deadline plus a lease the pipeline is stuck somewhere no timeout reaches: Celery kills
+        # the worker process, the lease runs out and the reaper fails the job as worker_lost.
+        config = app_settings()
+        run_publish_job.apply_async((job.pk,), time_limit=config.publish_deadline_seconds + config.job_lease_seconds)
     except Exception as exc:
         logger.error("Could not enqueue job %s: %s", job.pk, exc.__class__.__name__)
         error = PublishError(
@@ -52,22 +55,25 @@ def sync_wait_seconds() -> float:
     return app_settings().sync_wait_seconds
 
 
-def job_body(job: PublishAttempt) -> dict:
-    """The job as GET /api/distribution/jobs/<id> (and a 202) answer it."""
-    return {
-        "job": {
-            "id": job.pk,
-            "status_url": job.status_url,
-            "status": job.status,
-            "stage": job.stage or None,
-            "progress": {"bytes_done": job.bytes_done, "bytes_total": job.bytes_total},
-            "audit_log_id": job.audit_log_id or None,
-            "source": job.source,
-            "caller": job.caller,
-            "started_at": iso(job.started_at),
-            "run_started_at": iso(job.run_started_at) if job.run_started_at else None,
-            "finished_at": iso(job.finished_at) if job.finished_at else None,
-            "distribution_record": job.distribution_record if job.status == PublishAttempt.Status.PUBLISHED else None,
-            "error": lifecycle.job_error(job).as_dict() if job.status == PublishAttempt.Status.FAILED else None,
-        }
-    }
+def outcome(job: PublishAttempt) -> dict:
+    """An ended job's distribution_record; its PublishError, raised, if it failed."""
+    if job.status == PublishAttempt.Status.FAILED:
+        raise lifecycle.job_error(job)
+    return job.distribution_record or {}
+
+
+def follow(job: PublishAttempt, progress: Callable[[str, int, int | None], None]) -> dict:
+    """Wait for the job to end, reporting its stored stage and bytes to `progress`; then its outcome."""
+    while job.is_active:
+        job = wait(job, 0.25)
+        if job.stage in (PublishAttempt.Stage.DOWNLOAD, PublishAttempt.Stage.UPLOAD):
+            progress(job.stage, job.bytes_done, job.bytes_total)
+    return outcome(job)
+
+
+def get_job(job_id) -> PublishAttempt:
+    """The job with this id; 404 job_not_found otherwise."""
+    job = PublishAttempt.objects.filter(pk=job_id).first() if str(job_id).isdigit() else None
+    if job is None:
+        raise PublishError("job_not_found", f"No publish job {job_id}.", http_status=404)
+    return job
