@@ -9,7 +9,8 @@ http.server`, its own process) holding the clip. At each concurrency, rounds alt
   file, upload it to Payload's media collection (multipart), create its distributionRecords doc;
 
 with N = 2 x concurrency (at least 4) publishes per round. Prints the median publishes/s of each
-and app/curl.
+and app/curl, then where an app publish's time went: its response time, how long its job waited
+for a worker and how long the worker ran it (medians, from the jobs in PostgreSQL).
 
     .venv/bin/python benchmarks/publish_throughput.py [--size-mib 8] [--rounds 5] [--concurrency 1 4 16]
 """
@@ -50,6 +51,20 @@ def timed(concurrency: int, jobs: int, run_one) -> float:
     return jobs / (time.perf_counter() - started)
 
 
+def print_breakdown(cluster, concurrencies: list[int], response_seconds: dict[str, list[float]]) -> None:
+    """Where an app publish's time went (medians): waiting for a worker, the worker's run, the rest of the answer."""
+    print(f"\n{'app publish':>16}  {'response s':>10}  {'queued s':>8}  {'run s':>6}")
+    sql = (
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM run_started_at - started_at)),"
+        " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - run_started_at))"
+        " FROM distribution_publishattempt WHERE audit_log_id LIKE %s ESCAPE '!' AND status = 'published'"
+    )
+    for concurrency in concurrencies:
+        [(queued, run)] = cluster.postgres.query("distribution", sql, f"dist!_bench!_c{concurrency}!_%")
+        response = statistics.median(response_seconds[f"c{concurrency}"])
+        print(f"{'concurrency ' + str(concurrency):>16}  {response:10.2f}  {queued:8.2f}  {run:6.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=8)
@@ -77,11 +92,18 @@ def main() -> None:
             video_url = f"http://127.0.0.1:{port}/clip.mp4"
             static.wait_for_http(video_url)
 
-            def app_publish(_):
-                audit_log_id = f"dist_bench_app_{next(ids)}"
-                response = cluster.publish(publish_body(audit_log_id, video_url, checksum))
-                if response.status_code != 201:
-                    raise RuntimeError(f"{response.status_code}: {response.text[:500]}")
+            response_seconds: dict[str, list[float]] = {}
+
+            def app_publish(label: str):
+                def publish(_):
+                    audit_log_id = f"dist_bench_{label}_{next(ids)}"
+                    started = time.perf_counter()
+                    response = cluster.publish(publish_body(audit_log_id, video_url, checksum))
+                    if response.status_code != 201:
+                        raise RuntimeError(f"{response.status_code}: {response.text[:500]}")
+                    response_seconds.setdefault(label, []).append(time.perf_counter() - started)
+
+                return publish
 
             def curl_publish(_):
                 audit_log_id = f"dist_bench_curl_{next(ids)}"
@@ -103,12 +125,12 @@ def main() -> None:
             print(f"{size:>16}  {'app publishes/s':>15}  {'curl publishes/s':>16}  {'app/curl':>8}")
             for concurrency in args.concurrency:
                 jobs = max(4, 2 * concurrency)
-                app_publish(0)  # warm both paths up (connections, imports) outside the figures
+                app_publish("warmup")(0)  # warm both paths up (connections, imports) outside the figures
                 curl_publish(0)
                 app: list[float] = []
                 curl: list[float] = []
                 for round_number in range(args.rounds):
-                    kinds = [(app, app_publish), (curl, curl_publish)]
+                    kinds = [(app, app_publish(f"c{concurrency}")), (curl, curl_publish)]
                     for figures, run_one in kinds if round_number % 2 == 0 else reversed(kinds):
                         figures.append(timed(concurrency, jobs, run_one))
                 app_median, curl_median = statistics.median(app), statistics.median(curl)
@@ -117,6 +139,7 @@ def main() -> None:
                     f"  {app_median / curl_median:8.2f}"
                 )
             static.stop()
+            print_breakdown(cluster, args.concurrency, response_seconds)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
