@@ -165,6 +165,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     # Broadcast (remote control) messages would pile up as files for workers that are gone.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+# Run jobs inside the calling process instead of on workers (tests of a single process, debugging).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_IGNORE_RESULT = True  # a job's state and result live in PublishAttempt, not a result backend
 # Acknowledge a job's message after its run, and reserve one message per pool process: a worker that is
 # killed then holds no message it has not started (with early acks it would hold one more per process, and

@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from . import publishing
 from .cms_client import DISTRIBUTION_RECORDS
 from .errors import PublishError
+from .jobs import dispatch
 from .models import MirroredRecord, PublishAttempt, RecordCheck, VerificationFinding, VerificationRun
 from .templatetags.operator_format import milliseconds
 
@@ -29,6 +30,7 @@ admin.site.site_url = None  # no public site to link to; the header links the da
 admin.site.enable_nav_sidebar = False  # the lists are wide; two models need no sidebar
 
 REPUBLISH_PERMISSION = "distribution.republish"
+LIVE_REFRESH_SECONDS = 5  # pages showing a queued or running job reload themselves this often
 
 
 def pretty_json(value) -> str:
@@ -102,20 +104,42 @@ class RepublishMixin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/distribution/republish_confirmation.html", context)
 
     def republish_each(self, request, audit_log_ids):
+        """Enqueue a re-publish job per audit_log_id; say how each went (ended, queued, refused), linking its job."""
         for audit_log_id in audit_log_ids:
             try:
-                result = publishing.republish(audit_log_id, source=PublishAttempt.Source.ADMIN)
-            except PublishError as error:
-                self.message_user(
-                    request, f"Re-publish of {audit_log_id} failed ({error.code}): {error.message}", messages.ERROR
+                job = dispatch.start(
+                    publishing.republish_request(audit_log_id),
+                    source=PublishAttempt.Source.ADMIN,
+                    caller=request.user.get_username(),
                 )
+            except PublishError as error:
+                holder = error.extra.get("job_id")
+                message = f"Re-publish of {audit_log_id} failed ({error.code}): {error.message}"
+                self.message_user(request, format_html("{}{}", message, job_link(holder)), messages.ERROR)
+                continue
+            job.refresh_from_db()
+            if job.status == PublishAttempt.Status.PUBLISHED:
+                text, level = f"Re-published {audit_log_id} to {job.public_url}", messages.SUCCESS
+            elif job.status == PublishAttempt.Status.FAILED:
+                text = f"Re-publish of {audit_log_id} failed ({job.error_code}): {job.error_message}"
+                level = messages.ERROR
             else:
-                url = result.distribution_record["public_url"]
-                self.message_user(request, f"Re-published {audit_log_id} to {url}", messages.SUCCESS)
+                text, level = f"Re-publish of {audit_log_id} queued; follow it on", messages.INFO
+            self.message_user(request, format_html("{}{}", text, job_link(job.pk)), level)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_republish"] = bool(obj and obj.audit_log_id and self.has_republish_permission(request))
+        if isinstance(obj, PublishAttempt) and obj.is_active:
+            context["refresh_seconds"] = LIVE_REFRESH_SECONDS
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def job_link(job_id: int | None) -> str:
+    """' (job N)', linking to the job's admin page; empty without a job."""
+    if job_id is None:
+        return ""
+    url = reverse("admin:distribution_publishattempt_change", args=[job_id])
+    return format_html(' (<a href="{}">job {}</a>)', url, job_id)
 
 
 def latest_check_annotations() -> dict:
@@ -228,8 +252,9 @@ class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
                 )
             },
         ),
+        ("Job", {"fields": ("progress", "caller", "worker", "lease_expires_at", "status_link")}),
         ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
-        ("Timing", {"fields": ("started_at", "finished_at", "latency", "fetch_ms", "upload_ms")}),
+        ("Timing", {"fields": ("started_at", "run_started_at", "finished_at", "latency", "fetch_ms", "upload_ms")}),
         (
             "Audit event, request and distribution record",
             {"fields": ("audit_event_json", "request_json", "distribution_record_json")},
@@ -241,7 +266,30 @@ class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
         label = badge(attempt.status, attempt.get_status_display())
         if attempt.error_code:
             return format_html('{}<code class="error-code">{}</code>', label, attempt.error_code)
+        if attempt.status == PublishAttempt.Status.RUNNING:
+            return format_html('{}<br><span class="quiet job-progress">{}</span>', label, self.progress(attempt))
         return label
+
+    @admin.display(description="progress")
+    def progress(self, attempt):
+        """The stage and bytes so far, e.g. 'upload 1.2 MB of 2.7 MB (45%)'."""
+        if not attempt.stage:
+            return "—"
+        done = filesizeformat(attempt.bytes_done)
+        if not attempt.bytes_total:
+            return f"{attempt.stage} {done}"
+        percent = attempt.bytes_done * 100 // attempt.bytes_total
+        return f"{attempt.stage} {done} of {filesizeformat(attempt.bytes_total)} ({percent}%)"
+
+    @admin.display(description="job API")
+    def status_link(self, attempt):
+        return format_html('<a href="{0}">{0}</a>', attempt.status_url)
+
+    def changelist_view(self, request, extra_context=None):
+        """While any job is queued or running, the list reloads itself to show live state and progress."""
+        live = PublishAttempt.objects.filter(status__in=PublishAttempt.ACTIVE).exists()
+        refresh = {"refresh_seconds": LIVE_REFRESH_SECONDS} if live else {}
+        return super().changelist_view(request, {**(extra_context or {}), **refresh})
 
     @admin.display(description="started (UTC)", ordering="started_at")
     def started(self, attempt):

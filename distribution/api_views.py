@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from .errors import PublishError
-from .jobs import dispatch, lifecycle
+from .jobs import dispatch
 from .models import PublishAttempt
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
@@ -29,16 +29,19 @@ class PublishView(APIView):
         if job.is_active:
             headers = {"Location": job.status_url, **({"Preference-Applied": applied} if applied else {})}
             return Response(dispatch.job_body(job), status=status.HTTP_202_ACCEPTED, headers=headers)
-        return job_outcome_response(job)
+        try:
+            record = dispatch.outcome(job)
+        except PublishError as error:
+            return error_response(error)
+        return Response({"distribution_record": record}, status=status.HTTP_201_CREATED)
 
 
 class JobView(APIView):
     def get(self, request, job_id: int):
-        job = PublishAttempt.objects.filter(pk=job_id).first()
-        if job is None:
-            error = PublishError("job_not_found", f"No publish job {job_id}.", http_status=404)
+        try:
+            return Response(dispatch.job_body(dispatch.get_job(job_id)))
+        except PublishError as error:
             return error_response(error)
-        return Response(dispatch.job_body(job))
 
 
 def wait_preference(prefer: str) -> tuple[float, str | None]:
@@ -50,13 +53,6 @@ def wait_preference(prefer: str) -> tuple[float, str | None]:
     if match:
         return min(limit, int(match.group(1))), f"wait={match.group(1)}"
     return limit, None
-
-
-def job_outcome_response(job: PublishAttempt) -> Response:
-    """An ended job answered as the synchronous API always did: 201 with the record, or the error."""
-    if job.status == PublishAttempt.Status.FAILED:
-        return error_response(lifecycle.job_error(job))
-    return Response({"distribution_record": job.distribution_record}, status=status.HTTP_201_CREATED)
 
 
 def error_response(error: PublishError) -> Response:

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from .errors import PublishError
+from .jobs import dispatch
 from .models import PublishAttempt
 from .publishing import find_record, publish
 from .validation import AUDIT_LOG_ID_PATTERN, CHECKSUM_PATTERN
@@ -80,23 +81,59 @@ GET_RECORD_INPUT_SCHEMA = {
     },
     "required": ["audit_log_id"],
 }
-DISTRIBUTION_RECORD_SCHEMA = {
+RECORD_PROPERTIES: dict = {
+    "storage_location": {"type": "string", "description": "payloadcms://media/<path>"},
+    "public_url": {"type": ["string", "null"], "description": "HTTPS download link (null in a dry run)."},
+    "expires_at": {"type": ["string", "null"]},
+    "metadata": {"type": "object"},
+    "audit_log_id": {"type": "string"},
+}
+RECORD_REQUIRED = ["storage_location", "public_url", "expires_at", "metadata", "audit_log_id"]
+DISTRIBUTION_RECORD_SCHEMA = {"type": "object", "properties": RECORD_PROPERTIES, "required": RECORD_REQUIRED}
+JOB_PROPERTIES: dict = {
+    "job": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "status_url": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "running", "published", "failed"]},
+            "stage": {"type": ["string", "null"], "enum": ["download", "upload", "record", None]},
+            "progress": {
+                "type": "object",
+                "properties": {"bytes_done": {"type": "integer"}, "bytes_total": {"type": ["integer", "null"]}},
+            },
+            "audit_log_id": {"type": ["string", "null"]},
+            "distribution_record": {"type": ["object", "null"]},
+            "error": {"type": ["object", "null"]},
+        },
+        "required": ["id", "status_url", "status", "stage", "progress", "audit_log_id"],
+    }
+}
+JOB_SCHEMA = {
     "type": "object",
-    "properties": {
-        "storage_location": {"type": "string", "description": "payloadcms://media/<path>"},
-        "public_url": {"type": ["string", "null"], "description": "HTTPS download link (null in a dry run)."},
-        "expires_at": {"type": ["string", "null"]},
-        "metadata": {"type": "object"},
-        "audit_log_id": {"type": "string"},
-    },
-    "required": ["storage_location", "public_url", "expires_at", "metadata", "audit_log_id"],
+    "description": "A publish job, as GET /api/distribution/jobs/<id> answers it.",
+    "properties": JOB_PROPERTIES,
+    "required": ["job"],
+}
+GET_JOB_INPUT_SCHEMA = {
+    "type": "object",
+    "properties": {"job_id": {"type": "integer", "minimum": 1, "description": "The job id a publish returned."}},
+    "required": ["job_id"],
 }
 TOOLS = [
     types.Tool(
         name="distribution_publish",
-        description="Publish a QC-approved MP4 to PayloadCMS and return its distribution_record.",
+        description=(
+            "Publish a QC-approved MP4 to PayloadCMS and return its distribution_record. A publish still running "
+            "after the server's wait (DISTRIBUTION_SYNC_WAIT_SECONDS) returns {'job': {...}} instead: follow it "
+            "with distribution_get_job."
+        ),
         inputSchema=PUBLISH_INPUT_SCHEMA,
-        outputSchema=DISTRIBUTION_RECORD_SCHEMA,
+        outputSchema={
+            "type": "object",
+            "properties": {**RECORD_PROPERTIES, **JOB_PROPERTIES},
+            "anyOf": [{"required": RECORD_REQUIRED}, {"required": ["job"]}],
+        },
     ),
     types.Tool(
         name="distribution_dry_run",
@@ -112,13 +149,23 @@ TOOLS = [
         inputSchema=GET_RECORD_INPUT_SCHEMA,
         outputSchema=DISTRIBUTION_RECORD_SCHEMA,
     ),
+    types.Tool(
+        name="distribution_get_job",
+        description="A publish job's state, stage, progress and, once ended, its distribution_record or error.",
+        inputSchema=GET_JOB_INPUT_SCHEMA,
+        outputSchema=JOB_SCHEMA,
+    ),
 ]
 
 
 def run_tool(name: str, arguments: dict) -> dict:
     """Run one tool synchronously (ORM and httpx); raise PublishError on refusal."""
     if name == "distribution_publish":
-        return publish(arguments, source=PublishAttempt.Source.MCP).distribution_record
+        job = dispatch.start(arguments, source=PublishAttempt.Source.MCP, caller="mcp")
+        job = dispatch.wait(job, dispatch.sync_wait_seconds())
+        return dispatch.job_body(job) if job.is_active else dispatch.outcome(job)
+    if name == "distribution_get_job":
+        return dispatch.job_body(dispatch.get_job(arguments.get("job_id")))
     if name == "distribution_dry_run":
         return publish(arguments, source=PublishAttempt.Source.MCP, dry_run=True).distribution_record
     if name == "distribution_get_record":
@@ -157,7 +204,8 @@ def build_server() -> Server:
     @server.call_tool(validate_input=False)
     async def call_tool(name: str, arguments: dict):
         try:
-            return await sync_to_async(_run_with_fresh_connections, thread_sensitive=True)(name, arguments or {})
+            # Own threads, so a call waiting for its job does not hold up the others.
+            return await sync_to_async(_run_with_fresh_connections, thread_sensitive=False)(name, arguments or {})
         except PublishError as error:
             body = json.dumps({"error": error.as_dict()})
             return types.CallToolResult(isError=True, content=[types.TextContent(type="text", text=body)])

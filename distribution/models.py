@@ -38,6 +38,7 @@ class PublishAttempt(models.Model):
     bytes_total = models.BigIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the process running the job.")
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    temp_path = models.CharField(max_length=1024, blank=True, help_text="The running job's temporary folder.")
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     error_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="HTTP status of the error.")

@@ -7,7 +7,6 @@ audit_log_id's lock, `run()` executes it, in a Celery worker or inline.
 """
 
 import logging
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -107,7 +106,7 @@ def run(
         lifecycle.finish(job, error)
         raise error from None
     finally:
-        shutil.rmtree(lifecycle.temp_dir(job), ignore_errors=True)
+        lifecycle.remove_temp_dir(job)
     lifecycle.finish(job)
     return result
 
@@ -153,7 +152,7 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
         max_bytes=config.max_asset_bytes,
         progress=partial(progress, "download") if progress else None,
         deadline=deadline,
-        directory=_job_dir(job),
+        directory=lifecycle.make_temp_dir(job) if job else None,
     ) as asset:
         if job is None:
             predicted_url = f"{config.public_base_url}/{plan.storage_path}" if config.public_base_url else None
@@ -195,15 +194,6 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
     job.public_url = public_url
     job.distribution_record = record
     return PublishResult(record, job, job.asset_size)
-
-
-def _job_dir(job):
-    """The job's temp folder (created here), or the system's for a dry run."""
-    if job is None:
-        return None
-    directory = lifecycle.temp_dir(job)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 def _distribution_record(plan: PublishPlan, public_url: str | None, expires_at: datetime) -> dict:
@@ -273,8 +263,14 @@ def republish(
     The request is rebuilt from the mirror (or PayloadCMS when the mirror lacks it): the
     source is the published copy itself, re-verified against the recorded checksum.
     """
-    record = find_record(audit_log_id, http=http)
-    return publish(request_for_record(record), source=source, caller=caller, progress=progress, http=http)
+    return publish(
+        republish_request(audit_log_id, http=http), source=source, caller=caller, progress=progress, http=http
+    )
+
+
+def republish_request(audit_log_id: str, *, http: httpx.Client | None = None) -> dict:
+    """The publish request that re-publishes a known record (PublishError record_not_found if none)."""
+    return request_for_record(find_record(audit_log_id, http=http))
 
 
 def find_record(audit_log_id: str, *, http: httpx.Client | None = None) -> MirroredRecord:

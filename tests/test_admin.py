@@ -1,5 +1,6 @@
 """The operator admin as operators see it: lists, read-only details, and the guarded Re-publish action and button."""
 
+import html
 import json
 
 import pytest
@@ -22,7 +23,12 @@ def staff(client, *codenames: str) -> User:
 
 
 def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
+    """The messages as the operator reads them (they are HTML: the job links)."""
+    return [html.unescape(str(message)) for message in response.context["messages"]]
+
+
+def job_link(job: PublishAttempt) -> str:
+    return f' (<a href="{ATTEMPTS}{job.pk}/change/">job {job.pk}</a>)'
 
 
 def result_rows(html: str) -> str:
@@ -194,10 +200,11 @@ def test_republish_action_confirms_then_overwrites_in_the_cms(client, published,
 
     done = client.post(ATTEMPTS, {**selection, "confirm": "yes"}, follow=True)
 
-    assert messages_of(done) == [f"Re-published dist_ops to {published['public_url']}"]
-    assert_overwritten(stale_cms)
     rerun = PublishAttempt.objects.get(source="admin")
+    assert messages_of(done) == [f"Re-published dist_ops to {published['public_url']}{job_link(rerun)}"]
+    assert_overwritten(stale_cms)
     assert (rerun.audit_log_id, rerun.status, rerun.public_url) == ("dist_ops", "published", published["public_url"])
+    assert rerun.caller == "operator"
 
 
 def test_republish_action_runs_for_each_selected_record(client, cms, asset_server, published):
@@ -272,6 +279,68 @@ def test_republish_button_on_the_detail_page(client, published, stale_cms):
     done = client.post(f"{RECORDS}{record.pk}/republish/", follow=True)
 
     assert done.redirect_chain == [(detail_url, 302)]
-    assert messages_of(done) == [f"Re-published dist_ops to {published['public_url']}"]
+    rerun = PublishAttempt.objects.get(source="admin")
+    assert messages_of(done) == [f"Re-published dist_ops to {published['public_url']}{job_link(rerun)}"]
     assert_overwritten(stale_cms)
     assert PublishAttempt.objects.filter(source="admin", status="published").count() == 1
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+def running_job(**fields) -> PublishAttempt:
+    return make_attempt(
+        "running",
+        None,
+        audit_log_id="dist_live",
+        stage="upload",
+        bytes_done=2**20,
+        bytes_total=2**21,
+        caller="orchestrator",
+        worker="worker-host:4242",
+        **fields,
+    )
+
+
+def test_running_jobs_show_live_progress_and_the_pages_refresh(admin_client, published):
+    job = running_job()
+
+    page = admin_client.get(ATTEMPTS).content.decode()
+    assert "upload 1.0\xa0MB of 2.0\xa0MB (50%)" in result_rows(page)
+    assert '<meta http-equiv="refresh" content="5">' in page
+    detail = admin_client.get(f"{ATTEMPTS}{job.pk}/change/").content.decode()
+    assert '<meta http-equiv="refresh" content="5">' in detail
+    for shown in ("worker-host:4242", "orchestrator", f'href="/api/distribution/jobs/{job.pk}"'):
+        assert shown in detail
+
+    job.status = "published"
+    job.save()
+    assert "http-equiv" not in admin_client.get(ATTEMPTS).content.decode()
+    assert "http-equiv" not in admin_client.get(f"{ATTEMPTS}{job.pk}/change/").content.decode()
+
+
+def test_republish_of_a_record_with_an_active_job_links_that_job(client, published, cms):
+    staff(client, "view_mirroredrecord", "republish")
+    holder = make_attempt("queued", None, audit_log_id="dist_ops")
+    record = MirroredRecord.objects.get()
+
+    done = client.post(f"{RECORDS}{record.pk}/republish/", follow=True)
+
+    [message] = messages_of(done)
+    assert message.startswith("Re-publish of dist_ops failed (publish_in_progress): A publish of dist_ops is already")
+    assert message.endswith(job_link(holder))
+    assert PublishAttempt.objects.filter(source="admin").count() == 0
+
+
+def test_republish_handed_to_workers_says_queued_and_links_the_job(client, published, cms):
+    from config.celery import app
+
+    staff(client, "view_mirroredrecord", "republish")
+    app.conf.task_always_eager = False  # no worker in this test: the job stays queued
+    try:
+        done = client.post(f"{RECORDS}{MirroredRecord.objects.get().pk}/republish/", follow=True)
+    finally:
+        app.control.purge()  # no later worker may pick this message up
+    job = PublishAttempt.objects.get(source="admin")
+    assert job.status == "queued" and job.caller == "operator"
+    assert messages_of(done) == [f"Re-publish of dist_ops queued; follow it on{job_link(job)}"]

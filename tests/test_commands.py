@@ -9,6 +9,7 @@ import uuid
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from distribution.models import MirroredRecord, PublishAttempt
 from distribution.progress import TerminalProgress
@@ -253,3 +254,35 @@ def test_stdout_is_always_json_and_audit_events_are_json_lines_on_stderr(manage,
     [failed] = [json.loads(line) for line in refused.stderr.splitlines() if line.startswith("{")]
     assert failed["status"] == "failed" and failed["error_code"] == "qc_not_passed"
     assert failed["event_id"] != event["event_id"]
+
+
+def test_enqueue_prints_the_job_and_wait_prints_the_outcome(db, cms, request_file):
+    """Tasks run eagerly here; tests/test_workers.py follows a job on a real worker."""
+    queued = run_json("publish", request_file(audit_log_id="dist_queue"), "--enqueue")
+    job = PublishAttempt.objects.get()
+    assert queued["job"]["id"] == job.pk and queued["job"]["status_url"] == f"/api/distribution/jobs/{job.pk}"
+    assert (job.source, job.audit_log_id) == ("command", "dist_queue") and job.caller
+
+    followed = run_json("republish", "dist_queue", "--enqueue", "--wait")
+    assert followed["distribution_record"]["audit_log_id"] == "dist_queue"
+    assert PublishAttempt.objects.filter(audit_log_id="dist_queue", status="published").count() == 2
+
+
+def test_publish_of_an_active_id_exits_1_with_publish_in_progress(db, cms, request_file, asset_server):
+    holder = PublishAttempt.objects.create(audit_log_id="dist_held", status="running", started_at=timezone.now())
+    for extra in ([], ["--enqueue"]):
+        out = io.StringIO()
+        with pytest.raises(CommandError) as caught:
+            call_command("publish", request_file(audit_log_id="dist_held"), "--json", *extra, stdout=out)
+        assert caught.value.returncode == 1
+        error = json.loads(out.getvalue())["error"]
+        assert (error["code"], error["job_id"]) == ("publish_in_progress", holder.pk)
+    assert asset_server.requests == [] and PublishAttempt.objects.count() == 1
+
+
+def test_job_flags_are_usage_errors_where_they_make_no_sense(db, request_file):
+    for args in (["--wait"], ["--dry-run", "--enqueue"]):
+        with pytest.raises(CommandError) as caught:
+            call_command("publish", request_file(), *args, stdout=io.StringIO())
+        assert caught.value.returncode == 2
+    assert not PublishAttempt.objects.exists()

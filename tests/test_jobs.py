@@ -161,8 +161,7 @@ def test_reaper_fails_expired_jobs_releases_the_id_and_cleans_up(
     lost = active_job("dist_lost", lease_seconds=-1, worker="gone:1", project_id="p", checksum="sha256:ab")
     never_started = active_job("dist_queued", status="queued", lease_seconds=-1)
     alive = active_job("dist_alive")
-    leftover = lifecycle.temp_dir(lost)
-    leftover.mkdir(parents=True)
+    leftover = lifecycle.make_temp_dir(lost)
     (leftover / "distribution-x.mp4").write_bytes(b"partial")
 
     assert lifecycle.reap_expired() == 2

@@ -20,7 +20,8 @@ from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, publish_request
 from tests.integration.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOL_NAMES = {"distribution_publish", "distribution_dry_run", "distribution_get_record"}
+TOOL_NAMES = {"distribution_publish", "distribution_dry_run", "distribution_get_record", "distribution_get_job"}
+RECORD_FIELDS = ["storage_location", "public_url", "expires_at", "metadata", "audit_log_id"]
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ def server_env(tmp_path, cms):
         "PAYLOADCMS_URL": cms.url,
         "PAYLOADCMS_API_KEY": CMS_API_KEY,
         "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+        "CELERY_TASK_ALWAYS_EAGER": "true",  # jobs run in the server process (tests/test_workers.py has real workers)
     }
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, capture_output=True
@@ -76,15 +78,13 @@ def test_tools_are_listed_with_their_schemas(server_env):
         "tags",
     }
     assert tools["distribution_dry_run"].inputSchema == schema
-    for tool in tools.values():
-        assert tool.outputSchema["required"] == [
-            "storage_location",
-            "public_url",
-            "expires_at",
-            "metadata",
-            "audit_log_id",
-        ]
+    for name in ("distribution_dry_run", "distribution_get_record"):
+        assert tools[name].outputSchema["required"] == RECORD_FIELDS
+    # a publish answers the record, or the job when it still runs after the server's wait
+    assert tools["distribution_publish"].outputSchema["anyOf"] == [{"required": RECORD_FIELDS}, {"required": ["job"]}]
     assert tools["distribution_get_record"].inputSchema["required"] == ["audit_log_id"]
+    assert tools["distribution_get_job"].inputSchema["required"] == ["job_id"]
+    assert tools["distribution_get_job"].outputSchema["required"] == ["job"]
     assert all(tool.description for tool in tools.values())
 
 
@@ -107,6 +107,45 @@ def test_publish_then_get_record(server_env, cms, asset_server):
     assert [r["audit_log_id"] for r in cms.state.records] == ["dist_mcp"]
     assert found.structuredContent["public_url"] == record["public_url"]
     assert found.structuredContent["storage_location"] == record["storage_location"]
+
+
+def test_publish_is_a_job_readable_with_get_job(server_env, cms, asset_server, tmp_path):
+    body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_mcp_job")
+
+    async def scenario(session):
+        published = await session.call_tool("distribution_publish", body)
+        with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+            [(job_id,)] = db.execute("SELECT id FROM distribution_publishattempt").fetchall()
+        return published, await session.call_tool("distribution_get_job", {"job_id": job_id}), job_id
+
+    published, found, job_id = run(server_env, scenario)
+
+    job = found.structuredContent["job"]
+    assert not found.isError and job["id"] == job_id and job["status_url"] == f"/api/distribution/jobs/{job_id}"
+    assert (job["status"], job["source"], job["caller"]) == ("published", "mcp", "mcp")
+    assert job["distribution_record"] == published.structuredContent
+
+
+def test_get_job_of_an_unknown_id_is_job_not_found(server_env):
+    result = run(server_env, lambda s: s.call_tool("distribution_get_job", {"job_id": 424242}))
+    assert error_of(result)["code"] == "job_not_found"
+
+
+def test_publish_of_an_active_id_is_409_with_no_side_effect(server_env, cms, asset_server, tmp_path):
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        db.execute(
+            "INSERT INTO distribution_publishattempt (audit_log_id, project_id, source, caller, status, stage,"
+            " bytes_done, worker, error_code, error_message, request, title, checksum, storage_path, public_url,"
+            " started_at, lease_expires_at) VALUES ('dist_busy', '', 'api', '', 'running', 'upload', 0, '', '', '',"
+            " '{}', '', '', '', '', '2026-01-01 00:00:00', '2999-01-01 00:00:00')"
+        )
+    body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_busy")
+
+    error = error_of(run(server_env, lambda s: s.call_tool("distribution_publish", body)))
+
+    assert (error["code"], error["audit_log_id"], error["job_id"]) == ("publish_in_progress", "dist_busy", 1)
+    assert error["status_url"] == "/api/distribution/jobs/1"
+    assert asset_server.requests == [] and cms.requests == []
 
 
 def test_get_record_reads_payloadcms_when_the_mirror_lacks_it(server_env, cms):

@@ -4,16 +4,20 @@ The web side and the workers share only the database (a file) and the broker fol
 as separate machines would share PostgreSQL and Redis.
 """
 
+import io
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from django.core.management import call_command
 
 from config.celery import app
 from distribution.models import PublishAttempt
 from tests.conftest import CMS_API_KEY, SAMPLE_MP4, publish_request
 from tests.servers import Route
+from tests.test_commands import FakeTerminal, final_lines
 from tests.workers import CeleryWorker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,7 +134,8 @@ def test_sigkilled_worker_is_reaped_to_worker_lost_and_the_id_is_free_again(live
     try:
         job_id = post(live_server, body, Prefer="respond-async").json()["job"]["id"]
         wait_for(lambda: PublishAttempt.objects.get(pk=job_id).status == "running", what="running")
-        job_dir = worker_env["workdir"] / "jobs" / f"job-{job_id}"
+        job_dir = Path(wait_for(lambda: PublishAttempt.objects.get(pk=job_id).temp_path, what="the temp folder"))
+        assert job_dir.parent == worker_env["workdir"] / "jobs"
         wait_for(lambda: any(job_dir.glob("*.mp4")), what="the job's temp file")
     finally:
         doomed.kill()
@@ -154,3 +159,17 @@ def test_sigkilled_worker_is_reaped_to_worker_lost_and_the_id_is_free_again(live
         ("dist_w3", "published", None),
     }
     assert PublishAttempt.objects.filter(status__in=["queued", "running"]).count() == 0
+
+
+def test_command_enqueue_wait_follows_the_worker_with_the_progress_line(cms, asset_server, worker_env, tmp_path):
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(publish_request(slow_asset(asset_server, 2), audit_log_id="dist_w4")))
+    terminal, out = FakeTerminal(), io.StringIO()
+    with start_worker(worker_env) as worker:
+        call_command("publish", str(request), "--enqueue", "--wait", "--json", stdout=out, stderr=terminal)
+
+    assert json.loads(out.getvalue())["distribution_record"]["audit_log_id"] == "dist_w4"
+    job = PublishAttempt.objects.get(audit_log_id="dist_w4")
+    assert job.worker.endswith(f":{worker.process.pid}") and job.source == "command"
+    lines = final_lines(terminal)
+    assert lines[0].startswith("download") and lines[0].endswith("KiB"), lines  # chunked: no total, no percentage

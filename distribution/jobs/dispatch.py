@@ -2,6 +2,7 @@
 
 import logging
 import time
+from collections.abc import Callable
 
 from ..audit_events import iso
 from ..conf import app_settings
@@ -50,6 +51,30 @@ def wait(job: PublishAttempt, seconds: float) -> PublishAttempt:
 
 def sync_wait_seconds() -> float:
     return app_settings().sync_wait_seconds
+
+
+def outcome(job: PublishAttempt) -> dict:
+    """An ended job's distribution_record; its PublishError, raised, if it failed."""
+    if job.status == PublishAttempt.Status.FAILED:
+        raise lifecycle.job_error(job)
+    return job.distribution_record or {}
+
+
+def follow(job: PublishAttempt, progress: Callable[[str, int, int | None], None]) -> dict:
+    """Wait for the job to end, reporting its stored stage and bytes to `progress`; then its outcome."""
+    while job.is_active:
+        job = wait(job, 0.25)
+        if job.stage in (PublishAttempt.Stage.DOWNLOAD, PublishAttempt.Stage.UPLOAD):
+            progress(job.stage, job.bytes_done, job.bytes_total)
+    return outcome(job)
+
+
+def get_job(job_id) -> PublishAttempt:
+    """The job with this id; 404 job_not_found otherwise."""
+    job = PublishAttempt.objects.filter(pk=job_id).first() if str(job_id).isdigit() else None
+    if job is None:
+        raise PublishError("job_not_found", f"No publish job {job_id}.", http_status=404)
+    return job
 
 
 def job_body(job: PublishAttempt) -> dict:

@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -68,9 +69,19 @@ def claim(job_id: int) -> PublishAttempt | None:
     return PublishAttempt.objects.get(pk=job_id) if claimed else None
 
 
-def temp_dir(job: PublishAttempt) -> Path:
-    """The job's own folder for its downloaded asset, so the reaper can remove what a dead worker left."""
-    return Path(app_settings().job_temp_dir) / f"job-{job.pk}"
+def make_temp_dir(job: PublishAttempt) -> Path:
+    """A fresh folder for the job's downloaded asset, recorded on the job so the reaper can remove what a
+    dead worker left (unique: several checkouts and test sessions may share JOB_TEMP_DIR)."""
+    root = Path(app_settings().job_temp_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    job.temp_path = tempfile.mkdtemp(prefix=f"job-{job.pk}-", dir=root)
+    PublishAttempt.objects.filter(pk=job.pk).update(temp_path=job.temp_path)
+    return Path(job.temp_path)
+
+
+def remove_temp_dir(job: PublishAttempt) -> None:
+    if job.temp_path:
+        shutil.rmtree(job.temp_path, ignore_errors=True)
 
 
 class Heartbeat(threading.Thread):
@@ -239,7 +250,7 @@ def reap_expired(audit_log_id: str | None = None) -> int:
                 "No worker started this publish in time (are Celery workers running?); re-publish to try again.",
                 http_status=503,
             )
-        shutil.rmtree(temp_dir(job), ignore_errors=True)  # first: once failed, the job is done for everyone
+        remove_temp_dir(job)  # first: once failed, the job is done for everyone
         if finish(job, error):
             reaped += 1
             logger.warning("Reaped job %s (%s): %s", job.pk, job.audit_log_id, error.code)

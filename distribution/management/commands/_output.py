@@ -5,6 +5,7 @@ error body, so `> out.json` is always a JSON document; what is meant for a perso
 the error line) goes to stderr, and --json drops the headline. The others print JSON only with --json.
 """
 
+import getpass
 import json
 from collections.abc import Callable
 from typing import TypeVar
@@ -12,6 +13,8 @@ from typing import TypeVar
 from django.core.management.base import CommandError
 
 from distribution.errors import PublishError
+from distribution.jobs import dispatch
+from distribution.models import PublishAttempt
 from distribution.progress import TerminalProgress
 
 T = TypeVar("T")
@@ -36,3 +39,36 @@ def print_result(command, options: dict, body: dict, headline: str) -> None:
     if not options["json"]:
         command.stderr.write(headline, command.style.SUCCESS)
     command.stdout.write(json.dumps(body, indent=2))
+
+
+def add_job_arguments(parser) -> None:
+    parser.add_argument(
+        "--enqueue", action="store_true", help="Hand the job to the Celery workers (default: run it in this process)."
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="With --enqueue: follow the job with the progress line until it ends."
+    )
+
+
+def caller() -> str:
+    """Who runs the command: the OS user, recorded as the job's caller."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def enqueue(command, options: dict, request: Callable[[], dict], headline: str) -> None:
+    """--enqueue: start a job on the workers and print it; with --wait, follow it and print its outcome."""
+    if options["wait"] and not options["enqueue"]:
+        raise CommandError("--wait follows a job handed to the workers: add --enqueue.", returncode=2)
+
+    def start(progress: TerminalProgress) -> tuple[PublishAttempt, dict | None]:
+        job = dispatch.start(request(), source=PublishAttempt.Source.COMMAND, caller=caller())
+        return job, dispatch.follow(job, progress.bytes) if options["wait"] else None
+
+    job, record = run_with_progress(command, options, start)
+    if record is None:
+        print_result(command, options, dispatch.job_body(job), f"Queued job {job.pk}: {job.status_url}")
+    else:
+        print_result(command, options, {"distribution_record": record}, f"{headline} {job.audit_log_id}")

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from distribution.models import PublishAttempt
 from distribution.publishing import publish
 
-from ._output import print_result, run_with_progress
+from ._output import add_job_arguments, caller, enqueue, print_result, run_with_progress
 
 
 class Command(BaseCommand):
@@ -23,14 +23,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="Only JSON: no headline on stderr (stdout is JSON either way)."
         )
+        add_job_arguments(parser)
 
     def handle(self, *args, **options):
         payload = self._read(options["request"])
+        if options["enqueue"] or options["wait"]:
+            if options["dry_run"]:
+                raise CommandError("--dry-run runs here: it cannot be combined with --enqueue.", returncode=2)
+            return enqueue(self, options, lambda: payload, "Published")
         result = run_with_progress(
             self,
             options,
             lambda progress: publish(
-                payload, source=PublishAttempt.Source.COMMAND, dry_run=options["dry_run"], progress=progress.bytes
+                payload,
+                source=PublishAttempt.Source.COMMAND,
+                caller=caller(),
+                dry_run=options["dry_run"],
+                progress=progress.bytes,
             ),
         )
         record = result.distribution_record

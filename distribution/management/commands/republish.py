@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand
 
 from distribution.models import PublishAttempt
-from distribution.publishing import republish
+from distribution.publishing import republish, republish_request
 
-from ._output import print_result, run_with_progress
+from ._output import add_job_arguments, caller, enqueue, print_result, run_with_progress
 
 
 class Command(BaseCommand):
@@ -15,11 +15,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="Only JSON: no headline on stderr (stdout is JSON either way)."
         )
+        add_job_arguments(parser)
 
     def handle(self, *args, audit_log_id, **options):
+        if options["enqueue"] or options["wait"]:
+            return enqueue(self, options, lambda: republish_request(audit_log_id), "Re-published")
         result = run_with_progress(
             self,
             options,
-            lambda progress: republish(audit_log_id, source=PublishAttempt.Source.COMMAND, progress=progress.bytes),
+            lambda progress: republish(
+                audit_log_id, source=PublishAttempt.Source.COMMAND, caller=caller(), progress=progress.bytes
+            ),
         )
         print_result(self, options, {"distribution_record": result.distribution_record}, f"Re-published {audit_log_id}")
