@@ -131,14 +131,12 @@ def test_get_job_of_an_unknown_id_is_job_not_found(server_env):
     assert error_of(result)["code"] == "job_not_found"
 
 
-def test_publish_of_an_active_id_is_409_with_no_side_effect(server_env, cms, asset_server, tmp_path):
-    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
-        db.execute(
-            "INSERT INTO distribution_publishattempt (audit_log_id, project_id, source, caller, status, stage,"
-            " bytes_done, worker, error_code, error_message, request, title, checksum, storage_path, public_url,"
-            " started_at, lease_expires_at) VALUES ('dist_busy', '', 'api', '', 'running', 'upload', 0, '', '', '',"
-            " '{}', '', '', '', '', '2026-01-01 00:00:00', '2999-01-01 00:00:00')"
-        )
+def test_publish_of_an_active_id_is_409_with_no_side_effect(server_env, cms, asset_server):
+    running = (
+        "from django.utils import timezone; from distribution.models import PublishAttempt; "
+        "PublishAttempt.objects.create(audit_log_id='dist_busy', status='running', started_at=timezone.now())"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", running], cwd=ROOT, env=server_env, check=True)
     body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_busy")
 
     error = error_of(run(server_env, lambda s: s.call_tool("distribution_publish", body)))
