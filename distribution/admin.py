@@ -20,7 +20,7 @@ from . import publishing
 from .cms_client import DISTRIBUTION_RECORDS
 from .errors import PublishError
 from .jobs import dispatch
-from .models import MirroredRecord, PublishAttempt, RecordCheck, VerificationFinding, VerificationRun
+from .models import CallbackDelivery, MirroredRecord, PublishAttempt, RecordCheck, VerificationFinding, VerificationRun
 from .templatetags.operator_format import milliseconds
 
 admin.site.site_header = "Distribution operator"
@@ -229,8 +229,36 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class CallbackDeliveryInline(admin.TabularInline):
+    """Every POST of the job's body to its callback_url: when, the receiver's answer, and the next try."""
+
+    model = CallbackDelivery
+    fields = ("attempt", "created_at", "delivered", "status_code", "error", "duration_ms", "next_attempt_at")
+    readonly_fields = fields
+    ordering = ("attempt",)
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CallbackDelivery)
+class CallbackDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("job_link", "url", "attempt", "delivered", "status_code", "error", "created_at")
+    list_filter = ("delivered", "created_at")
+    search_fields = ("url", "job__audit_log_id")
+    search_help_text = "callback URL or audit_log_id"
+
+    @admin.display(description="job", ordering="job")
+    def job_link(self, delivery):
+        url = reverse("admin:distribution_publishattempt_change", args=[delivery.job_id])
+        return format_html('<a href="{}">job {}</a>', url, delivery.job_id)
+
+
 @admin.register(PublishAttempt)
 class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
+    inlines = [CallbackDeliveryInline]
     list_display = ("audit_log_id", "title", "project", "status_label", "started", "duration", "size", "latency")
     list_filter = ("status", "source", "project_id", "started_at")
     search_fields = ("audit_log_id", "title", "checksum")
@@ -252,7 +280,7 @@ class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
                 )
             },
         ),
-        ("Job", {"fields": ("progress", "caller", "worker", "lease_expires_at", "status_link")}),
+        ("Job", {"fields": ("progress", "caller", "worker", "lease_expires_at", "status_link", "callback_url")}),
         ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
         ("Timing", {"fields": ("started_at", "run_started_at", "finished_at", "latency", "fetch_ms", "upload_ms")}),
         (

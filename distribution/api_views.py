@@ -9,6 +9,7 @@ from rest_framework.views import APIView, exception_handler
 
 from .errors import PublishError
 from .jobs import dispatch
+from .jobs.bodies import job_body
 from .models import PublishAttempt
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
@@ -28,7 +29,7 @@ class PublishView(APIView):
         job = dispatch.wait(job, seconds)
         if job.is_active:
             headers = {"Location": job.status_url, **({"Preference-Applied": applied} if applied else {})}
-            return Response(dispatch.job_body(job), status=status.HTTP_202_ACCEPTED, headers=headers)
+            return Response(job_body(job), status=status.HTTP_202_ACCEPTED, headers=headers)
         try:
             record = dispatch.outcome(job)
         except PublishError as error:
@@ -39,7 +40,7 @@ class PublishView(APIView):
 class JobView(APIView):
     def get(self, request, job_id: int):
         try:
-            return Response(dispatch.job_body(dispatch.get_job(job_id)))
+            return Response(job_body(dispatch.get_job(job_id)))
         except PublishError as error:
             return error_response(error)
 

@@ -7,3 +7,4 @@ class DistributionConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the system checks)
+        from .jobs import tasks  # noqa: F401  (connects the job-ended callback receiver in every process)

@@ -11,12 +11,15 @@ from .conf import AUDIT_SINKS, FIELDS, app_settings, env_variable
 
 
 def _type_name(kind) -> str:
-    return "a list of strings" if kind == tuple[str, ...] else kind.__name__
+    names = {tuple[str, ...]: "a list of strings", tuple[float, ...]: "a list of numbers"}
+    return names.get(kind) or kind.__name__
 
 
 def _accepts(kind, value) -> bool:
     if kind == tuple[str, ...]:
         return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+    if kind == tuple[float, ...]:
+        return isinstance(value, list | tuple) and all(_accepts(float, item) for item in value)
     if isinstance(value, bool):
         return kind is bool
     return isinstance(value, int | float) if kind is float else isinstance(value, kind)

@@ -49,9 +49,15 @@ class DistributionSettings:
     job_queue_timeout_seconds: float = 3600.0
     # Where workers keep a job's temporary files (one folder per job, removed by the worker or the reaper).
     job_temp_dir: str = str(Path(tempfile.gettempdir()) / "distribution-jobs")
+    # Key of the HMAC-SHA256 signature of job callbacks; requests with a callback_url need it set.
+    callback_secret: str = ""
+    # Seconds before each retry of a failed callback delivery (deliveries only: never the publish).
+    callback_retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
+    callback_timeout_seconds: float = 10.0
 
     def __post_init__(self):
         object.__setattr__(self, "api_keys", tuple(self.api_keys))
+        object.__setattr__(self, "callback_retry_delays", tuple(float(d) for d in self.callback_retry_delays))
         object.__setattr__(self, "public_base_url", self.public_base_url.rstrip("/"))
 
 
@@ -65,7 +71,14 @@ def env_variable(key: str) -> str:
 
 def from_env(env) -> dict[str, Any]:
     """settings.DISTRIBUTION from a django-environ Env: every key, its default where the variable is unset."""
-    readers: dict[Any, Any] = {bool: env.bool, int: env.int, float: env.float, str: env.str, tuple[str, ...]: env.list}
+    readers: dict[Any, Any] = {
+        bool: env.bool,
+        int: env.int,
+        float: env.float,
+        str: env.str,
+        tuple[str, ...]: env.list,
+        tuple[float, ...]: lambda name, default: [float(value) for value in env.list(name, default=default)],
+    }
     values = {}
     for key, field in FIELDS.items():
         default: Any = field.default

@@ -22,6 +22,7 @@ from starlette.routing import Mount
 
 from .errors import PublishError
 from .jobs import dispatch
+from .jobs.bodies import job_body
 from .models import PublishAttempt
 from .publishing import find_record, publish
 from .validation import AUDIT_LOG_ID_PATTERN, CHECKSUM_PATTERN
@@ -66,6 +67,11 @@ PUBLISH_INPUT_SCHEMA = {
             "type": "string",
             "pattern": AUDIT_LOG_ID_PATTERN,
             "description": "Give an existing id to re-publish (overwrites); omitted, one is generated.",
+        },
+        "callback_url": {
+            "type": "string",
+            "format": "uri",
+            "description": "Where the job's final body is POSTed, signed (Distribution-Signature), when it ends.",
         },
     },
     "required": ["final_edit", "qc_report"],
@@ -163,9 +169,9 @@ def run_tool(name: str, arguments: dict) -> dict:
     if name == "distribution_publish":
         job = dispatch.start(arguments, source=PublishAttempt.Source.MCP, caller="mcp")
         job = dispatch.wait(job, dispatch.sync_wait_seconds())
-        return dispatch.job_body(job) if job.is_active else dispatch.outcome(job)
+        return job_body(job) if job.is_active else dispatch.outcome(job)
     if name == "distribution_get_job":
-        return dispatch.job_body(dispatch.get_job(arguments.get("job_id")))
+        return job_body(dispatch.get_job(arguments.get("job_id")))
     if name == "distribution_dry_run":
         return publish(arguments, source=PublishAttempt.Source.MCP, dry_run=True).distribution_record
     if name == "distribution_get_record":

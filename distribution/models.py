@@ -39,6 +39,7 @@ class PublishAttempt(models.Model):
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the process running the job.")
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     temp_path = models.CharField(max_length=1024, blank=True, help_text="The running job's temporary folder.")
+    callback_url = models.URLField(max_length=2048, blank=True, help_text="Where the job's final body is POSTed.")
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
     error_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="HTTP status of the error.")
@@ -80,6 +81,27 @@ class PublishAttempt(models.Model):
     @property
     def status_url(self) -> str:
         return f"/api/distribution/jobs/{self.pk}"
+
+
+class CallbackDelivery(models.Model):
+    """One POST of an ended job's body to its callback_url; failed ones are tried again later."""
+
+    job = models.ForeignKey(PublishAttempt, on_delete=models.CASCADE, related_name="callback_deliveries")
+    attempt = models.PositiveSmallIntegerField()
+    url = models.URLField(max_length=2048)
+    delivered = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When it is tried again, if it failed.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "callback deliveries"
+
+    def __str__(self):
+        return f"job {self.job_id} callback #{self.attempt}"
 
 
 class MirroredRecord(models.Model):

@@ -248,6 +248,7 @@ def _describe_attempt(attempt: PublishAttempt, plan: PublishPlan) -> None:
     attempt.checksum = plan.checksum
     attempt.duration_seconds = plan.duration_seconds
     attempt.storage_path = plan.storage_path
+    attempt.callback_url = plan.callback_url
 
 
 def republish(

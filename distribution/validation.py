@@ -68,6 +68,16 @@ class PublishRequestSerializer(serializers.Serializer):
         default=None,
         error_messages={"invalid": "Use letters, digits, '_' or '-' only (at most 128)."},
     )
+    callback_url = serializers.URLField(
+        required=False, default="", max_length=2048, validators=[URLValidator(schemes=["http", "https"])]
+    )
+
+    def validate_callback_url(self, value):
+        if value and not app_settings().callback_secret:
+            raise serializers.ValidationError(
+                "Callbacks are not enabled here (DISTRIBUTION_CALLBACK_SECRET is not set)."
+            )
+        return value
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class PublishPlan:
     title: str
     tags: list
     extra_metadata: dict
+    callback_url: str = ""
 
     @property
     def storage_path(self) -> str:
@@ -162,6 +173,7 @@ def build_plan(payload) -> PublishPlan:
         title=metadata["title"],
         tags=list(metadata["tags"]),
         extra_metadata=extra_metadata,
+        callback_url=data["callback_url"],
     )
 
 

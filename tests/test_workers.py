@@ -14,9 +14,10 @@ import pytest
 from django.core.management import call_command
 
 from config.celery import app
-from distribution.models import PublishAttempt
+from distribution.models import CallbackDelivery, PublishAttempt
 from tests.conftest import CMS_API_KEY, SAMPLE_MP4, publish_request
 from tests.servers import Route
+from tests.test_callbacks import SECRET, Receiver, verify
 from tests.test_commands import FakeTerminal, final_lines
 from tests.workers import CeleryWorker
 
@@ -173,3 +174,20 @@ def test_command_enqueue_wait_follows_the_worker_with_the_progress_line(cms, ass
     assert job.worker.endswith(f":{worker.process.pid}") and job.source == "command"
     lines = final_lines(terminal)
     assert lines[0].startswith("download") and lines[0].endswith("KiB"), lines  # chunked: no total, no percentage
+
+
+def test_worker_retries_a_failed_callback_after_its_delay(live_server, cms, asset_server, worker_env, settings):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "CALLBACK_SECRET": SECRET}
+    callbacks = {"DISTRIBUTION_CALLBACK_SECRET": SECRET, "DISTRIBUTION_CALLBACK_RETRY_DELAYS": "1.5"}
+    with Receiver(500) as receiver, start_worker(worker_env, **callbacks):
+        body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_w5", callback_url=receiver.url)
+        assert post(live_server, body).status_code == 201
+        wait_for(lambda: len(receiver.received) == 2, what="the retried callback")
+
+    first, second = (CallbackDelivery.objects.get(attempt=n) for n in (1, 2))
+    assert (first.delivered, first.status_code, second.delivered) == (False, 500, True)
+    assert (second.created_at - first.created_at).total_seconds() >= 1.5
+    for headers, sent in receiver.received:
+        verify(headers, sent)
+        assert json.loads(sent)["job"]["status"] == "published"
+    assert asset_server.requests == [("GET", "/sample.mp4")]  # the publish itself ran once

@@ -4,7 +4,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..audit_events import iso
 from ..conf import app_settings
 from ..errors import PublishError
 from ..models import PublishAttempt
@@ -75,24 +74,3 @@ def get_job(job_id) -> PublishAttempt:
     if job is None:
         raise PublishError("job_not_found", f"No publish job {job_id}.", http_status=404)
     return job
-
-
-def job_body(job: PublishAttempt) -> dict:
-    """The job as GET /api/distribution/jobs/<id> (and a 202) answer it."""
-    return {
-        "job": {
-            "id": job.pk,
-            "status_url": job.status_url,
-            "status": job.status,
-            "stage": job.stage or None,
-            "progress": {"bytes_done": job.bytes_done, "bytes_total": job.bytes_total},
-            "audit_log_id": job.audit_log_id or None,
-            "source": job.source,
-            "caller": job.caller,
-            "started_at": iso(job.started_at),
-            "run_started_at": iso(job.run_started_at) if job.run_started_at else None,
-            "finished_at": iso(job.finished_at) if job.finished_at else None,
-            "distribution_record": job.distribution_record if job.status == PublishAttempt.Status.PUBLISHED else None,
-            "error": lifecycle.job_error(job).as_dict() if job.status == PublishAttempt.Status.FAILED else None,
-        }
-    }

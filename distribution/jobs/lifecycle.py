@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.db import IntegrityError, connections, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .. import audit_events
@@ -26,6 +27,9 @@ logger = logging.getLogger("distribution.jobs")
 
 Status = PublishAttempt.Status
 PROGRESS_WRITE_INTERVAL = 0.25  # seconds between progress writes: at most 4 a second
+
+# Sent once when a queued or running job ends (published, failed or reaped), with `job`.
+job_ended = Signal()
 
 
 def _seconds(name: str) -> timedelta:
@@ -182,6 +186,7 @@ def finish(job: PublishAttempt, error: PublishError | None = None) -> bool:
     )
     if ended:
         audit_events.emit(event)
+        job_ended.send(sender=PublishAttempt, job=job)
     return bool(ended)
 
 

@@ -1,12 +1,16 @@
-"""Celery tasks: run one publish job; reap jobs whose worker died. Neither is ever retried."""
+"""Celery tasks: run one publish job; reap jobs whose worker died; deliver a job's callback.
+
+A publish is never retried; only a callback delivery is, with the configured delays.
+"""
 
 import logging
 
 from celery import shared_task
+from django.dispatch import receiver
 
 from .. import publishing
 from ..errors import PublishError
-from . import lifecycle
+from . import callbacks, lifecycle
 
 logger = logging.getLogger("distribution.jobs")
 
@@ -23,3 +27,25 @@ def run_publish_job(job_id: int) -> None:
 @shared_task(name="distribution.jobs.tasks.reap_expired_jobs")
 def reap_expired_jobs() -> int:
     return lifecycle.reap_expired()
+
+
+@shared_task(name="distribution.jobs.tasks.deliver_callback")
+def deliver_callback(job_id: int, attempt: int = 1) -> None:
+    """POST the ended job's body to its callback_url; if the receiver fails, try again after the next delay."""
+    if callbacks.deliver(job_id, attempt):
+        return
+    delay = callbacks.retry_delay(attempt)
+    if delay is not None:
+        deliver_callback.apply_async((job_id, attempt + 1), countdown=delay)
+    else:
+        logger.warning("Gave up delivering the callback of job %s after %s attempts", job_id, attempt)
+
+
+@receiver(lifecycle.job_ended)
+def _schedule_callback(sender, job, **kwargs) -> None:
+    if not job.callback_url:
+        return
+    try:
+        deliver_callback.delay(job.pk)
+    except Exception:
+        logger.exception("Could not schedule the callback of job %s", job.pk)

@@ -14,6 +14,7 @@ from django.core.management.base import CommandError
 
 from distribution.errors import PublishError
 from distribution.jobs import dispatch
+from distribution.jobs.bodies import job_body
 from distribution.models import PublishAttempt
 from distribution.progress import TerminalProgress
 
@@ -69,6 +70,6 @@ def enqueue(command, options: dict, request: Callable[[], dict], headline: str) 
 
     job, record = run_with_progress(command, options, start)
     if record is None:
-        print_result(command, options, dispatch.job_body(job), f"Queued job {job.pk}: {job.status_url}")
+        print_result(command, options, job_body(job), f"Queued job {job.pk}: {job.status_url}")
     else:
         print_result(command, options, {"distribution_record": record}, f"{headline} {job.audit_log_id}")

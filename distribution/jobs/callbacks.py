@@ -1,0 +1,71 @@
+"""Job callbacks: when a job ends, its final body is POSTed to the request's callback_url, signed.
+
+The signature is Stripe-style: `Distribution-Signature: t=<unix time>,v1=<hex>`, where the hex
+is HMAC-SHA256 with DISTRIBUTION_CALLBACK_SECRET over `<t>.<body>`. Every attempt is recorded
+as a CallbackDelivery; a failed one is tried again later (tasks.deliver_callback), but only the
+delivery is repeated, never the publish.
+"""
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import timedelta
+
+import httpx
+from django.utils import timezone
+
+from ..conf import app_settings
+from ..models import CallbackDelivery, PublishAttempt
+from .bodies import job_body
+
+SIGNATURE_HEADER = "Distribution-Signature"
+
+
+def sign(body: bytes, timestamp: int, secret: str) -> str:
+    digest = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def send(url: str, body: bytes, headers: dict) -> httpx.Response:
+    """The one outgoing request of callbacks: where destination checks guard it. Redirects are not followed."""
+    with httpx.Client(timeout=app_settings().callback_timeout_seconds, follow_redirects=False) as client:
+        return client.post(url, content=body, headers=headers)
+
+
+def retry_delay(attempt: int) -> float | None:
+    """Seconds before the attempt after `attempt`, or None when the delivery gives up."""
+    delays = app_settings().callback_retry_delays
+    return delays[attempt - 1] if attempt <= len(delays) else None
+
+
+def deliver(job_id: int, attempt: int) -> bool:
+    """POST the job's body to its callback_url once and record the attempt; True if the receiver took it (2xx)."""
+    job = PublishAttempt.objects.get(pk=job_id)
+    body = json.dumps(job_body(job), separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "distribution-callbacks",
+        SIGNATURE_HEADER: sign(body, int(time.time()), app_settings().callback_secret),
+        "Distribution-Delivery-Attempt": str(attempt),
+    }
+    started = time.monotonic()
+    status_code, error = None, ""
+    try:
+        status_code = send(job.callback_url, body, headers).status_code
+        if not 200 <= status_code < 300:
+            error = f"The receiver answered HTTP {status_code}."
+    except httpx.HTTPError as exc:
+        error = f"No answer from the receiver: {exc.__class__.__name__}."
+    delay = retry_delay(attempt) if error else None
+    CallbackDelivery.objects.create(
+        job=job,
+        attempt=attempt,
+        url=job.callback_url,
+        delivered=not error,
+        status_code=status_code,
+        error=error,
+        duration_ms=round((time.monotonic() - started) * 1000),
+        next_attempt_at=timezone.now() + timedelta(seconds=delay) if delay is not None else None,
+    )
+    return not error
