@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, publish_request
+from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.integration.conftest import free_port
+from tests.servers import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_NAMES = {"distribution_publish", "distribution_dry_run", "distribution_get_record", "distribution_get_job"}
@@ -86,6 +88,38 @@ def test_tools_are_listed_with_their_schemas(server_env):
     assert tools["distribution_get_job"].inputSchema["required"] == ["job_id"]
     assert tools["distribution_get_job"].outputSchema["required"] == ["job"]
     assert all(tool.description for tool in tools.values())
+
+
+def test_concurrent_publishes_wait_side_by_side(server_env, cms, asset_server):
+    """Two agents' publishes of slow assets take about as long as one, not as long as both."""
+    pieces = [SAMPLE_MP4[i : i + 320] for i in range(0, len(SAMPLE_MP4), 320)]
+
+    def two_seconds():
+        for piece in pieces:
+            time.sleep(0.2)
+            yield piece
+
+    url = asset_server.add("/slow.mp4", Route(body=two_seconds))
+
+    async def scenario(session):
+        results = {}
+
+        async def call(audit_log_id):
+            results[audit_log_id] = await session.call_tool(
+                "distribution_publish", publish_request(url, audit_log_id=audit_log_id)
+            )
+
+        started = time.monotonic()
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, "dist_side_a")
+            group.start_soon(call, "dist_side_b")
+        return results, time.monotonic() - started
+
+    results, elapsed = run(server_env, scenario)
+
+    assert all(not result.isError for result in results.values())
+    assert {r["audit_log_id"] for r in cms.state.records} == {"dist_side_a", "dist_side_b"}
+    assert elapsed < 3.5, elapsed  # one after the other would take over 4 s
 
 
 def test_publish_then_get_record(server_env, cms, asset_server):

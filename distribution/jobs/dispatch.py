@@ -18,7 +18,10 @@ def start(payload, *, source: str, caller: str = "") -> PublishAttempt:
     """Submit (validate, lock: PublishError on refusal or 409) and hand the job to the Celery workers."""
     job = submit(payload, source=source, caller=caller)
     try:
-        run_publish_job.delay(job.pk)
+        # Past the deadline plus a lease the pipeline is stuck somewhere no timeout reaches: Celery kills
+        # the worker process, the lease runs out and the reaper fails the job as worker_lost.
+        config = app_settings()
+        run_publish_job.apply_async((job.pk,), time_limit=config.publish_deadline_seconds + config.job_lease_seconds)
     except Exception as exc:
         logger.error("Could not enqueue job %s: %s", job.pk, exc.__class__.__name__)
         error = PublishError(
