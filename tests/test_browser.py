@@ -119,17 +119,20 @@ def test_operator_republishes_from_the_admin_list(browser, live_server, cms, ass
     assert "Re-publish 1 record?" in browser.find_element(By.ID, "content-main").text
     confirm.click()
 
-    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success").text
-    assert message == f"Re-published {AUDIT_LOG_ID} to {cms.url}/api/media/file/proj-7/mvp/{AUDIT_LOG_ID}.mp4"
+    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success")
+    rerun = PublishAttempt.objects.get(source="admin", audit_log_id=AUDIT_LOG_ID)
+    public_url = f"{cms.url}/api/media/file/proj-7/mvp/{AUDIT_LOG_ID}.mp4"
+    assert message.text == f"Re-published {AUDIT_LOG_ID} to {public_url} (job {rerun.pk})"
+    job_page = message.find_element(By.TAG_NAME, "a").get_attribute("href")
+    assert job_page == f"{live_server.url}/admin/distribution/publishattempt/{rerun.pk}/change/"
     assert len(cms.state.records) == 1 and len(cms.state.media) == 1  # overwritten in place
     assert cms.state.files[f"proj-7/mvp/{AUDIT_LOG_ID}.mp4"] == SAMPLE_MP4
-    rerun = PublishAttempt.objects.get(source="admin", audit_log_id=AUDIT_LOG_ID)
     assert rerun.status == "published"
     newest = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a").get_attribute("href")
-    assert newest.endswith(f"/admin/distribution/publishattempt/{rerun.pk}/change/")  # the new attempt heads the list
+    assert newest == job_page  # the new job heads the list
     screenshot(browser, tmp_path, "admin-list")
 
-    browser.get(f"{live_server.url}/admin/distribution/publishattempt/{rerun.pk}/change/")
+    browser.get(job_page)  # the message's link
     video = browser.find_element(By.TAG_NAME, "video")
     duration = WebDriverWait(browser, 10).until(
         lambda driver: driver.execute_script("return arguments[0].duration", video)
