@@ -2,16 +2,36 @@
 
 import re
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from .errors import PublishError
+from .contract import ErrorResponseSerializer, JobResponseSerializer, PublishResponseSerializer
+from .errors import ERRORS, PublishError
 from .jobs import dispatch, lifecycle
 from .models import PublishAttempt
+from .validation import PublishRequestSerializer
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
+    """The ErrorResponse body under each status these codes answer with, naming the codes."""
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(ERRORS[code][0], []).append(code)
+    return {
+        status_code: OpenApiResponse(
+            ErrorResponseSerializer, description="; ".join(f"`{code}`: {ERRORS[code][1]}" for code in group)
+        )
+        for status_code, group in sorted(by_status.items())
+    }
+
+
+AUTH_ERRORS = ("not_authenticated", "authentication_failed", "permission_denied", "not_acceptable")
 
 
 class PublishView(APIView):
@@ -19,6 +39,26 @@ class PublishView(APIView):
 
     parser_classes = [JSONParser]
 
+    @extend_schema(
+        operation_id="publish",
+        summary="Publish a QC-approved MP4",
+        request=PublishRequestSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Prefer",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="`respond-async`: answer 202 at once; `wait=N`: wait at most N seconds for the job.",
+            )
+        ],
+        responses={
+            201: OpenApiResponse(PublishResponseSerializer, description="Published."),
+            202: OpenApiResponse(JobResponseSerializer, description="Still running: follow `Location`."),
+            **error_responses(
+                *(code for code in ERRORS if code not in ("record_not_found", "job_not_found")),
+            ),
+        },
+    )
     def post(self, request):
         try:
             job = dispatch.start(request.data, source=PublishAttempt.Source.API, caller=str(request.user))
@@ -33,6 +73,14 @@ class PublishView(APIView):
 
 
 class JobView(APIView):
+    @extend_schema(
+        operation_id="get_job",
+        summary="A publish job's state, record or error",
+        responses={
+            200: JobResponseSerializer,
+            **error_responses("job_not_found", *AUTH_ERRORS),
+        },
+    )
     def get(self, request, job_id: int):
         job = PublishAttempt.objects.filter(pk=job_id).first()
         if job is None:

@@ -2,6 +2,7 @@
 
 import hmac
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .conf import app_settings
@@ -32,3 +33,13 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return API_KEY_HEADER
+
+
+class APIKeyScheme(OpenApiAuthenticationExtension):
+    """APIKeyAuthentication in the OpenAPI document."""
+
+    target_class = APIKeyAuthentication
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
