@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served as static files: no CDN
     "distribution",
 ]
 
@@ -136,6 +138,21 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "distribution.api_views.error_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI 3.1 generated from the serializers (distribution/contract.py): /api/schema/, /api/docs/, /api/redoc/
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Distribution API",
+    "DESCRIPTION": "Publishes QC-approved MP4s to PayloadCMS and answers with a public link.",
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    "ENUM_NAME_OVERRIDES": {"ErrorCode": "distribution.errors.ERROR_CODES"},
 }
 
 # --- PayloadCMS -------------------------------------------------------------

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from distribution.api_views import JobView, PublishView
 from distribution.dashboard_views import dashboard_view
@@ -11,6 +12,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("dashboard/", dashboard_view, name="distribution-dashboard"),
     path("metrics", metrics_view, name="distribution-metrics"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="openapi-schema"), name="api-redoc"),
     path("api/distribution/publish", PublishView.as_view(), name="distribution-publish"),
     path("api/distribution/jobs/<int:job_id>", JobView.as_view(), name="distribution-job"),
 ]

@@ -3,16 +3,20 @@
 import re
 
 from django.core.exceptions import RequestDataTooBig
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from .authentication import PUBLISH_PERMISSION
-from .errors import PublishError
+from .contract import ErrorResponseSerializer, JobResponseSerializer, PublishResponseSerializer
+from .errors import ERRORS, PublishError
 from .jobs import dispatch
 from .jobs.bodies import job_body
 from .models import PublishAttempt
 from .parsers import BoundedJSONParser, RequestTooLarge
+from .validation import PublishRequestSerializer
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 
@@ -27,12 +31,48 @@ class CanPublish(permissions.BasePermission):
         return bool(user and user.is_authenticated and user.has_perm(PUBLISH_PERMISSION))
 
 
+def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
+    """The ErrorResponse body under each status these codes answer with, naming the codes."""
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(ERRORS[code][0], []).append(code)
+    return {
+        status_code: OpenApiResponse(
+            ErrorResponseSerializer, description="; ".join(f"`{code}`: {ERRORS[code][1]}" for code in group)
+        )
+        for status_code, group in sorted(by_status.items())
+    }
+
+
+AUTH_ERRORS = ("not_authenticated", "authentication_failed", "permission_denied", "not_acceptable")
+
+
 class PublishView(APIView):
     """Enqueue the publish job and wait for it (as the seed's synchronous contract), up to a limit; then 202."""
 
     parser_classes = [BoundedJSONParser]
     permission_classes = [CanPublish]
 
+    @extend_schema(
+        operation_id="publish",
+        summary="Publish a QC-approved MP4",
+        request=PublishRequestSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Prefer",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="`respond-async`: answer 202 at once; `wait=N`: wait at most N seconds for the job.",
+            )
+        ],
+        responses={
+            201: OpenApiResponse(PublishResponseSerializer, description="Published."),
+            202: OpenApiResponse(JobResponseSerializer, description="Still running: follow `Location`."),
+            **error_responses(
+                *(code for code in ERRORS if code not in ("record_not_found", "job_not_found")),
+            ),
+        },
+    )
     def post(self, request):
         try:
             job = dispatch.start(request.data, source=PublishAttempt.Source.API, caller=str(request.user))
@@ -53,6 +93,14 @@ class PublishView(APIView):
 class JobView(APIView):
     permission_classes = [CanPublish]
 
+    @extend_schema(
+        operation_id="get_job",
+        summary="A publish job's state, record or error",
+        responses={
+            200: JobResponseSerializer,
+            **error_responses("job_not_found", *AUTH_ERRORS),
+        },
+    )
     def get(self, request, job_id: int):
         try:
             return Response(job_body(dispatch.get_job(job_id)))

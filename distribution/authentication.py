@@ -11,6 +11,7 @@ they are accepted while DEBUG is on (scripts/dev), never in production.
 import hmac
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework_api_key.models import APIKey
 
@@ -58,3 +59,13 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return API_KEY_HEADER
+
+
+class APIKeyScheme(OpenApiAuthenticationExtension):
+    """APIKeyAuthentication in the OpenAPI document."""
+
+    target_class = APIKeyAuthentication
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}

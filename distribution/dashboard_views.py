@@ -45,6 +45,7 @@ def dashboard_view(request):
         **admin.site.each_context(request),
         "title": "Distribution dashboard",
         "figures": metrics.summary(),
+        "jobs": metrics.jobs_now(),
         "verification": verification.latest_finished_run(),
         "chart_days": CHART_DAYS,
         "chart_peak": peak,

@@ -2,12 +2,47 @@
 
 Every step raises `PublishError` with a stable machine-readable `code`; the REST
 view, the admin, the management commands and the MCP tool all map it to their
-own surface without knowing which step failed.
+own surface without knowing which step failed. ERRORS lists every code with its
+HTTP status (README's table; contract.ErrorSerializer's enum).
 
 `message` is what the caller sees. `detail` is for operators only (kept in the
 job's error_detail, shown in the admin, never in a response): what answered, the computed
 hash of a mismatching asset, why a destination was refused.
 """
+
+# code -> (HTTP status, when). The REST answers, the MCP tool errors and the commands' JSON use these codes.
+ERRORS: dict[str, tuple[int, str]] = {
+    "invalid_request": (400, "missing or ill-typed fields, unsafe path segments"),
+    "parse_error": (400, "the body is not well-formed JSON"),
+    "not_authenticated": (401, "no token or API key"),
+    "authentication_failed": (401, "a wrong token or API key"),
+    "permission_denied": (403, "a caller without the distribution.publish permission, or a session without its CSRF token"),
+    "record_not_found": (404, "re-publish or MCP lookup of an unknown audit_log_id"),
+    "job_not_found": (404, "GET of an unknown job id"),
+    "method_not_allowed": (405, "a method the endpoint does not answer"),
+    "not_acceptable": (406, "an Accept header that excludes JSON"),
+    "request_too_large": (413, "the body is larger than DISTRIBUTION_MAX_REQUEST_BYTES"),
+    "publish_in_progress": (409, "another job for this audit_log_id is queued or running"),
+    "unsupported_media_type": (415, "the body is not JSON"),
+    "qc_not_passed": (422, "qc_report.status is not pass"),
+    "checksum_mismatch": (422, "the downloaded bytes do not hash to final_edit.checksum"),
+    "not_mp4": (422, "the asset has no ISO-BMFF ftyp box at its start"),
+    "asset_too_large": (422, "larger than DISTRIBUTION_MAX_ASSET_BYTES"),
+    "asset_url_refused": (422, "video_url or a redirect is not a public http(s) destination"),
+    "internal_error": (500, "a bug; details in the server log only"),
+    "worker_lost": (500, "the worker running the job died"),
+    "asset_fetch_failed": (502, "the asset host failed, refused, answered non-200, or outlived the deadline"),
+    "cms_auth_failed": (502, "PayloadCMS refused PAYLOADCMS_API_KEY"),
+    "cms_unavailable": (502, "PayloadCMS did not answer"),
+    "cms_upload_failed": (502, "the media upload failed"),
+    "invalid_public_url": (502, "the file's URL is empty or not HTTPS"),
+    "cms_record_failed": (502, "the distributionRecords upsert failed"),
+    "cms_read_failed": (502, "looking up an existing document failed"),
+    "cms_bad_response": (502, "PayloadCMS answered 2xx with something unusable"),
+    "not_started": (503, "no worker started the job in time"),
+    "queue_unavailable": (503, "the broker refused the job"),
+}
+ERROR_CODES = tuple(ERRORS)
 
 
 class PublishError(Exception):
@@ -16,7 +51,7 @@ class PublishError(Exception):
         code: str,
         message: str,
         *,
-        http_status: int = 502,
+        http_status: int | None = None,
         details=None,
         detail: str = "",
         extra: dict | None = None,
@@ -24,7 +59,7 @@ class PublishError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.http_status = http_status
+        self.http_status = http_status or ERRORS.get(code, (502, ""))[0]
         self.details = details
         self.extra = extra or {}
         self.detail = detail

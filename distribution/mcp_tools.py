@@ -20,148 +20,69 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from .contract import component_schema
 from .errors import PublishError
 from .jobs import dispatch
 from .jobs.bodies import job_body
 from .models import PublishAttempt
 from .publishing import find_record, publish
-from .validation import AUDIT_LOG_ID_PATTERN, CHECKSUM_PATTERN
+from .validation import AUDIT_LOG_ID_PATTERN
 
-_string = {"type": "string"}
-PUBLISH_INPUT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "final_edit": {
-            "type": "object",
-            "description": "The QC-approved MP4 to publish.",
-            "properties": {
-                "video_url": {"type": "string", "format": "uri", "description": "http(s) URL of the MP4."},
-                "duration_seconds": {"type": "number", "minimum": 0},
-                "checksum": {"type": "string", "pattern": CHECKSUM_PATTERN, "description": "sha256:<64 hex>"},
-            },
-            "required": ["video_url", "duration_seconds", "checksum"],
-        },
-        "qc_report": {
-            "type": "object",
-            "properties": {"status": {"type": "string", "description": "Only 'pass' is published."}},
-            "required": ["status"],
-        },
-        "distribution_settings": {
-            "type": "object",
-            "properties": {
-                "project_id": _string,
-                "storage_prefix": _string,
-                "url_expiry_hours": {"type": "integer", "minimum": 1, "maximum": 24 * 366},
-                "metadata": {
-                    "type": "object",
-                    "properties": {
-                        "title": _string,
-                        "concept_id": _string,
-                        "tags": {"type": "array", "items": _string},
-                    },
-                    "additionalProperties": True,
-                },
-            },
-        },
-        "audit_log_id": {
-            "type": "string",
-            "pattern": AUDIT_LOG_ID_PATTERN,
-            "description": "Give an existing id to re-publish (overwrites); omitted, one is generated.",
-        },
-        "callback_url": {
-            "type": "string",
-            "format": "uri",
-            "description": "Where the job's final body is POSTed, signed (Distribution-Signature), when it ends.",
-        },
-    },
-    "required": ["final_edit", "qc_report"],
-}
-GET_RECORD_INPUT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "audit_log_id": {
-            "type": "string",
-            "pattern": AUDIT_LOG_ID_PATTERN,
-            "description": "The audit_log_id a publish returned, e.g. dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC.",
-        },
-    },
-    "required": ["audit_log_id"],
-}
-RECORD_PROPERTIES: dict = {
-    "storage_location": {"type": "string", "description": "payloadcms://media/<path>"},
-    "public_url": {"type": ["string", "null"], "description": "HTTPS download link (null in a dry run)."},
-    "expires_at": {"type": ["string", "null"]},
-    "metadata": {"type": "object"},
-    "audit_log_id": {"type": "string"},
-}
-RECORD_REQUIRED = ["storage_location", "public_url", "expires_at", "metadata", "audit_log_id"]
-DISTRIBUTION_RECORD_SCHEMA = {"type": "object", "properties": RECORD_PROPERTIES, "required": RECORD_REQUIRED}
-JOB_PROPERTIES: dict = {
-    "job": {
+
+def tools() -> list[types.Tool]:
+    """The tools, their schemas generated from the REST API's serializers (contract.component_schema)."""
+    request = component_schema("PublishRequest")
+    record = component_schema("DistributionRecord")
+    job = component_schema("JobResponse")
+    lookup = {
         "type": "object",
         "properties": {
-            "id": {"type": "integer"},
-            "status_url": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued", "running", "published", "failed"]},
-            "stage": {"type": ["string", "null"], "enum": ["download", "upload", "record", None]},
-            "progress": {
-                "type": "object",
-                "properties": {"bytes_done": {"type": "integer"}, "bytes_total": {"type": ["integer", "null"]}},
-            },
-            "audit_log_id": {"type": ["string", "null"]},
-            "distribution_record": {"type": ["object", "null"]},
-            "error": {"type": ["object", "null"]},
+            "audit_log_id": {
+                "type": "string",
+                "pattern": request["properties"]["audit_log_id"]["pattern"],
+                "description": "The audit_log_id a publish returned, e.g. dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC.",
+            }
         },
-        "required": ["id", "status_url", "status", "stage", "progress", "audit_log_id"],
+        "required": ["audit_log_id"],
     }
-}
-JOB_SCHEMA = {
-    "type": "object",
-    "description": "A publish job, as GET /api/distribution/jobs/<id> answers it.",
-    "properties": JOB_PROPERTIES,
-    "required": ["job"],
-}
-GET_JOB_INPUT_SCHEMA = {
-    "type": "object",
-    "properties": {"job_id": {"type": "integer", "minimum": 1, "description": "The job id a publish returned."}},
-    "required": ["job_id"],
-}
-TOOLS = [
-    types.Tool(
-        name="distribution_publish",
-        description=(
-            "Publish a QC-approved MP4 to PayloadCMS and return its distribution_record. A publish still running "
-            "after the server's wait (DISTRIBUTION_SYNC_WAIT_SECONDS) returns {'job': {...}} instead: follow it "
-            "with distribution_get_job."
+    return [
+        types.Tool(
+            name="distribution_publish",
+            description=(
+                "Publish a QC-approved MP4 to PayloadCMS and return its distribution_record. A publish still running "
+                "after the server's wait (DISTRIBUTION_SYNC_WAIT_SECONDS) returns {'job': {...}} instead: follow it "
+                "with distribution_get_job."
+            ),
+            inputSchema=request,
+            outputSchema={"type": "object", "anyOf": [record, job]},
         ),
-        inputSchema=PUBLISH_INPUT_SCHEMA,
-        outputSchema={
-            "type": "object",
-            "properties": {**RECORD_PROPERTIES, **JOB_PROPERTIES},
-            "anyOf": [{"required": RECORD_REQUIRED}, {"required": ["job"]}],
-        },
-    ),
-    types.Tool(
-        name="distribution_dry_run",
-        description=(
-            "Validate, download and verify the MP4 and return the record a publish would write. No side effects."
+        types.Tool(
+            name="distribution_dry_run",
+            description=(
+                "Validate, download and verify the MP4 and return the record a publish would write. No side effects."
+            ),
+            inputSchema=request,
+            outputSchema=record,
         ),
-        inputSchema=PUBLISH_INPUT_SCHEMA,
-        outputSchema=DISTRIBUTION_RECORD_SCHEMA,
-    ),
-    types.Tool(
-        name="distribution_get_record",
-        description="Look up a published distribution_record by audit_log_id.",
-        inputSchema=GET_RECORD_INPUT_SCHEMA,
-        outputSchema=DISTRIBUTION_RECORD_SCHEMA,
-    ),
-    types.Tool(
-        name="distribution_get_job",
-        description="A publish job's state, stage, progress and, once ended, its distribution_record or error.",
-        inputSchema=GET_JOB_INPUT_SCHEMA,
-        outputSchema=JOB_SCHEMA,
-    ),
-]
+        types.Tool(
+            name="distribution_get_record",
+            description="Look up a published distribution_record by audit_log_id.",
+            inputSchema=lookup,
+            outputSchema=record,
+        ),
+        types.Tool(
+            name="distribution_get_job",
+            description="A publish job's state, stage, progress and, once ended, its distribution_record or error.",
+            inputSchema={
+                "type": "object",
+                "properties": {
+                    "job_id": {"type": "integer", "minimum": 1, "description": "The job id a publish returned."}
+                },
+                "required": ["job_id"],
+            },
+            outputSchema=job,
+        ),
+    ]
 
 
 def run_tool(name: str, arguments: dict) -> dict:
@@ -205,7 +126,7 @@ def build_server() -> Server:
 
     @server.list_tools()
     async def list_tools() -> list[types.Tool]:
-        return TOOLS
+        return tools()
 
     @server.call_tool(validate_input=False)
     async def call_tool(name: str, arguments: dict):

@@ -1,7 +1,9 @@
-"""Publish figures for /metrics (Prometheus) and the dashboard, computed from PublishAttempt.
+"""Publish figures for /metrics (Prometheus) and the dashboard, computed from the database.
 
-Computed from the database rather than kept in process memory, so every worker
-process reports the same numbers and a restart loses nothing.
+Computed from PublishAttempt and VerificationRun rather than kept in process memory, so every web
+process and worker reports the same numbers and a restart loses nothing. `summary()`,
+`attempts_per_day()` and `jobs_now()` feed the dashboard; `DatabaseCollector` turns the same figures
+into Prometheus metric families, and prometheus_client writes the exposition format.
 """
 
 import math
@@ -10,14 +12,35 @@ from datetime import timedelta
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 from . import verification
 from .models import PublishAttempt, VerificationRun
 
-LATENCY_BUCKETS_MS = (100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000)
+LATENCY_BUCKETS_SECONDS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 SIZE_BUCKETS_BYTES = tuple(2**power for power in (20, 24, 26, 28, 30, 32, 34))  # 1 MiB .. 16 GiB
 
-_FINISHED = Q(status__in=[PublishAttempt.Status.PUBLISHED, PublishAttempt.Status.FAILED])
+Status = PublishAttempt.Status
+_FINISHED = Q(status__in=[Status.PUBLISHED, Status.FAILED])
+
+
+def outcomes() -> dict[tuple[str, str], int]:
+    """Finished attempts by (status, error code); the code is "" for published ones."""
+    rows = PublishAttempt.objects.filter(_FINISHED).values_list("status", "error_code").annotate(n=Count("id"))
+    return {(status, code): n for status, code, n in rows.order_by()}
+
+
+def jobs_now() -> dict[str, int]:
+    """Jobs waiting for a worker and jobs running, now."""
+    counts = dict(
+        PublishAttempt.objects.filter(status__in=[Status.QUEUED, Status.RUNNING])
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {status: counts.get(status, 0) for status in (Status.QUEUED, Status.RUNNING)}
 
 
 def _percentile(latencies, count: int, fraction: float) -> int | None:
@@ -30,22 +53,21 @@ def _percentile(latencies, count: int, fraction: float) -> int | None:
 
 
 def summary() -> dict:
-    counts = PublishAttempt.objects.aggregate(
-        published=Count("id", filter=Q(status=PublishAttempt.Status.PUBLISHED)),
-        failed=Count("id", filter=Q(status=PublishAttempt.Status.FAILED)),
-        bytes_published=Sum("asset_size", filter=Q(status=PublishAttempt.Status.PUBLISHED)),
-    )
-    attempts = counts["published"] + counts["failed"]
+    by_status: dict[str, int] = {Status.PUBLISHED: 0, Status.FAILED: 0}
+    for (status, _code), n in outcomes().items():
+        by_status[status] += n
+    attempts = by_status[Status.PUBLISHED] + by_status[Status.FAILED]
     latencies = PublishAttempt.objects.filter(_FINISHED, latency_ms__isnull=False)
     latency_count = latencies.count()
+    bytes_published = PublishAttempt.objects.filter(status=Status.PUBLISHED).aggregate(total=Sum("asset_size"))
     return {
         "attempts": attempts,
-        "published": counts["published"],
-        "failed": counts["failed"],
-        "success_rate": counts["published"] / attempts if attempts else None,
+        "published": by_status[Status.PUBLISHED],
+        "failed": by_status[Status.FAILED],
+        "success_rate": by_status[Status.PUBLISHED] / attempts if attempts else None,
         "latency_p50_ms": _percentile(latencies, latency_count, 0.50),
         "latency_p95_ms": _percentile(latencies, latency_count, 0.95),
-        "bytes_published": counts["bytes_published"] or 0,
+        "bytes_published": bytes_published["total"] or 0,
     }
 
 
@@ -58,8 +80,8 @@ def attempts_per_day(days: int = 14) -> list[dict]:
         .annotate(day=TruncDate("started_at"))
         .values("day")
         .annotate(
-            published=Count("id", filter=Q(status=PublishAttempt.Status.PUBLISHED)),
-            failed=Count("id", filter=Q(status=PublishAttempt.Status.FAILED)),
+            published=Count("id", filter=Q(status=Status.PUBLISHED)),
+            failed=Count("id", filter=Q(status=Status.FAILED)),
         )
     )
     by_day: dict = {row["day"]: row for row in rows}
@@ -71,66 +93,92 @@ def attempts_per_day(days: int = 14) -> list[dict]:
     return result
 
 
-def _histogram(name: str, help_text: str, field: str, buckets: tuple[int, ...]) -> list[str]:
+def _histogram(name: str, documentation: str, field: str, buckets, scale: float = 1) -> HistogramMetricFamily:
+    """Finished attempts' `field` (divided by `scale`) as cumulative buckets, counted by the database."""
     observed = PublishAttempt.objects.filter(_FINISHED, **{f"{field}__isnull": False})
     counts = observed.aggregate(
         total=Count("id"),
         sum=Sum(field),
-        **{f"le_{bound}": Count("id", filter=Q(**{f"{field}__lte": bound})) for bound in buckets},
+        **{
+            f"le_{index}": Count("id", filter=Q(**{f"{field}__lte": bound * scale}))
+            for index, bound in enumerate(buckets)
+        },
     )
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-    lines += [f'{name}_bucket{{le="{bound}"}} {counts[f"le_{bound}"]}' for bound in buckets]
-    lines += [
-        f'{name}_bucket{{le="+Inf"}} {counts["total"]}',
-        f"{name}_sum {counts['sum'] or 0}",
-        f"{name}_count {counts['total']}",
-    ]
-    return lines
-
-
-def prometheus_text() -> str:
-    figures = summary()
-    lines = [
-        "# HELP distribution_publish_total Finished publish attempts by outcome.",
-        "# TYPE distribution_publish_total counter",
-        f'distribution_publish_total{{status="published"}} {figures["published"]}',
-        f'distribution_publish_total{{status="failed"}} {figures["failed"]}',
-    ]
-    lines += _histogram(
-        "distribution_publish_latency_ms", "Wall time of finished publish attempts.", "latency_ms", LATENCY_BUCKETS_MS
+    return HistogramMetricFamily(
+        name,
+        documentation,
+        buckets=[(str(bound), counts[f"le_{index}"]) for index, bound in enumerate(buckets)]
+        + [("+Inf", counts["total"])],
+        sum_value=(counts["sum"] or 0) / scale,
     )
-    lines += _histogram("distribution_asset_size_bytes", "Size of downloaded assets.", "asset_size", SIZE_BUCKETS_BYTES)
-    lines += _verification_lines()
-    return "\n".join(lines) + "\n"
 
 
-def _verification_lines() -> list[str]:
+class DatabaseCollector(Collector):
+    """Every figure read from the database at scrape time."""
+
+    def collect(self):
+        publishes = CounterMetricFamily(
+            "distribution_publish", "Finished publish attempts by status and error code.", labels=["status", "code"]
+        )
+        for (status, code), n in sorted(outcomes().items()):
+            publishes.add_metric([status, code], n)
+        yield publishes
+        yield _histogram(
+            "distribution_publish_duration_seconds",
+            "Wall time of finished publish attempts, from request to answer.",
+            "latency_ms",
+            LATENCY_BUCKETS_SECONDS,
+            scale=1000,
+        )
+        yield _histogram(
+            "distribution_asset_size_bytes", "Size of downloaded and verified assets.", "asset_size", SIZE_BUCKETS_BYTES
+        )
+        jobs = GaugeMetricFamily("distribution_publish_jobs", "Publish jobs queued or running now.", labels=["status"])
+        for status, n in jobs_now().items():
+            jobs.add_metric([status], n)
+        yield jobs
+        yield from _verification_families()
+
+
+def _verification_families():
     """verify_distribution: runs by status, and what the latest finished run found (absent before any)."""
     runs = dict(VerificationRun.objects.values_list("status").annotate(n=Count("id")).order_by())
-    lines = [
-        "# HELP distribution_verification_runs_total verify_distribution runs by status.",
-        "# TYPE distribution_verification_runs_total counter",
-    ]
-    lines += [
-        f'distribution_verification_runs_total{{status="{status}"}} {runs.get(status, 0)}'
-        for status in VerificationRun.Status.values
-    ]
+    family = CounterMetricFamily(
+        "distribution_verification_runs", "verify_distribution runs by status.", labels=["status"]
+    )
+    for status in VerificationRun.Status.values:
+        family.add_metric([status], runs.get(status, 0))
+    yield family
     run = verification.latest_finished_run()
     if run is None or run.finished_at is None:
-        return lines
-    lines += [
-        "# HELP distribution_verification_last_run_timestamp_seconds When the latest finished verification run ended.",
-        "# TYPE distribution_verification_last_run_timestamp_seconds gauge",
-        f"distribution_verification_last_run_timestamp_seconds {int(run.finished_at.timestamp())}",
-        "# HELP distribution_verification_records Records checked by the latest finished verification run, by outcome.",
-        "# TYPE distribution_verification_records gauge",
-        f'distribution_verification_records{{outcome="sound"}} {run.records_checked - run.records_with_problems}',
-        f'distribution_verification_records{{outcome="problems"}} {run.records_with_problems}',
-        "# HELP distribution_verification_problems Problems found by the latest finished verification run, by code.",
-        "# TYPE distribution_verification_problems gauge",
-    ]
-    lines += [
-        f'distribution_verification_problems{{code="{code}"}} {n}'
-        for code, n in verification.problem_counts(run).items()
-    ]
-    return lines
+        return
+    yield GaugeMetricFamily(
+        "distribution_verification_last_run_timestamp_seconds",
+        "When the latest finished verification run ended.",
+        value=int(run.finished_at.timestamp()),
+    )
+    records = GaugeMetricFamily(
+        "distribution_verification_records",
+        "Records checked by the latest finished verification run, by outcome.",
+        labels=["outcome"],
+    )
+    records.add_metric(["sound"], run.records_checked - run.records_with_problems)
+    records.add_metric(["problems"], run.records_with_problems)
+    yield records
+    problems = GaugeMetricFamily(
+        "distribution_verification_problems",
+        "Problems found by the latest finished verification run, by code.",
+        labels=["code"],
+    )
+    for code, n in verification.problem_counts(run).items():
+        problems.add_metric([code], n)
+    yield problems
+
+
+registry = CollectorRegistry(auto_describe=False)
+registry.register(DatabaseCollector())
+
+
+def exposition() -> bytes:
+    """The Prometheus text format of every figure, written by prometheus_client."""
+    return generate_latest(registry)

@@ -3,6 +3,7 @@
 import hmac
 
 from django.http import HttpResponse
+from prometheus_client.exposition import choose_encoder
 
 from . import metrics
 from .conf import app_settings
@@ -15,4 +16,6 @@ def metrics_view(request):
         response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(metrics.prometheus_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
+    # Prometheus text format, or OpenMetrics when the scraper's Accept asks for it.
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encoder(metrics.registry), content_type=content_type)

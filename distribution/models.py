@@ -1,5 +1,7 @@
 from django.db import models
 
+from .contract import distribution_record
+
 
 class PublishAttempt(models.Model):
     """One publish job: a run of the publish pipeline, from its request to its record or error.
@@ -142,19 +144,17 @@ class MirroredRecord(models.Model):
 
     def as_distribution_record(self) -> dict:
         """The record in the publish API's `distribution_record` shape."""
-        return {
-            "storage_location": f"payloadcms://media/{self.storage_path}",
-            "public_url": self.public_url,
-            "expires_at": self.expires_at.isoformat().replace("+00:00", "Z") if self.expires_at else None,
-            "metadata": {
-                "title": self.title,
-                "duration_seconds": self.duration_seconds,
-                "checksum": self.checksum,
-                "tags": self.tags,
-                **self.metadata,
-            },
-            "audit_log_id": self.audit_log_id,
-        }
+        return distribution_record(
+            storage_path=self.storage_path,
+            public_url=self.public_url,
+            expires_at=self.expires_at,
+            title=self.title,
+            duration_seconds=self.duration_seconds,
+            checksum=self.checksum,
+            tags=self.tags,
+            extra_metadata=self.metadata,
+            audit_log_id=self.audit_log_id,
+        )
 
 
 class VerificationRun(models.Model):

@@ -22,6 +22,7 @@ from .asset_fetching import fetched_asset
 from .audit_events import iso as _iso
 from .cms_client import DISTRIBUTION_RECORDS, MEDIA, PayloadCMSClient, remove_new_media
 from .conf import app_settings
+from .contract import distribution_record
 from .deadline import Deadline
 from .errors import PublishError
 from .jobs import lifecycle
@@ -235,19 +236,17 @@ def _new_media_removed_on_failure(plan: PublishPlan, existing_media: dict | None
 
 
 def _distribution_record(plan: PublishPlan, public_url: str | None, expires_at: datetime) -> dict:
-    return {
-        "storage_location": plan.storage_location,
-        "public_url": public_url,
-        "expires_at": _iso(expires_at),
-        "metadata": {
-            "title": plan.title,
-            "duration_seconds": plan.duration_seconds,
-            "checksum": plan.checksum,
-            "tags": plan.tags,
-            **plan.extra_metadata,
-        },
-        "audit_log_id": plan.audit_log_id,
-    }
+    return distribution_record(
+        storage_path=plan.storage_path,
+        public_url=public_url,
+        expires_at=expires_at,
+        title=plan.title,
+        duration_seconds=plan.duration_seconds,
+        checksum=plan.checksum,
+        tags=plan.tags,
+        extra_metadata=plan.extra_metadata,
+        audit_log_id=plan.audit_log_id,
+    )
 
 
 def _public_url(cms: PayloadCMSClient, plan: PublishPlan, media: dict) -> str:

@@ -216,10 +216,6 @@ class PublishPlan:
     def storage_path(self) -> str:
         return "/".join(filter(None, [self.project_id, self.storage_prefix, f"{self.audit_log_id}.mp4"]))
 
-    @property
-    def storage_location(self) -> str:
-        return f"payloadcms://media/{self.storage_path}"
-
 
 def new_audit_log_id() -> str:
     """`dist_` + a ULID: 48-bit millisecond time then 80 random bits, so ids sort by creation."""

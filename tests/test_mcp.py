@@ -17,13 +17,13 @@ from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from distribution.contract import component_schema
 from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.integration.conftest import free_port
 from tests.servers import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_NAMES = {"distribution_publish", "distribution_dry_run", "distribution_get_record", "distribution_get_job"}
-RECORD_FIELDS = ["storage_location", "public_url", "expires_at", "metadata", "audit_log_id"]
 
 
 @pytest.fixture
@@ -66,28 +66,27 @@ def error_of(result) -> dict:
 
 
 def test_tools_are_listed_with_their_schemas(server_env):
+    """The schemas a client receives are the OpenAPI components, generated from the REST serializers."""
     tools = {tool.name: tool for tool in run(server_env, lambda s: s.list_tools()).tools}
 
     assert set(tools) == TOOL_NAMES
-    schema = tools["distribution_publish"].inputSchema
-    assert schema["required"] == ["final_edit", "qc_report"]
-    assert schema["properties"]["final_edit"]["required"] == ["video_url", "duration_seconds", "checksum"]
-    assert schema["properties"]["final_edit"]["properties"]["checksum"]["pattern"] == r"^sha256:[0-9a-fA-F]{64}$"
-    assert schema["properties"]["final_edit"]["properties"]["duration_seconds"]["type"] == "number"
-    assert schema["properties"]["qc_report"]["required"] == ["status"]
-    assert set(schema["properties"]["distribution_settings"]["properties"]["metadata"]["properties"]) == {
-        "title",
-        "concept_id",
-        "tags",
-    }
-    assert tools["distribution_dry_run"].inputSchema == schema
+    request, record = component_schema("PublishRequest"), component_schema("DistributionRecord")
+    job = component_schema("JobResponse")
+    for name in ("distribution_publish", "distribution_dry_run"):
+        assert tools[name].inputSchema == request
     for name in ("distribution_dry_run", "distribution_get_record"):
-        assert tools[name].outputSchema["required"] == RECORD_FIELDS
+        assert tools[name].outputSchema == record
     # a publish answers the record, or the job when it still runs after the server's wait
-    assert tools["distribution_publish"].outputSchema["anyOf"] == [{"required": RECORD_FIELDS}, {"required": ["job"]}]
-    assert tools["distribution_get_record"].inputSchema["required"] == ["audit_log_id"]
+    assert tools["distribution_publish"].outputSchema == {"type": "object", "anyOf": [record, job]}
+    assert tools["distribution_get_job"].outputSchema == job
     assert tools["distribution_get_job"].inputSchema["required"] == ["job_id"]
-    assert tools["distribution_get_job"].outputSchema["required"] == ["job"]
+    assert request["required"] == ["final_edit", "qc_report"]
+    assert request["properties"]["final_edit"]["properties"]["checksum"]["pattern"] == r"^sha256:[0-9a-fA-F]{64}$"
+    assert "callback_url" in request["properties"]
+    assert set(record["required"]) == {"storage_location", "public_url", "expires_at", "metadata", "audit_log_id"}
+    lookup = tools["distribution_get_record"].inputSchema
+    assert lookup["required"] == ["audit_log_id"]
+    assert lookup["properties"]["audit_log_id"]["pattern"] == request["properties"]["audit_log_id"]["pattern"]
     assert all(tool.description for tool in tools.values())
 
 

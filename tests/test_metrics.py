@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from django.db.models import Sum
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,7 +16,7 @@ def scrape(client, **headers) -> dict[str, float]:
     """GET /metrics, parsed by Prometheus's own client parser: {'name{labels}': value}."""
     response = client.get("/metrics", **headers)
     assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     samples = {}
     for family in text_string_to_metric_families(response.content.decode()):
         for sample in family.samples:
@@ -27,18 +28,20 @@ def scrape(client, **headers) -> dict[str, float]:
 def test_metrics_count_outcomes_and_bucket_latency_and_size(client, db):
     make_attempt("published", 200, size=5 * 2**20)
     make_attempt("published", 800, size=2**20)
-    make_attempt("failed", 20000)
+    make_attempt("failed", 20000, error_code="asset_fetch_failed")
     make_attempt("running", None)  # not finished: not counted
 
     samples = scrape(client)
 
-    assert samples['distribution_publish_total{status="published"}'] == 2
-    assert samples['distribution_publish_total{status="failed"}'] == 1
-    assert samples['distribution_publish_latency_ms_bucket{le="250"}'] == 1
-    assert samples['distribution_publish_latency_ms_bucket{le="1000"}'] == 2
-    assert samples['distribution_publish_latency_ms_bucket{le="+Inf"}'] == 3
-    assert samples["distribution_publish_latency_ms_sum"] == 21000
-    assert samples["distribution_publish_latency_ms_count"] == 3
+    assert samples['distribution_publish_total{code="",status="published"}'] == 2
+    assert samples['distribution_publish_total{code="asset_fetch_failed",status="failed"}'] == 1
+    assert samples['distribution_publish_duration_seconds_bucket{le="0.25"}'] == 1
+    assert samples['distribution_publish_duration_seconds_bucket{le="1"}'] == 2
+    assert samples['distribution_publish_duration_seconds_bucket{le="+Inf"}'] == 3
+    assert samples["distribution_publish_duration_seconds_sum"] == 21.0
+    assert samples["distribution_publish_duration_seconds_count"] == 3
+    assert samples['distribution_publish_jobs{status="queued"}'] == 0
+    assert samples['distribution_publish_jobs{status="running"}'] == 1
     assert samples['distribution_asset_size_bytes_bucket{le="1048576"}'] == 1
     assert samples['distribution_asset_size_bytes_bucket{le="16777216"}'] == 2
     assert samples["distribution_asset_size_bytes_sum"] == 6 * 2**20
@@ -53,11 +56,12 @@ def test_histogram_buckets_are_cumulative_up_to_the_count(client, db):
 
     assert {name: family.type for name, family in families.items()} == {
         "distribution_publish": "counter",
-        "distribution_publish_latency_ms": "histogram",
+        "distribution_publish_duration_seconds": "histogram",
         "distribution_asset_size_bytes": "histogram",
+        "distribution_publish_jobs": "gauge",
         "distribution_verification_runs": "counter",  # the other verification figures wait for a finished run
     }
-    for name in ("distribution_publish_latency_ms", "distribution_asset_size_bytes"):
+    for name in ("distribution_publish_duration_seconds", "distribution_asset_size_bytes"):
         buckets = [s.value for s in families[name].samples if s.name.endswith("_bucket")]
         [count] = [s.value for s in families[name].samples if s.name.endswith("_count")]
         assert buckets == sorted(buckets) and buckets[-1] == count == 4
@@ -81,12 +85,12 @@ def test_metrics_follow_publishes_through_the_api(api_client, cms, asset_server)
 
     samples = scrape(api_client)
 
-    assert samples['distribution_publish_total{status="published"}'] == 2
-    assert samples['distribution_publish_total{status="failed"}'] == 2
-    assert samples["distribution_publish_latency_ms_count"] == 4
-    assert (
-        samples["distribution_publish_latency_ms_sum"]
-        == PublishAttempt.objects.aggregate(total=Sum("latency_ms"))["total"]
+    assert samples['distribution_publish_total{code="",status="published"}'] == 2
+    assert samples['distribution_publish_total{code="qc_not_passed",status="failed"}'] == 1
+    assert samples['distribution_publish_total{code="checksum_mismatch",status="failed"}'] == 1
+    assert samples["distribution_publish_duration_seconds_count"] == 4
+    assert samples["distribution_publish_duration_seconds_sum"] == pytest.approx(
+        PublishAttempt.objects.aggregate(total=Sum("latency_ms"))["total"] / 1000
     )
     assert samples["distribution_asset_size_bytes_count"] == 2  # refused and mismatched assets have no size
     assert samples["distribution_asset_size_bytes_sum"] == 2 * len(SAMPLE_MP4)
@@ -99,7 +103,7 @@ def test_metrics_token_when_configured(client, db, settings):
     assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == 'Bearer realm="metrics"'
     assert b"distribution_publish_total" not in anonymous.content
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
-    assert scrape(client, HTTP_AUTHORIZATION="Bearer scrape-me")['distribution_publish_total{status="failed"}'] == 0
+    assert "distribution_publish_duration_seconds_count" in scrape(client, HTTP_AUTHORIZATION="Bearer scrape-me")
 
 
 def test_summary_percentiles_rate_and_bytes(db):
@@ -143,3 +147,38 @@ def test_attempts_per_day_is_zero_filled_oldest_first(db):
     today = timezone.now().date()
     assert [day["day"] for day in days] == [today - timedelta(days=n) for n in range(6, -1, -1)]
     assert [(day["published"], day["failed"]) for day in days] == [(0, 0)] * 3 + [(0, 1), (0, 0), (0, 0), (2, 0)]
+
+
+def test_dashboard_and_metrics_show_the_same_figures(admin_client):
+    make_attempt("published", 1200, size=2**20)
+    make_attempt("failed", 300, error_code="qc_not_passed")
+    make_attempt("failed", 900, error_code="cms_unavailable")
+    make_attempt("queued", None, audit_log_id="dist_q")  # one active job per audit_log_id
+    make_attempt("running", None, audit_log_id="dist_r1")
+    make_attempt("running", None, audit_log_id="dist_r2")
+
+    samples = scrape(admin_client)
+    html = admin_client.get("/dashboard/").content.decode()
+
+    published = samples['distribution_publish_total{code="",status="published"}']
+    failed = sum(
+        value
+        for name, value in samples.items()
+        if name.startswith('distribution_publish_total{code="') and 'status="failed"' in name
+    )
+    assert (published, failed) == (1, 2)
+    assert "publish success rate (1 of 3)" in html
+    queued, running = (
+        samples['distribution_publish_jobs{status="queued"}'],
+        samples['distribution_publish_jobs{status="running"}'],
+    )
+    assert (queued, running) == (1, 2)
+    assert 'id="jobs-now">1 / 2<' in html
+
+
+def test_openmetrics_when_the_scraper_asks_for_it(client, db):
+    make_attempt("published", 100)
+    response = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0")
+    assert response["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    body = response.content.decode()
+    assert body.endswith("# EOF\n") and 'distribution_publish_total{code="",status="published"} 1.0' in body

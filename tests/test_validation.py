@@ -16,11 +16,10 @@ def refusal(payload) -> PublishError:
     return caught.value
 
 
-def test_deterministic_storage_path_and_location():
+def test_deterministic_storage_path():
     plan = build_plan(publish_request(URL, audit_log_id="dist_abc"))
     assert plan.project_id == "concept-42"  # falls back to metadata.concept_id
     assert plan.storage_path == "concept-42/mvp/dist_abc.mp4"
-    assert plan.storage_location == "payloadcms://media/concept-42/mvp/dist_abc.mp4"
 
 
 def test_project_id_precedence_and_default(settings):
