@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("distribution", "0003_publish_jobs"),
+        ("distribution", "0005_job_callbacks"),
     ]
 
     operations = [
