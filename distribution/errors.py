@@ -16,7 +16,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "parse_error": (400, "the body is not well-formed JSON"),
     "not_authenticated": (401, "no token or API key"),
     "authentication_failed": (401, "a wrong token or API key"),
-    "permission_denied": (403, "a caller without the distribution.publish permission, or a session without its CSRF token"),
+    "permission_denied": (403, "no distribution.publish permission, or a session without its CSRF token"),
     "record_not_found": (404, "re-publish or MCP lookup of an unknown audit_log_id"),
     "job_not_found": (404, "GET of an unknown job id"),
     "method_not_allowed": (405, "a method the endpoint does not answer"),

@@ -302,7 +302,7 @@ def republish(
 
 
 def republish_request(audit_log_id: str, *, http: httpx.Client | None = None) -> dict:
-    """The publish request that re-publishes a known record, read from PayloadCMS (PublishError record_not_found if none)."""
+    """The request that re-publishes a record as PayloadCMS has it (PublishError record_not_found if none)."""
     return request_for_record(cms_record(audit_log_id, http=http))
 
 
