@@ -86,6 +86,7 @@ def main(sizes: list[int]) -> None:
         "PAYLOADCMS_URL": payload.url,
         "PAYLOADCMS_API_KEY": payload.api_key,
         "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+        "DISTRIBUTION_ALLOW_LOOPBACK_DESTINATIONS": "true",  # the asset server is on 127.0.0.1
         "DISTRIBUTION_LOG_LEVEL": "WARNING",
     }
     try:

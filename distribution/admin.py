@@ -221,6 +221,7 @@ class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
                     "status_label",
                     "error_code",
                     "error_message",
+                    "error_detail",
                     "source",
                     "project_id",
                     "title",

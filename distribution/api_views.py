@@ -2,22 +2,35 @@
 
 import re
 
-from rest_framework import status
-from rest_framework.parsers import JSONParser
+from django.core.exceptions import RequestDataTooBig
+from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
+from .authentication import PUBLISH_PERMISSION
 from .errors import PublishError
 from .jobs import dispatch, lifecycle
 from .models import PublishAttempt
+from .parsers import BoundedJSONParser, RequestTooLarge
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
+
+
+class CanPublish(permissions.BasePermission):
+    """The distribution.publish permission, whoever the caller: session, DRF token or API key."""
+
+    message = f"Publishing needs the {PUBLISH_PERMISSION} permission."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm(PUBLISH_PERMISSION))
 
 
 class PublishView(APIView):
     """Enqueue the publish job and wait for it (as the seed's synchronous contract), up to a limit; then 202."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
+    permission_classes = [CanPublish]
 
     def post(self, request):
         try:
@@ -33,6 +46,8 @@ class PublishView(APIView):
 
 
 class JobView(APIView):
+    permission_classes = [CanPublish]
+
     def get(self, request, job_id: int):
         job = PublishAttempt.objects.filter(pk=job_id).first()
         if job is None:
@@ -64,7 +79,9 @@ def error_response(error: PublishError) -> Response:
 
 
 def error_handler(exc, context):
-    """DRF's own refusals (401, 403, 415, ...) in the same error shape as the pipeline's."""
+    """DRF's own refusals (401, 403, 413, 415, ...) in the same error shape as the pipeline's."""
+    if isinstance(exc, RequestDataTooBig):  # Django's own body limit, e.g. on form bodies
+        exc = RequestTooLarge()
     response = exception_handler(exc, context)
     if response is not None:
         code = getattr(exc, "default_code", "error")

@@ -2,7 +2,14 @@
 
 The sha256 is computed as chunks arrive, so memory use is one chunk whatever
 the asset size. The file is refused early when it is not ISO-BMFF (no `ftyp`
-box where MP4 puts it) or grows past the configured maximum.
+box where MP4 puts it) or grows past the configured maximum. The asset is asked
+for with `Accept-Encoding: identity` and the bytes are hashed as sent: nothing is
+ever decompressed. Every connection (redirect hops included) goes through the
+destination checks of `destinations.py`.
+
+Errors tell the caller that the download failed or was refused, never what
+answered (status, exception, computed hash): those go to `PublishError.detail`,
+which is kept in the attempt for operators only.
 """
 
 import hashlib
@@ -12,10 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from . import destinations
+from .conf import app_settings
 from .deadline import Deadline
 from .errors import PublishError
 
@@ -29,17 +37,17 @@ class FetchedAsset:
     checksum: str
 
 
-def _without_query(url: str) -> str:
-    """Signed URLs carry tokens in their query string: keep those out of messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+def _fetch_failed(url: str, detail: str) -> PublishError:
+    message = f"Could not download the asset from {destinations.redact_url(url)}."
+    return PublishError("asset_fetch_failed", message, http_status=502, detail=detail)
 
 
-def _fetch_failed(message: str) -> PublishError:
-    return PublishError("asset_fetch_failed", message, http_status=502)
+def _refused(url: str, reason: str) -> PublishError:
+    message = (
+        f"The asset URL {destinations.redact_url(url)} (or a redirect from it) is not a destination this service "
+        "may fetch from: only public http(s) hosts, at most a few redirects."
+    )
+    return PublishError("asset_url_refused", message, http_status=422, detail=reason)
 
 
 def _too_large(max_bytes: int) -> PublishError:
@@ -55,7 +63,6 @@ def _check_mp4_signature(head: bytes) -> None:
 
 @contextmanager
 def fetched_asset(
-    http: httpx.Client,
     url: str,
     expected_checksum: str,
     *,
@@ -63,19 +70,28 @@ def fetched_asset(
     progress: Progress | None = None,
     deadline: Deadline | None = None,
     directory: Path | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> Iterator[FetchedAsset]:
-    """Download `url`, verify it, and yield it as a temporary file (in `directory`) removed on exit."""
+    """Download `url`, verify it, and yield it as a temporary file (in `directory`) removed on exit.
+
+    `transport` replaces the guarded transport (unit tests with httpx.MockTransport only).
+    """
     handle, name = tempfile.mkstemp(prefix="distribution-", suffix=".mp4", dir=directory)
     path = Path(name)
+    hooks = {"request": [deadline.clamp_timeouts]} if deadline else None
     try:
-        with os.fdopen(handle, "wb") as sink:
+        with (
+            os.fdopen(handle, "wb") as sink,
+            destinations.guarded_client(transport=transport, event_hooks=hooks) as http,
+        ):
             size, digest = _stream_to(sink, http, url, max_bytes, progress, deadline)
         checksum = f"sha256:{digest}"
         if checksum != expected_checksum:
             raise PublishError(
                 "checksum_mismatch",
-                f"The asset's checksum is {checksum}, not the expected {expected_checksum}.",
+                f"The asset's sha256 is not the expected {expected_checksum}.",
                 http_status=422,
+                detail=f"computed {checksum}",
             )
         yield FetchedAsset(path=path, size=size, checksum=checksum)
     finally:
@@ -88,17 +104,22 @@ def _stream_to(
     digest = hashlib.sha256()
     size = 0
     head = b""
+    allowed_hosts = list(app_settings().asset_hosts)
     try:
-        with http.stream("GET", url, follow_redirects=True) as response:
+        with destinations.open_stream(
+            http, url, headers={"Accept-Encoding": "identity"}, allowed_hosts=allowed_hosts
+        ) as response:
             if response.status_code != 200:
-                raise _fetch_failed(f"The asset server answered HTTP {response.status_code} for {_without_query(url)}.")
-            declared = int(response.headers.get("content-length") or 0) or None
+                raise _fetch_failed(
+                    url, f"HTTP {response.status_code} from {destinations.redact_url(str(response.url))}"
+                )
+            declared = _declared_length(response)
             if declared and declared > max_bytes:
                 raise _too_large(max_bytes)
             # Pieces as they arrive (at most 64 KiB), so a drip-feeding host still meets the deadline.
-            for chunk in response.iter_bytes():
+            for chunk in response.iter_raw():
                 if deadline:
-                    deadline.check("asset_fetch_failed", f"The download of {_without_query(url)}")
+                    deadline.check("asset_fetch_failed", f"The download of {destinations.redact_url(url)}")
                 if len(head) < 8:
                     head += chunk[: 8 - len(head)]
                     if len(head) >= 8:
@@ -110,9 +131,17 @@ def _stream_to(
                 sink.write(chunk)
                 if progress:
                     progress(size, declared)
+    except destinations.DestinationRefused as exc:
+        raise _refused(url, exc.reason) from None
     except httpx.HTTPError as exc:
-        raise _fetch_failed(
-            f"Could not download the asset from {_without_query(url)}: {exc.__class__.__name__}."
-        ) from None
+        raise _fetch_failed(url, f"{exc.__class__.__name__} ({exc})") from None
     _check_mp4_signature(head)
     return size, digest.hexdigest()
+
+
+def _declared_length(response: httpx.Response) -> int | None:
+    """Content-Length counts the bytes as sent, which are the bytes hashed; a malformed one is ignored."""
+    try:
+        return int(response.headers.get("content-length") or 0) or None
+    except ValueError:
+        return None

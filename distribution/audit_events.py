@@ -3,7 +3,8 @@
 Each event carries its own `event_id` and `timestamp` (when it was emitted) beside the publish's fields
 (schema in README, "Audit events"). The sink is `app_settings().audit_sink`: `log` hands the event to the
 `distribution.audit` logger, whose handler in settings.LOGGING writes it as one JSON line through a JSON
-formatter; `webhook` POSTs it to `audit_webhook_url` and, should that fail, still logs it so no event is lost.
+formatter; `webhook` POSTs it to `audit_webhook_url`
+(through the destination checks) and, should that fail or be refused, still logs it so no event is lost.
 """
 
 import logging
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from . import destinations
 from .conf import app_settings
 
 EVENT = "distribution.publish"
@@ -53,9 +55,10 @@ def emit(event: dict) -> None:
     config = app_settings()
     if config.audit_sink == "webhook" and config.audit_webhook_url:
         try:
-            with httpx.Client(timeout=10) as client:
-                client.post(config.audit_webhook_url, json=event).raise_for_status()
+            destinations.post_json(config.audit_webhook_url, event, timeout=10).raise_for_status()
             return
+        except destinations.DestinationRefused as exc:
+            logger.warning("Audit webhook refused (%s); event written to the log instead.", exc.reason)
         except httpx.HTTPError as exc:
             logger.warning("Audit webhook failed (%s); event written to the log instead.", exc.__class__.__name__)
     # The formatter (settings.LOGGING "audit") writes the message as "event" and the extra fields beside it.

@@ -4,19 +4,27 @@ PayloadCMS is the only store of distribution data: uploaded files live in the
 `media` upload collection, and one `distributionRecords` document per
 audit_log_id describes each publish. Authentication uses Payload's API-key
 header; the key is never put into messages or exceptions.
+
+Whatever PayloadCMS answers, the client raises a `cms_*` PublishError rather than
+a KeyError or ValueError: a 2xx answer that is not JSON, lacks `doc`/`docs`, or
+carries an unreadable URL or expiry is `cms_bad_response`.
 """
 
 import io
 import json
+import logging
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
 from django.conf import settings
+from django.utils.dateparse import parse_datetime
 
 from .asset_fetching import Progress
+from .conf import app_settings
 from .errors import PublishError
 
 MEDIA = "media"
@@ -54,7 +62,7 @@ class PayloadCMSClient:
     # -- reads -----------------------------------------------------------------
     def find_by_audit_log_id(self, collection: str, audit_log_id: str) -> dict | None:
         params = {"where[audit_log_id][equals]": audit_log_id, "limit": 1, "depth": 0}
-        docs = self._request("GET", f"/api/{collection}", "cms_read_failed", params=params)["docs"]
+        docs = _docs(self._request("GET", f"/api/{collection}", "cms_read_failed", params=params), collection)
         return docs[0] if docs else None
 
     def iter_documents(
@@ -69,16 +77,27 @@ class PayloadCMSClient:
         while True:
             params = {**filters, "limit": page_size, "page": page, "depth": 0, "sort": "createdAt"}
             body = self._request("GET", f"/api/{collection}", "cms_read_failed", params=params)
-            for doc in body["docs"]:
-                yield doc, body["totalDocs"]
+            docs = _docs(body, collection)
+            total = body.get("totalDocs")
+            if not isinstance(total, int):
+                raise _bad_response(f"PayloadCMS listed {collection} without a totalDocs count.")
+            for doc in docs:
+                yield doc, total
             if not body.get("hasNextPage"):
                 return
             page += 1
 
     # -- writes ----------------------------------------------------------------
-    def upload_media(self, file_path: Path, storage_path: str, fields: dict, progress: Progress | None = None) -> dict:
-        """Upload the file to `media`; an existing document for the same audit_log_id gets the new file."""
-        existing = self.find_by_audit_log_id(MEDIA, fields["audit_log_id"])
+    def upload_media(
+        self,
+        file_path: Path,
+        storage_path: str,
+        fields: dict,
+        *,
+        existing: dict | None,
+        progress: Progress | None = None,
+    ) -> dict:
+        """Upload the file to `media`: a new document, or the `existing` one (same audit_log_id) gets the new file."""
         method, url = ("PATCH", f"/api/{MEDIA}/{existing['id']}") if existing else ("POST", f"/api/{MEDIA}")
         filename = storage_path.rsplit("/", 1)[-1]
         with _ReportingFile(file_path, progress) as stream:
@@ -89,24 +108,47 @@ class PayloadCMSClient:
                 data={"_payload": json.dumps({**fields, "storage_path": storage_path})},
                 files={"file": (filename, stream, "video/mp4")},
             )
-        return body["doc"]
+        return _doc(body, MEDIA)
 
-    def upsert_distribution_record(self, record: dict) -> dict:
-        existing = self.find_by_audit_log_id(DISTRIBUTION_RECORDS, record["audit_log_id"])
+    def delete_media(self, doc_id) -> None:
+        """Delete a media document; Payload's storage adapter deletes its file with it."""
+        if doc_id in (None, ""):
+            raise _bad_response("PayloadCMS listed a media document without an id.")
+        self._request("DELETE", f"/api/{MEDIA}/{doc_id}", "cms_delete_failed")
+
+    def upsert_distribution_record(self, record: dict, *, existing: dict | None) -> dict:
+        """Create the record, or update `existing` (the record found for its audit_log_id)."""
         if existing:
             url, method = f"/api/{DISTRIBUTION_RECORDS}/{existing['id']}", "PATCH"
         else:
             url, method = f"/api/{DISTRIBUTION_RECORDS}", "POST"
-        return self._request(method, url, "cms_record_failed", json=record)["doc"]
+        return _doc(self._request(method, url, "cms_record_failed", json=record), DISTRIBUTION_RECORDS)
 
-    def absolute_url(self, url: str) -> str:
+    def absolute_url(self, url) -> str:
         """Payload answers local-disk file URLs relative to its own server."""
+        if url is not None and not isinstance(url, str):
+            raise _bad_response("PayloadCMS answered a media document whose url is not text.")
         return urljoin(self.base_url + "/", url) if url else ""
+
+    @staticmethod
+    def media_expiry(media: dict) -> datetime | None:
+        """The signed-URL expiry PayloadCMS gives a media document, if any (ISO 8601 with a time zone)."""
+        raw = media.get("url_expires_at") or media.get("expires_at")
+        if not raw:
+            return None
+        moment = parse_datetime(raw) if isinstance(raw, str) else None
+        if moment is None or moment.tzinfo is None:
+            raise _bad_response(f"PayloadCMS answered an unreadable url_expires_at {str(raw)[:60]!r}.")
+        return moment
 
     # -- plumbing --------------------------------------------------------------
     def _request(self, method: str, path: str, error_code: str, **kwargs) -> dict:
         try:
             response = self.http.request(method, self.base_url + path, headers=self._headers, **kwargs)
+        except (httpx.InvalidURL, UnicodeError):  # UnicodeError: a host IDNA cannot encode
+            raise PublishError(
+                "cms_unavailable", f"{self.base_url}{path} is not a valid URL; check PAYLOADCMS_URL."
+            ) from None
         except httpx.HTTPError as exc:
             raise PublishError(
                 "cms_unavailable", f"PayloadCMS at {self.base_url} did not answer: {exc.__class__.__name__}."
@@ -123,9 +165,12 @@ class PayloadCMSClient:
                 f"PayloadCMS answered HTTP {response.status_code} for {method} {path}: {self._reason(response)}",
             )
         try:
-            return response.json()
+            body = response.json()
         except ValueError:
-            raise PublishError(error_code, f"PayloadCMS answered {method} {path} with a non-JSON body.") from None
+            raise _bad_response(f"PayloadCMS answered {method} {path} with a body that is not JSON.") from None
+        if not isinstance(body, dict):
+            raise _bad_response(f"PayloadCMS answered {method} {path} with JSON that is not an object.")
+        return body
 
     def _reason(self, response: httpx.Response) -> str:
         try:
@@ -135,3 +180,46 @@ class PayloadCMSClient:
             reason = response.text
         reason = reason[:300]
         return reason.replace(self._api_key, "[redacted]") if self._api_key else reason
+
+
+def remove_new_media(audit_log_id: str, *, keep_if_recorded: bool = False) -> str:
+    """Delete the media document created for `audit_log_id` (Payload deletes its file); say what happened.
+
+    Uses a client of its own: the failed run's client may be what failed (its deadline passed).
+    With `keep_if_recorded`, a media document whose record exists is kept: that publish completed.
+    """
+    logger = logging.getLogger("distribution.publishing")
+    try:
+        with httpx.Client(timeout=app_settings().http_timeout_seconds) as http:
+            cms = PayloadCMSClient.from_settings(http)
+            if keep_if_recorded and cms.find_by_audit_log_id(DISTRIBUTION_RECORDS, audit_log_id):
+                return "PayloadCMS has its record: the publish completed there, its media document is kept."
+            media = cms.find_by_audit_log_id(MEDIA, audit_log_id)
+            if media is None:
+                return "No media document was left in PayloadCMS."
+            cms.delete_media(media.get("id"))
+    except PublishError as cleanup:
+        logger.error("Could not delete the new media document of %s: %s", audit_log_id, cleanup.message)
+        return (
+            f"The new media document for {audit_log_id} could not be deleted ({cleanup.code}); "
+            "delete it in PayloadCMS so its file is not left downloadable."
+        )
+    return "The new media document and its file were deleted from PayloadCMS."
+
+
+def _bad_response(message: str) -> PublishError:
+    return PublishError("cms_bad_response", message)
+
+
+def _doc(body: dict, collection: str) -> dict:
+    doc = body.get("doc")
+    if not isinstance(doc, dict) or doc.get("id") in (None, ""):
+        raise _bad_response(f"PayloadCMS answered a {collection} write without the document ('doc' with an 'id').")
+    return doc
+
+
+def _docs(body: dict, collection: str) -> list[dict]:
+    docs = body.get("docs")
+    if not isinstance(docs, list) or not all(isinstance(doc, dict) for doc in docs):
+        raise _bad_response(f"PayloadCMS answered a {collection} lookup without a 'docs' list.")
+    return docs

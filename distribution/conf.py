@@ -20,7 +20,8 @@ AUDIT_SINKS = ("log", "webhook")
 
 @dataclasses.dataclass(frozen=True)
 class DistributionSettings:
-    # Keys accepted in the X-API-Key header of the REST endpoint (besides DRF tokens).
+    # Development convenience only: plain keys accepted in X-API-Key while DEBUG is on (scripts/dev).
+    # Production callers use per-caller API keys (admin, manage.py create_api_key).
     api_keys: tuple[str, ...] = ()
     # Project when a request names neither distribution_settings.project_id nor metadata.concept_id.
     default_project_id: str = "default"
@@ -28,6 +29,13 @@ class DistributionSettings:
     # The expires_at horizon when PayloadCMS gives no expiry.
     default_url_expiry_hours: int = dataclasses.field(default=72, metadata={"env": "DISTRIBUTION_URL_EXPIRY_HOURS"})
     max_asset_bytes: int = 5 * 1024**3
+    # Larger publish request bodies are answered 413 before they are read.
+    max_request_bytes: int = 256 * 1024
+    # The only hosts video_url and its redirects may name ("cdn.example.com", ".example.com" for subdomains);
+    # empty: any host. Every destination must resolve to public addresses whatever this says.
+    asset_hosts: tuple[str, ...] = ()
+    # Loopback destinations (127.0.0.0/8, ::1) for local development only; scripts/dev sets it.
+    allow_loopback_destinations: bool = False
     # Timeout of each HTTP operation (connect, read chunk, write).
     http_timeout_seconds: float = 60.0
     # Plain-http public URLs are refused unless this is set (local development only).
@@ -52,6 +60,7 @@ class DistributionSettings:
 
     def __post_init__(self):
         object.__setattr__(self, "api_keys", tuple(self.api_keys))
+        object.__setattr__(self, "asset_hosts", tuple(self.asset_hosts))
         object.__setattr__(self, "public_base_url", self.public_base_url.rstrip("/"))
 
 

@@ -3,17 +3,31 @@
 Every step raises `PublishError` with a stable machine-readable `code`; the REST
 view, the admin, the management commands and the MCP tool all map it to their
 own surface without knowing which step failed.
+
+`message` is what the caller sees. `detail` is for operators only (kept in the
+job's error_detail, shown in the admin, never in a response): what answered, the computed
+hash of a mismatching asset, why a destination was refused.
 """
 
 
 class PublishError(Exception):
-    def __init__(self, code: str, message: str, *, http_status: int = 502, details=None, extra: dict | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        http_status: int = 502,
+        details=None,
+        detail: str = "",
+        extra: dict | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.http_status = http_status
         self.details = details
         self.extra = extra or {}
+        self.detail = detail
         self.audit_log_id: str | None = None
 
     def as_dict(self) -> dict:

@@ -40,9 +40,18 @@ class PublishAttempt(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    error_detail = models.TextField(
+        blank=True, help_text="For operators only, never answered: what the asset host answered, a computed hash, ..."
+    )
     error_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="HTTP status of the error.")
     error_fields = models.JSONField(null=True, blank=True)
-    request = models.JSONField(default=dict)
+    request = models.JSONField(default=dict, help_text="As received, with video_url's credentials and query redacted.")
+    created_media = models.BooleanField(
+        default=False, help_text="The job was creating a new media document: removed again if the job fails."
+    )
+    fetch_url = models.TextField(
+        blank=True, help_text="The full video_url (signed-URL tokens included) while the job is active; then cleared."
+    )
     distribution_record = models.JSONField(null=True, blank=True)
     audit_event = models.JSONField(null=True, blank=True)
     title = models.CharField(max_length=500, blank=True)
@@ -60,7 +69,10 @@ class PublishAttempt(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
-        permissions = [("republish", "Can re-publish distribution records")]
+        permissions = [
+            ("republish", "Can re-publish distribution records"),
+            ("publish", "Can publish through the API (session, token or API key callers)"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["audit_log_id"],

@@ -21,13 +21,13 @@ from django.utils import timezone
 from . import mirror
 from .asset_fetching import fetched_asset
 from .audit_events import iso as _iso
-from .cms_client import PayloadCMSClient
+from .cms_client import DISTRIBUTION_RECORDS, MEDIA, PayloadCMSClient, remove_new_media
 from .conf import app_settings
 from .deadline import Deadline
 from .errors import PublishError
 from .jobs import lifecycle
 from .models import MirroredRecord, PublishAttempt
-from .validation import PublishPlan, build_plan, check_public_url
+from .validation import PublishPlan, build_plan, check_public_url, storable_request
 
 logger = logging.getLogger("distribution.publishing")
 
@@ -70,9 +70,11 @@ def submit(payload, *, source: str, caller: str = "") -> PublishAttempt:
 
     A refusal (invalid request, QC not passed) is recorded as a failed job and raised; a
     request for an audit_log_id another job holds raises 409 publish_in_progress and
-    leaves no trace at all.
+    leaves no trace at all. The job stores the request with video_url redacted; the full
+    URL (signed-URL tokens and all) is kept in `fetch_url` only while the job is active.
     """
-    job = PublishAttempt(source=source, caller=caller[:150], request=payload, started_at=timezone.now())
+    request = storable_request(payload)
+    job = PublishAttempt(source=source, caller=caller[:150], request=request, started_at=timezone.now())
     try:
         plan = build_plan(payload)
     except Exception as exc:
@@ -80,6 +82,7 @@ def submit(payload, *, source: str, caller: str = "") -> PublishAttempt:
         lifecycle.record_refusal(job, error)
         raise error from None
     _describe_attempt(job, plan)
+    job.fetch_url = plan.video_url
     lifecycle.lock(job)
     return job
 
@@ -97,7 +100,9 @@ def run(
         return None
     deadline = Deadline(app_settings().publish_deadline_seconds)
     try:
-        plan = build_plan({**job.request, "audit_log_id": job.audit_log_id})
+        request = {**job.request, "audit_log_id": job.audit_log_id}
+        request["final_edit"] = {**request.get("final_edit", {}), "video_url": job.fetch_url}
+        plan = build_plan(request)
         with lifecycle.Heartbeat(job) as heartbeat, _http_client(http, deadline) as client:
             tracker = lifecycle.JobProgress(job, heartbeat, forward=progress)
             result = _run(plan, client, job, tracker, deadline)
@@ -147,7 +152,6 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
             progress("upload", done, total)
 
     with fetched_asset(
-        http,
         plan.video_url,
         plan.checksum,
         max_bytes=config.max_asset_bytes,
@@ -163,31 +167,39 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
         job.fetch_ms = _elapsed_ms(fetch_started)
         upload_started = time.monotonic()
         cms = PayloadCMSClient.from_settings(http)
-        media = cms.upload_media(
-            asset.path,
-            plan.storage_path,
-            {"project_id": plan.project_id, "audit_log_id": plan.audit_log_id, "checksum": plan.checksum},
-            progress=upload_progress,
-        )
-    progress.enter_stage(PublishAttempt.Stage.RECORD)
-    public_url = check_public_url(_public_url(cms, plan, media))
-    expires_at = _cms_expiry(media) or _default_expiry(plan)
-    published_at = timezone.now()
-    stored = cms.upsert_distribution_record(
-        {
-            "project_id": plan.project_id,
-            "audit_log_id": plan.audit_log_id,
-            "title": plan.title,
-            "duration_seconds": plan.duration_seconds,
-            "checksum": plan.checksum,
-            "tags": plan.tags,
-            "storage_path": plan.storage_path,
-            "public_url": public_url,
-            "expires_at": _iso(expires_at),
-            "published_at": _iso(published_at),
-            "metadata": plan.extra_metadata,
-        }
-    )
+        existing = _existing_documents(cms, plan)  # before the upload: CMS reachable, key accepted, URL sound
+        if existing[MEDIA] is None:  # known before the upload starts, so a reaper can clean up after a dead worker
+            job.created_media = True
+            PublishAttempt.objects.filter(pk=job.pk).update(created_media=True)
+        with _new_media_removed_on_failure(plan, existing_media=existing[MEDIA]):
+            media = cms.upload_media(
+                asset.path,
+                plan.storage_path,
+                {"project_id": plan.project_id, "audit_log_id": plan.audit_log_id, "checksum": plan.checksum},
+                existing=existing[MEDIA],
+                progress=upload_progress,
+            )
+            progress.enter_stage(PublishAttempt.Stage.RECORD)
+            public_url = check_public_url(_public_url(cms, plan, media))
+            expires_at = cms.media_expiry(media) or _default_expiry(plan)
+            published_at = timezone.now()
+            stored = cms.upsert_distribution_record(
+                {
+                    "project_id": plan.project_id,
+                    "audit_log_id": plan.audit_log_id,
+                    "title": plan.title,
+                    "duration_seconds": plan.duration_seconds,
+                    "checksum": plan.checksum,
+                    "tags": plan.tags,
+                    "storage_path": plan.storage_path,
+                    "storage_prefix": plan.storage_prefix,
+                    "public_url": public_url,
+                    "expires_at": _iso(expires_at),
+                    "published_at": _iso(published_at),
+                    "metadata": plan.extra_metadata,
+                },
+                existing=existing[DISTRIBUTION_RECORDS],
+            )
     mirror.upsert(stored)
     record = _distribution_record(plan, public_url, expires_at)
     job.upload_ms = _elapsed_ms(upload_started)
@@ -204,6 +216,32 @@ def _job_dir(job):
     directory = lifecycle.temp_dir(job)
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+def _existing_documents(cms: PayloadCMSClient, plan: PublishPlan) -> dict:
+    """The media document and record already published under this audit_log_id (None where there is none)."""
+    base = app_settings().public_base_url
+    if base:
+        check_public_url(f"{base}/{plan.storage_path}")
+    return {
+        collection: cms.find_by_audit_log_id(collection, plan.audit_log_id)
+        for collection in (MEDIA, DISTRIBUTION_RECORDS)
+    }
+
+
+@contextmanager
+def _new_media_removed_on_failure(plan: PublishPlan, existing_media: dict | None):
+    """If the publish fails after a media document was created for it, delete that document and its file.
+
+    The document is looked up again rather than taken from the upload's answer, which may be the
+    very thing that failed. A re-publish (the media document existed before) keeps its document.
+    """
+    try:
+        yield
+    except PublishError as error:
+        if existing_media is None:
+            error.message += " " + remove_new_media(plan.audit_log_id)
+        raise
 
 
 def _distribution_record(plan: PublishPlan, public_url: str | None, expires_at: datetime) -> dict:
@@ -225,12 +263,6 @@ def _distribution_record(plan: PublishPlan, public_url: str | None, expires_at: 
 def _public_url(cms: PayloadCMSClient, plan: PublishPlan, media: dict) -> str:
     base = app_settings().public_base_url
     return f"{base}/{plan.storage_path}" if base else cms.absolute_url(media.get("url") or "")
-
-
-def _cms_expiry(media: dict) -> datetime | None:
-    """Use the signed-URL expiry when PayloadCMS provides one."""
-    raw = media.get("url_expires_at") or media.get("expires_at")
-    return datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
 
 
 def _default_expiry(plan: PublishPlan) -> datetime:
@@ -270,15 +302,34 @@ def republish(
 ) -> PublishResult:
     """Publish a known record again under the same audit_log_id, overwriting media and record.
 
-    The request is rebuilt from the mirror (or PayloadCMS when the mirror lacks it): the
-    source is the published copy itself, re-verified against the recorded checksum.
+    The request is rebuilt from the record as PayloadCMS has it now (the authoritative store,
+    not the mirror, which may be stale): the source is the published copy itself,
+    re-verified against the recorded checksum.
     """
-    record = find_record(audit_log_id, http=http)
+    record = cms_record(audit_log_id, http=http)
     return publish(request_for_record(record), source=source, caller=caller, progress=progress, http=http)
 
 
+def cms_record(audit_log_id: str, *, http: httpx.Client | None = None) -> dict:
+    """The record document from PayloadCMS (the mirror is refreshed from it on the way).
+
+    Raises PublishError (with audit_log_id): 404 record_not_found, or the lookup's cms_* error.
+    """
+    try:
+        with _http_client(http) as client:
+            doc = PayloadCMSClient.from_settings(client).find_by_audit_log_id(DISTRIBUTION_RECORDS, audit_log_id)
+        if doc is None:
+            raise PublishError("record_not_found", f"No distribution record {audit_log_id!r}.", http_status=404)
+        mirror.upsert(doc)
+    except Exception as exc:
+        error = _as_publish_error(exc)
+        error.audit_log_id = audit_log_id
+        raise error from None
+    return doc
+
+
 def find_record(audit_log_id: str, *, http: httpx.Client | None = None) -> MirroredRecord:
-    """The record from the mirror, else PayloadCMS's.
+    """The record from the mirror, else PayloadCMS's (for lookups; re-publish uses cms_record()).
 
     Raises PublishError (with audit_log_id) if neither has it or the lookup fails.
     """
@@ -294,21 +345,28 @@ def find_record(audit_log_id: str, *, http: httpx.Client | None = None) -> Mirro
     return record
 
 
-def request_for_record(record) -> dict:
-    """The publish request that reproduces a mirrored record."""
-    prefix = record.storage_path.removeprefix(f"{record.project_id}/").removesuffix(f"{record.audit_log_id}.mp4")
-    extra = dict(record.metadata or {})
+def request_for_record(doc: dict) -> dict:
+    """The publish request that reproduces a PayloadCMS record document.
+
+    The storage prefix is the one stored with the record; only records written before it was
+    stored have it recovered from their storage_path.
+    """
+    audit_log_id, project_id = doc.get("audit_log_id") or "", doc.get("project_id") or ""
+    prefix = doc.get("storage_prefix")
+    if prefix is None:
+        path = doc.get("storage_path") or ""
+        prefix = path.removeprefix(f"{project_id}/").removesuffix(f"{audit_log_id}.mp4")
     return {
         "final_edit": {
-            "video_url": record.public_url,
-            "duration_seconds": record.duration_seconds,
-            "checksum": record.checksum,
+            "video_url": doc.get("public_url"),
+            "duration_seconds": doc.get("duration_seconds"),
+            "checksum": doc.get("checksum"),
         },
         "qc_report": {"status": "pass"},
         "distribution_settings": {
-            "project_id": record.project_id,
+            "project_id": project_id,
             "storage_prefix": prefix,
-            "metadata": {"title": record.title, "tags": record.tags, **extra},
+            "metadata": {"title": doc.get("title") or "", "tags": doc.get("tags") or [], **(doc.get("metadata") or {})},
         },
-        "audit_log_id": record.audit_log_id,
+        "audit_log_id": audit_log_id,
     }

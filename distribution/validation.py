@@ -1,9 +1,14 @@
 """Step 1: validate a publish request and derive everything that follows from it.
 
 Nothing here touches the network: a request refused here (bad fields, QC not
-passed, unsafe path) has had no side effect.
+passed, unsafe path, a limit exceeded) has had no side effect. Every limit is
+checked here, before the download and the upload, so PayloadCMS never sees a
+request it would refuse half-way (and no file is left behind by one).
 """
 
+import copy
+import json
+import math
 import os
 import re
 import time
@@ -13,6 +18,7 @@ from urllib.parse import urlsplit
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
+from . import destinations
 from .conf import app_settings
 from .errors import PublishError
 
@@ -21,10 +27,103 @@ AUDIT_LOG_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 _UNSAFE_SEGMENT_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _CROCKFORD32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
+# Limits, all well inside what PayloadCMS, SQL columns, S3 keys and file systems accept.
+MAX_JSON_DEPTH = 16  # a publish request needs 4 levels; metadata values get the rest
+MAX_STORED_REQUEST_BYTES = 64 * 1024
+MAX_DURATION_SECONDS = 7 * 24 * 3600
+MAX_TITLE_LENGTH = 500
+MAX_TEXT_LENGTH = 255  # concept_id, project_id, storage_prefix, QC status
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+MAX_METADATA_KEY_LENGTH = 64
+MAX_METADATA_BYTES = 16 * 1024  # the extra metadata, as UTF-8 JSON
+MAX_PATH_SEGMENTS = 4  # each of project_id and storage_prefix
+MAX_SEGMENT_LENGTH = 64
+MAX_STORAGE_PATH_LENGTH = 300
+# The record's own fields: extra metadata may not shadow them in the record or the answer.
+RESERVED_METADATA_KEYS = frozenset(
+    {
+        "audit_log_id",
+        "checksum",
+        "duration_seconds",
+        "expires_at",
+        "id",
+        "metadata",
+        "project_id",
+        "public_url",
+        "published_at",
+        "storage_location",
+        "storage_path",
+        "storage_prefix",
+        "createdAt",
+        "updatedAt",
+    }
+)
+
+
+def json_problem(value, *, finite: bool = False, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why a parsed JSON value is unsafe to validate, store or echo, or None (iterative: no RecursionError)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            return f"JSON nested deeper than {max_depth} levels."
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "Text must be well-formed Unicode (no lone surrogates)."
+        elif finite and isinstance(item, float) and not math.isfinite(item):
+            return "Numbers must be finite."
+        elif isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return None
+
+
+class DurationField(serializers.Field):
+    """A JSON number of seconds: finite, positive, at most a week; booleans and strings are refused."""
+
+    default_error_messages = {
+        "invalid": "A number of seconds is required.",
+        "range": f"Must be a finite number above 0 and at most {MAX_DURATION_SECONDS}.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        try:
+            value = float(data)
+        except OverflowError:
+            self.fail("range")
+        if not (math.isfinite(value) and 0 < value <= MAX_DURATION_SECONDS):
+            self.fail("range")
+        return value
+
+    def to_representation(self, value):
+        return value
+
+
+class VideoURLField(serializers.URLField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_length=destinations.MAX_URL_LENGTH, validators=[URLValidator(schemes=["http", "https"])], **kwargs
+        )
+
+    def to_internal_value(self, data):
+        url = super().to_internal_value(data)
+        try:
+            destinations.check_url(url)  # syntax only here; the host allow-list and addresses at download
+        except destinations.DestinationRefused:
+            self.fail("invalid")
+        return url
+
 
 class FinalEditSerializer(serializers.Serializer):
-    video_url = serializers.URLField(validators=[URLValidator(schemes=["http", "https"])])
-    duration_seconds = serializers.FloatField(min_value=0)
+    video_url = VideoURLField()
+    duration_seconds = DurationField()
     checksum = serializers.RegexField(
         CHECKSUM_PATTERN, error_messages={"invalid": "Expected 'sha256:' followed by 64 hex digits."}
     )
@@ -34,25 +133,42 @@ class FinalEditSerializer(serializers.Serializer):
 
 
 class QCReportSerializer(serializers.Serializer):
-    status = serializers.CharField()
+    status = serializers.CharField(max_length=MAX_TEXT_LENGTH)
 
 
 class MetadataSerializer(serializers.Serializer):
     """title, concept_id and tags are known; any other key is kept as extra metadata."""
 
-    title = serializers.CharField(required=False, allow_blank=True, default="")
-    concept_id = serializers.CharField(required=False, allow_blank=True, default="")
-    tags = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    title = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_TITLE_LENGTH)
+    concept_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_TEXT_LENGTH)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_TAG_LENGTH), required=False, default=list, max_length=MAX_TAGS
+    )
 
     def to_internal_value(self, data):
         known = super().to_internal_value(data)
         extra = {key: value for key, value in data.items() if key not in self.fields}
+        errors = {}
+        for key in extra:
+            if key in RESERVED_METADATA_KEYS:
+                errors[key] = [f"'{key}' is a field of the record itself and cannot be set as metadata."]
+            elif len(key) > MAX_METADATA_KEY_LENGTH:
+                errors[key[:MAX_METADATA_KEY_LENGTH] + "..."] = [
+                    f"Metadata keys are at most {MAX_METADATA_KEY_LENGTH} characters."
+                ]
+        problem = json_problem(extra, finite=True)
+        if problem:
+            errors["non_field_errors"] = [problem]
+        elif len(json.dumps(extra, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+            errors["non_field_errors"] = [f"Extra metadata is at most {MAX_METADATA_BYTES} bytes as JSON."]
+        if errors:
+            raise serializers.ValidationError(errors)
         return {**known, "extra": extra}
 
 
 class DistributionSettingsSerializer(serializers.Serializer):
-    project_id = serializers.CharField(required=False, allow_blank=True, default="")
-    storage_prefix = serializers.CharField(required=False, allow_blank=True, default=None)
+    project_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_TEXT_LENGTH)
+    storage_prefix = serializers.CharField(required=False, allow_blank=True, default=None, max_length=MAX_TEXT_LENGTH)
     url_expiry_hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 366, default=None)
     metadata = MetadataSerializer(required=False, default=dict)
 
@@ -104,24 +220,46 @@ def new_audit_log_id() -> str:
     return "dist_" + "".join(reversed(chars))
 
 
+def _invalid(field: str, message: str) -> PublishError:
+    return PublishError("invalid_request", "Invalid request.", http_status=400, details={field: [message]})
+
+
 def sanitise_path(raw: str, field: str) -> str:
-    """Normalise slashes and unsafe characters; refuse traversal ('.' or '..' segments)."""
+    """Normalise slashes and unsafe characters; refuse traversal ('.' or '..' segments) and oversized paths."""
     segments = [segment.strip() for segment in raw.replace("\\", "/").split("/")]
     segments = [segment for segment in segments if segment]
     if any(segment in (".", "..") for segment in segments):
-        raise PublishError(
-            "invalid_request",
-            "Invalid request.",
-            http_status=400,
-            details={field: ["Path segments '.' and '..' are not allowed."]},
-        )
+        raise _invalid(field, "Path segments '.' and '..' are not allowed.")
+    if len(segments) > MAX_PATH_SEGMENTS:
+        raise _invalid(field, f"At most {MAX_PATH_SEGMENTS} path segments.")
+    if any(len(segment) > MAX_SEGMENT_LENGTH for segment in segments):
+        raise _invalid(field, f"Path segments are at most {MAX_SEGMENT_LENGTH} characters.")
     return "/".join(_UNSAFE_SEGMENT_CHARS.sub("-", segment) for segment in segments)
+
+
+def storable_request(payload) -> dict:
+    """The request as the attempt keeps it: video_url without credentials or query, nothing unsafe to store."""
+    if not isinstance(payload, dict):
+        return {"not_stored": "The request body was not a JSON object."}
+    problem = json_problem(payload, finite=True)
+    if problem is None and len(json.dumps(payload, ensure_ascii=False).encode()) > MAX_STORED_REQUEST_BYTES:
+        problem = f"Larger than {MAX_STORED_REQUEST_BYTES} bytes."
+    if problem:
+        return {"not_stored": problem}
+    stored = copy.deepcopy(payload)
+    final_edit = stored.get("final_edit")
+    if isinstance(final_edit, dict) and isinstance(final_edit.get("video_url"), str):
+        final_edit["video_url"] = destinations.redact_url(final_edit["video_url"])
+    return stored
 
 
 def build_plan(payload) -> PublishPlan:
     """Validate the request and derive project, path and audit id; raise PublishError on refusal."""
     if not isinstance(payload, dict):
         raise PublishError("invalid_request", "The request body must be a JSON object.", http_status=400)
+    problem = json_problem(payload)
+    if problem:
+        raise PublishError("invalid_request", problem, http_status=400)
     serializer = PublishRequestSerializer(data=payload)
     if not serializer.is_valid():
         raise PublishError("invalid_request", "Invalid request.", http_status=400, details=serializer.errors)
@@ -151,7 +289,7 @@ def build_plan(payload) -> PublishPlan:
     extra_metadata = dict(metadata["extra"])
     if metadata["concept_id"]:
         extra_metadata["concept_id"] = metadata["concept_id"]
-    return PublishPlan(
+    plan = PublishPlan(
         video_url=data["final_edit"]["video_url"],
         duration_seconds=data["final_edit"]["duration_seconds"],
         checksum=data["final_edit"]["checksum"],
@@ -163,6 +301,9 @@ def build_plan(payload) -> PublishPlan:
         tags=list(metadata["tags"]),
         extra_metadata=extra_metadata,
     )
+    if len(plan.storage_path) > MAX_STORAGE_PATH_LENGTH:
+        raise _invalid("distribution_settings", f"The storage path would exceed {MAX_STORAGE_PATH_LENGTH} characters.")
+    return plan
 
 
 def check_public_url(url: str) -> str:

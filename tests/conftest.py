@@ -23,6 +23,7 @@ CMS_API_KEY = "test-cms-key-0123456789"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}
+ORCHESTRATOR_KEY = "orchestr.test-orchestrator-secret-0123456789"
 
 
 def publish_request(video_url: str, **overrides) -> dict:
@@ -91,7 +92,14 @@ def audit_events(caplog) -> list[dict]:
 
 
 @pytest.fixture
-def asset_server():
+def loopback_allowed(settings):
+    """Allow loopback destinations, as only local development does: the test servers are on 127.0.0.1."""
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "ALLOW_LOOPBACK_DESTINATIONS": True}
+
+
+@pytest.fixture
+def asset_server(loopback_allowed):
+    """The sample MP4 on 127.0.0.1."""
     with AssetServer() as server:
         server.add("/sample.mp4", Route(body=SAMPLE_MP4))
         yield server
@@ -116,6 +124,7 @@ def manage(tmp_path, cms):
         "PAYLOADCMS_URL": cms.url,
         "PAYLOADCMS_API_KEY": CMS_API_KEY,
         "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+        "DISTRIBUTION_ALLOW_LOOPBACK_DESTINATIONS": "true",  # the asset server is on 127.0.0.1
     }
 
     def run(*args) -> subprocess.CompletedProcess:
@@ -125,13 +134,24 @@ def manage(tmp_path, cms):
     return run
 
 
+def install_api_key(name: str, key: str) -> None:
+    """A real, hashed djangorestframework-api-key key whose value the test chooses ('<prefix>.<secret>')."""
+    from rest_framework_api_key.crypto import KeyGenerator
+    from rest_framework_api_key.models import APIKey
+
+    prefix = key.partition(".")[0]
+    hashed = KeyGenerator().hash(key)
+    APIKey.objects.create(id=f"{prefix}.{hashed}", name=name, prefix=prefix, hashed_key=hashed)
+
+
 @pytest.fixture
-def api_client(db, settings):
+def api_client(db):
+    """A REST client holding an API key named 'orchestrator' (recorded as api-key:orchestrator)."""
     from rest_framework.test import APIClient
 
-    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "API_KEYS": ["orchestrator-key"]}
+    install_api_key("orchestrator", ORCHESTRATOR_KEY)
     client = APIClient()
-    client.credentials(HTTP_X_API_KEY="orchestrator-key")
+    client.credentials(HTTP_X_API_KEY=ORCHESTRATOR_KEY)
     return client
 
 

@@ -20,9 +20,10 @@ class Route:
     body: bytes | Callable[[], Iterable[bytes]] = b""
     content_type: str = "video/mp4"
     declare_length: bool = True
+    location: str | None = None  # sent as the Location header (redirects)
 
 
-class _QuietServer(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request, client_address):
@@ -48,7 +49,7 @@ class LocalServer:
 
             do_GET = do_POST = do_PATCH = do_DELETE = _dispatch
 
-        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
 
@@ -64,8 +65,10 @@ class LocalServer:
         raise NotImplementedError
 
     @staticmethod
-    def send(handler, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def send(handler, status: int, body: bytes, content_type: str = "application/json", headers=None) -> None:
         handler.send_response(status)
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.send_header("Content-Type", content_type)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
@@ -88,7 +91,8 @@ class AssetServer(LocalServer):
         if route is None:
             return self.send(handler, 404, b"not found", "text/plain")
         if not callable(route.body):
-            return self.send(handler, route.status, route.body, route.content_type)
+            headers = {"Location": route.location} if route.location else None
+            return self.send(handler, route.status, route.body, route.content_type, headers)
         handler.send_response(route.status)
         handler.send_header("Content-Type", route.content_type)
         handler.send_header("Transfer-Encoding", "chunked")
@@ -117,6 +121,9 @@ class PayloadDouble(LocalServer):
         super().__init__()
         self.state = CMSState(api_key=api_key)
         self.fail_next: dict[str, int] = {}
+        # "METHOD collection" -> (status, raw body): the next such request gets this answer instead,
+        # after a write has been applied (a CMS that stored the document but answered nonsense).
+        self.garble_next: dict[str, tuple[int, bytes]] = {}
 
     def collection(self, name: str) -> list[dict]:
         return self.state.media if name == "media" else self.state.records
@@ -130,17 +137,22 @@ class PayloadDouble(LocalServer):
         if len(segments) < 2 or segments[1] not in ("media", "distributionRecords"):
             return self.send(handler, 404, json.dumps({"errors": [{"message": "Not Found"}]}).encode())
         collection = segments[1]
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))  # read even when failing
         failure = self.fail_next.pop(f"{handler.command} {collection}", None)
         if failure:
             return self.send(handler, failure, json.dumps({"errors": [{"message": "Injected failure"}]}).encode())
         if handler.command == "GET":
+            garbled = self.garble_next.pop(f"GET {collection}", None)
+            if garbled:
+                return self.send(handler, *garbled)
             return self._find(handler, collection, parse_qs(parts.query))
         if handler.headers.get("Authorization") != f"users API-Key {self.state.api_key}":
             message = {"errors": [{"message": "You are not allowed to perform this action."}]}
             return self.send(handler, 403, json.dumps(message).encode())
-        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-        data = self._parse_body(handler.headers.get("Content-Type", ""), body, collection)
         docs = self.collection(collection)
+        if handler.command == "DELETE":
+            return self._delete(handler, collection, segments[2])
+        data = self._parse_body(handler.headers.get("Content-Type", ""), body, collection)
         if handler.command == "POST":
             doc = {"id": len(docs) + 1, **data}
             docs.append(doc)
@@ -149,7 +161,21 @@ class PayloadDouble(LocalServer):
             doc = next(d for d in docs if str(d["id"]) == segments[2])
             doc.update(data)
             status = 200
+        garbled = self.garble_next.pop(f"{handler.command} {collection}", None)
+        if garbled:
+            return self.send(handler, *garbled)
         self.send(handler, status, json.dumps({"doc": doc, "message": "ok"}).encode())
+
+    def _delete(self, handler, collection: str, doc_id: str):
+        """Like Payload: the document goes, and for media its file with it."""
+        docs = self.collection(collection)
+        doc = next((d for d in docs if str(d["id"]) == doc_id), None)
+        if doc is None:
+            return self.send(handler, 404, json.dumps({"errors": [{"message": "Not Found"}]}).encode())
+        docs.remove(doc)
+        if collection == "media":
+            self.state.files.pop(str(doc.get("storage_path")), None)
+        self.send(handler, 200, json.dumps({"doc": doc, "message": "deleted"}).encode())
 
     def _find(self, handler, collection, query):
         wanted = query.get("where[audit_log_id][equals]", [None])[0]

@@ -81,7 +81,7 @@ def test_a_finished_publish_is_readable_as_a_job(api_client, cms, sample_url):
     assert job["id"] == job_id and job["status_url"] == f"/api/distribution/jobs/{job_id}"
     assert (job["status"], job["stage"], job["audit_log_id"]) == ("published", "record", "dist_job")
     assert job["progress"] == {"bytes_done": len(SAMPLE_MP4), "bytes_total": len(SAMPLE_MP4)}
-    assert (job["source"], job["caller"]) == ("api", "api-key")
+    assert (job["source"], job["caller"]) == ("api", "api-key:orchestrator")
     assert job["started_at"] <= job["run_started_at"] <= job["finished_at"]
     assert job["distribution_record"] == record and job["error"] is None
 

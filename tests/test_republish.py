@@ -39,3 +39,46 @@ def test_republish_of_an_unknown_id_is_record_not_found(db, cms):
         404,
         "dist_nope",
     )
+
+
+def test_republish_reads_the_record_from_payloadcms_not_the_mirror(published, cms):
+    """An edit made in the CMS survives a re-publish; a stale mirror neither reverts it nor moves the file."""
+    cms.state.records[0]["title"] = "Edited in the CMS"
+    MirroredRecord.objects.filter(audit_log_id="dist_again").update(
+        title="Stale mirror title", storage_path="elsewhere/old/dist_again.mp4"
+    )
+
+    result = republish("dist_again", source=PublishAttempt.Source.ADMIN)
+
+    assert result.distribution_record["metadata"]["title"] == "Edited in the CMS"
+    assert cms.state.records[0]["title"] == "Edited in the CMS"
+    assert result.distribution_record["storage_location"] == published["storage_location"]
+    assert list(cms.state.files) == ["concept-42/mvp/dist_again.mp4"]
+    mirrored = MirroredRecord.objects.get(audit_log_id="dist_again")
+    assert (mirrored.title, mirrored.storage_path) == ("Edited in the CMS", "concept-42/mvp/dist_again.mp4")
+
+
+def test_the_storage_prefix_is_stored_and_reused_as_is(published, cms):
+    """Re-publish takes the record's storage_prefix as stored, not a piece cut out of storage_path."""
+    assert cms.state.records[0]["storage_prefix"] == "mvp"
+    cms.state.records[0]["storage_path"] = "not/a/path/it/could/be/cut/from.mp4"
+
+    again = republish("dist_again", source=PublishAttempt.Source.COMMAND).distribution_record
+
+    assert (
+        again["storage_location"] == published["storage_location"] == "payloadcms://media/concept-42/mvp/dist_again.mp4"
+    )
+    assert cms.state.records[0]["storage_path"] == "concept-42/mvp/dist_again.mp4"
+
+
+def test_records_written_before_storage_prefix_was_stored_still_republish(published, cms):
+    del cms.state.records[0]["storage_prefix"]
+    result = republish("dist_again", source=PublishAttempt.Source.COMMAND)
+    assert result.distribution_record["storage_location"] == published["storage_location"]
+
+
+def test_republish_of_a_record_only_the_mirror_knows_is_record_not_found(published, cms):
+    cms.state.records.clear()
+    with pytest.raises(PublishError) as caught:
+        republish("dist_again", source=PublishAttempt.Source.COMMAND)
+    assert caught.value.code == "record_not_found"

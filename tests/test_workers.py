@@ -12,25 +12,26 @@ import pytest
 
 from config.celery import app
 from distribution.models import PublishAttempt
-from tests.conftest import CMS_API_KEY, SAMPLE_MP4, publish_request
+from tests.conftest import CMS_API_KEY, ORCHESTRATOR_KEY, SAMPLE_MP4, install_api_key, publish_request
 from tests.servers import Route
 from tests.workers import CeleryWorker
 
 pytestmark = pytest.mark.django_db(transaction=True)
-HEADERS = {"X-API-Key": "orchestrator-key"}
+HEADERS = {"X-API-Key": ORCHESTRATOR_KEY}
 
 
 @pytest.fixture
 def worker_env(cms, tmp_path, celery_broker_dir, settings):
     """Real workers: .delay() goes to the broker folders; the workers reach the same CMS double."""
     app.conf.task_always_eager = False
-    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "API_KEYS": ["orchestrator-key"]}
+    install_api_key("orchestrator", ORCHESTRATOR_KEY)
     return {
         "workdir": tmp_path,
         "broker_dir": celery_broker_dir,
         "PAYLOADCMS_URL": cms.url,
         "PAYLOADCMS_API_KEY": CMS_API_KEY,
         "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+        "DISTRIBUTION_ALLOW_LOOPBACK_DESTINATIONS": "true",  # the asset server is on 127.0.0.1
         "DISTRIBUTION_JOB_TEMP_DIR": str(tmp_path / "jobs"),
     }
 

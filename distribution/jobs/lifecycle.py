@@ -17,6 +17,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from .. import audit_events
+from ..cms_client import remove_new_media
 from ..conf import app_settings
 from ..errors import PublishError, publish_in_progress
 from ..models import PublishAttempt
@@ -151,6 +152,8 @@ def finish(job: PublishAttempt, error: PublishError | None = None) -> bool:
         "status",
         "error_code",
         "error_message",
+        "error_detail",
+        "fetch_url",
         "error_status",
         "error_fields",
         "audit_log_id",
@@ -184,6 +187,7 @@ def record_refusal(job: PublishAttempt, error: PublishError) -> None:
 def _set_outcome(job: PublishAttempt, error: PublishError | None) -> dict:
     """Set the job's end state and audit event (published without an error, else failed); return the event."""
     job.finished_at = job.finished_at or timezone.now()
+    job.fetch_url = ""  # the full video_url lives only as long as the job runs
     job.latency_ms = round((job.finished_at - job.started_at).total_seconds() * 1000)
     event = {
         "audit_log_id": job.audit_log_id or None,
@@ -198,7 +202,7 @@ def _set_outcome(job: PublishAttempt, error: PublishError | None) -> dict:
         job.audit_event = audit_events.build_event(**event, status="published")
     else:
         job.status = Status.FAILED
-        job.error_code, job.error_message = error.code, error.message
+        job.error_code, job.error_message, job.error_detail = error.code, error.message, error.detail
         job.error_status, job.error_fields = error.http_status, error.details
         job.audit_log_id = error.audit_log_id or job.audit_log_id
         event["audit_log_id"] = job.audit_log_id or None
@@ -240,6 +244,8 @@ def reap_expired(audit_log_id: str | None = None) -> int:
                 http_status=503,
             )
         shutil.rmtree(temp_dir(job), ignore_errors=True)  # first: once failed, the job is done for everyone
+        if job.created_media:  # a dead worker must not leave a new file downloadable
+            error.message += " " + remove_new_media(job.audit_log_id, keep_if_recorded=True)
         if finish(job, error):
             reaped += 1
             logger.warning("Reaped job %s (%s): %s", job.pk, job.audit_log_id, error.code)

@@ -15,6 +15,7 @@ from tests.processes import free_port
 PAYLOAD_DIR = Path(__file__).resolve().parents[2] / "payload"
 START_TIMEOUT_SECONDS = 180
 ADMIN_START_TIMEOUT_SECONDS = 900  # start.sh --admin builds the admin app first when its sources changed
+IT_KEY = "integrat.integration-test-secret-0123456789"  # the X-API-Key of the integration tests
 
 
 class PayloadServer:
@@ -100,11 +101,17 @@ def payload_server(tmp_path_factory):
 
 @pytest.fixture
 def use_payload(settings):
-    """Point the Django settings at a running PayloadServer (plain http is fine on loopback)."""
+    """Point the Django settings at a running PayloadServer (plain http is fine on loopback); install IT_KEY."""
 
     def configure(server: PayloadServer, api_key: str | None = None):
         settings.PAYLOADCMS_URL = server.url
         settings.PAYLOADCMS_API_KEY = server.api_key if api_key is None else api_key
-        settings.DISTRIBUTION = {**settings.DISTRIBUTION, "ALLOW_HTTP_PUBLIC_URL": True, "API_KEYS": ["it-key"]}
+        settings.DISTRIBUTION = {**settings.DISTRIBUTION, "ALLOW_HTTP_PUBLIC_URL": True}
+        from rest_framework_api_key.models import APIKey  # (this module is imported without Django too)
+
+        from tests.conftest import install_api_key
+
+        if not APIKey.objects.filter(prefix=IT_KEY.partition(".")[0]).exists():
+            install_api_key("integration", IT_KEY)
 
     return configure

@@ -18,7 +18,7 @@ from django.core.management import call_command
 
 from distribution.models import MirroredRecord
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
-from tests.integration.conftest import PayloadServer, free_port
+from tests.integration.conftest import IT_KEY, PayloadServer, free_port
 from tests.servers import Route
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -29,7 +29,7 @@ SAMPLE_V2_CHECKSUM = "sha256:" + hashlib.sha256(SAMPLE_V2).hexdigest()
 
 def publish(live_server, body) -> httpx.Response:
     return httpx.post(
-        f"{live_server.url}/api/distribution/publish", json=body, headers={"X-API-Key": "it-key"}, timeout=60
+        f"{live_server.url}/api/distribution/publish", json=body, headers={"X-API-Key": IT_KEY}, timeout=60
     )
 
 

@@ -23,7 +23,6 @@ from tests.integration.conftest import PayloadServer
 from tests.processes import ROOT, VENV_BIN, Process, free_port
 from tests.scaleout.services import PostgresServer, RedisServer
 
-API_KEY = "scaleout-orchestrator-key"
 CELERY = [str(VENV_BIN / "celery"), "-A", "config"]
 STATIC_ROOT = ROOT / "var" / "static"  # collected by scripts/setup
 SAMPLE_MP4 = (ROOT / "tests" / "fixtures" / "sample.mp4").read_bytes()  # (no Django import: benchmarks use this)
@@ -59,6 +58,7 @@ class Cluster:
     payload: PayloadServer
     django_env: dict[str, str]
     workdir: Path
+    api_key: str
     web: list[Process] = field(default_factory=list)
     web_urls: list[str] = field(default_factory=list)
     workers: list[Process] = field(default_factory=list)
@@ -100,7 +100,7 @@ class Cluster:
     def publish(self, body: dict, headers: dict | None = None, timeout: float = 300) -> httpx.Response:
         """POST a publish to the next web process in turn, as a load balancer would."""
         url = self.web_urls[next(self._turn) % len(self.web_urls)] + "/api/distribution/publish"
-        return httpx.post(url, json=body, headers={"X-API-Key": API_KEY, **(headers or {})}, timeout=timeout)
+        return httpx.post(url, json=body, headers={"X-API-Key": self.api_key, **(headers or {})}, timeout=timeout)
 
     def mirror(self, audit_log_id: str) -> list[tuple]:
         sql = "SELECT checksum, storage_path, public_url FROM distribution_mirroredrecord WHERE audit_log_id = %s"
@@ -109,7 +109,7 @@ class Cluster:
     def job(self, job_id: int) -> dict:
         """GET /api/distribution/jobs/<id>: the job's status, stage, progress and outcome."""
         url = f"{self.web_urls[0]}/api/distribution/jobs/{job_id}"
-        response = httpx.get(url, headers={"X-API-Key": API_KEY}, timeout=30)
+        response = httpx.get(url, headers={"X-API-Key": self.api_key}, timeout=30)
         response.raise_for_status()
         return response.json()["job"]
 
@@ -145,7 +145,6 @@ def running_cluster(
             "CELERY_BROKER_URL": redis.url,
             "PAYLOADCMS_URL": payload.url,
             "PAYLOADCMS_API_KEY": payload.api_key,
-            "DISTRIBUTION_API_KEYS": API_KEY,
             "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
             "DISTRIBUTION_ALLOW_LOOPBACK_DESTINATIONS": "true",  # the asset servers are on 127.0.0.1
             "DISTRIBUTION_JOB_TEMP_DIR": str(workdir / "jobs"),
@@ -153,7 +152,15 @@ def running_cluster(
         }
         manage = [str(VENV_BIN / "python"), "manage.py"]
         subprocess.run([*manage, "migrate", "--noinput"], cwd=ROOT, env=django_env, check=True, capture_output=True)
-        cluster = Cluster(postgres, redis, payload, django_env, workdir)
+        api_key = subprocess.run(
+            [*manage, "create_api_key", "scaleout"],
+            cwd=ROOT,
+            env=django_env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        cluster = Cluster(postgres, redis, payload, django_env, workdir, api_key)
         stack.callback(cluster.stop)
         cluster.start_web(web)
         cluster.start_workers(workers)

@@ -31,6 +31,8 @@ const recordFields: Field[] = [
   { name: 'expires_at', type: 'date', label: 'Expires at', admin: dateTime },
   { name: 'duration_seconds', type: 'number', label: 'Duration (s)' },
   { name: 'storage_path', type: 'text', label: 'Storage path', required: true },
+  // The request's storage prefix, stored as given so a re-publish never has to cut it out of storage_path.
+  { name: 'storage_prefix', type: 'text', label: 'Storage prefix' },
   { name: 'tags', type: 'json', label: 'Tags' },
   { name: 'metadata', type: 'json', label: 'Metadata' },
 ]
