@@ -55,7 +55,7 @@ def emit(event: dict) -> None:
     config = app_settings()
     if config.audit_sink == "webhook" and config.audit_webhook_url:
         try:
-            destinations.post_json(config.audit_webhook_url, event, timeout=10).raise_for_status()
+            destinations.post(config.audit_webhook_url, json=event, timeout=10).raise_for_status()
             return
         except destinations.DestinationRefused as exc:
             logger.warning("Audit webhook refused (%s); event written to the log instead.", exc.reason)

@@ -218,7 +218,7 @@ def guarded_client(
 ) -> Iterator[httpx.Client]:
     """An httpx.Client for caller- or operator-supplied URLs; it follows no redirect by itself.
 
-    GET through `open_stream()`, which checks each redirect hop; POST through `post_json()`.
+    GET through `open_stream()`, which checks each redirect hop; POST through `post()`.
     """
     if timeout is None:
         timeout = app_settings().http_timeout_seconds
@@ -252,11 +252,12 @@ def open_stream(
     raise DestinationRefused(f"more than {MAX_REDIRECTS} redirects")
 
 
-def post_json(url: str, body: dict, *, headers: dict | None = None, timeout: float | None = None) -> httpx.Response:
-    """POST a JSON body to an operator- or caller-supplied URL (audit webhook, callbacks); no redirects.
+def post(url: str, *, timeout: float | None = None, **body) -> httpx.Response:
+    """POST to an operator- or caller-supplied URL (audit webhook, job callbacks); no redirects followed.
 
-    Raises DestinationRefused for a refused URL or address, httpx.HTTPError when the receiver fails.
+    `body` is httpx's: `json=...`, or `content=...` (signed bytes) with `headers=...`. Raises
+    DestinationRefused for a refused URL or address, httpx.HTTPError when the receiver fails.
     """
     check_url(url)
     with guarded_client(timeout=timeout) as client:
-        return client.post(url, json=body, headers=headers)
+        return client.post(url, **body)

@@ -278,11 +278,11 @@ def test_audit_webhook_goes_through_the_same_checks(api_client, cms, asset_serve
     assert event["status"] == "published"
 
 
-def test_post_json_refuses_before_connecting():
+def test_post_refuses_before_connecting():
     with pytest.raises(DestinationRefused):
-        destinations.post_json("http://[fd00::1]/callback", {"a": 1})
+        destinations.post("http://[fd00::1]/callback", json={"a": 1})
     with pytest.raises(DestinationRefused):
-        destinations.post_json("ftp://example.com/callback", {"a": 1})
+        destinations.post("ftp://example.com/callback", content=b"{}", headers={"Content-Type": "application/json"})
 
 
 # -- helpers ---------------------------------------------------------------------
