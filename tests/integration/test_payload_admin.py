@@ -18,7 +18,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from distribution.models import MirroredRecord
 from tests.conftest import SAMPLE_CHECKSUM, publish_request, screenshot
-from tests.integration.conftest import PayloadServer
+from tests.integration.conftest import IT_KEY, PayloadServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -53,7 +53,7 @@ def test_operator_opens_the_published_record_in_payloads_admin(
     published = httpx.post(
         f"{live_server.url}/api/distribution/publish",
         json=publish_request(asset_server.url + "/sample.mp4", audit_log_id=audit_log_id),
-        headers={"X-API-Key": "it-key"},
+        headers={"X-API-Key": IT_KEY},
         timeout=60,
     )
     assert published.status_code == 201, published.text
