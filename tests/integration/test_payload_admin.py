@@ -67,6 +67,7 @@ def test_operator_opens_the_published_record_in_payloads_admin(
     browser.find_element(By.NAME, "username").send_keys("lead")
     browser.find_element(By.NAME, "password").send_keys("lead-pass-1234")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, 10).until(lambda driver: "/admin/login/" not in driver.current_url)  # logged in
     mirrored = MirroredRecord.objects.get(audit_log_id=audit_log_id)
     browser.get(f"{live_server.url}/admin/distribution/mirroredrecord/{mirrored.pk}/change/")
     link = browser.find_element(By.LINK_TEXT, "Open in Payload's admin").get_attribute("href")
