@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.core.validators import URLValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from . import destinations
@@ -83,6 +84,7 @@ def json_problem(value, *, finite: bool = False, max_depth: int = MAX_JSON_DEPTH
     return None
 
 
+@extend_schema_field({"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION_SECONDS})
 class DurationField(serializers.Field):
     """A JSON number of seconds: finite, positive, at most a week; booleans and strings are refused."""
 
@@ -106,7 +108,9 @@ class DurationField(serializers.Field):
         return value
 
 
-class VideoURLField(serializers.URLField):
+class OutboundURLField(serializers.URLField):
+    """An http(s) URL this service will contact (video_url, callback_url): checked again per address when used."""
+
     def __init__(self, **kwargs):
         super().__init__(
             max_length=destinations.MAX_URL_LENGTH, validators=[URLValidator(schemes=["http", "https"])], **kwargs
@@ -122,7 +126,7 @@ class VideoURLField(serializers.URLField):
 
 
 class FinalEditSerializer(serializers.Serializer):
-    video_url = VideoURLField()
+    video_url = OutboundURLField()
     duration_seconds = DurationField()
     checksum = serializers.RegexField(
         CHECKSUM_PATTERN, error_messages={"invalid": "Expected 'sha256:' followed by 64 hex digits."}
@@ -184,9 +188,7 @@ class PublishRequestSerializer(serializers.Serializer):
         default=None,
         error_messages={"invalid": "Use letters, digits, '_' or '-' only (at most 128)."},
     )
-    callback_url = serializers.URLField(
-        required=False, default="", max_length=2048, validators=[URLValidator(schemes=["http", "https"])]
-    )
+    callback_url = OutboundURLField(required=False, default="")
 
     def validate_callback_url(self, value):
         if value and not app_settings().callback_secret:

@@ -111,7 +111,17 @@ def test_delivery_gives_up_after_the_configured_retries(api_client, cms, asset_s
     assert PublishAttempt.objects.get().status == "published"
 
 
-def test_a_reaped_job_is_posted_as_worker_lost(db, callbacks_on, receiver):
+def test_a_callback_to_a_non_public_address_is_refused_and_recorded(api_client, cms, asset_server, callbacks_on):
+    """The destination checks guard callbacks as they guard video_url: the metadata address is never contacted."""
+    body = publish_request(asset_server.url + "/sample.mp4", callback_url="http://169.254.169.254/latest/meta-data")
+    assert api_client.post(PUBLISH, body, format="json").status_code == 201
+
+    deliveries = list(CallbackDelivery.objects.order_by("attempt"))
+    assert deliveries and all(not d.delivered and d.status_code is None for d in deliveries)
+    assert all(d.error.startswith("The callback URL is not a destination this service may contact") for d in deliveries)
+
+
+def test_a_reaped_job_is_posted_as_worker_lost(db, callbacks_on, receiver, loopback_allowed):
     now = timezone.now()
     PublishAttempt.objects.create(
         audit_log_id="dist_lost_cb",

@@ -15,6 +15,7 @@ from datetime import timedelta
 import httpx
 from django.utils import timezone
 
+from .. import destinations
 from ..conf import app_settings
 from ..models import CallbackDelivery, PublishAttempt
 from .bodies import job_body
@@ -28,9 +29,8 @@ def sign(body: bytes, timestamp: int, secret: str) -> str:
 
 
 def send(url: str, body: bytes, headers: dict) -> httpx.Response:
-    """The one outgoing request of callbacks: where destination checks guard it. Redirects are not followed."""
-    with httpx.Client(timeout=app_settings().callback_timeout_seconds, follow_redirects=False) as client:
-        return client.post(url, content=body, headers=headers)
+    """The one outgoing request of callbacks, through the destination checks; redirects are not followed."""
+    return destinations.post(url, content=body, headers=headers, timeout=app_settings().callback_timeout_seconds)
 
 
 def retry_delay(attempt: int) -> float | None:
@@ -57,6 +57,8 @@ def deliver(job_id: int, attempt: int) -> bool:
             error = f"The receiver answered HTTP {status_code}."
     except httpx.HTTPError as exc:
         error = f"No answer from the receiver: {exc.__class__.__name__}."
+    except destinations.DestinationRefused as refused:
+        error = f"The callback URL is not a destination this service may contact: {refused.reason}"
     delay = retry_delay(attempt) if error else None
     CallbackDelivery.objects.create(
         job=job,

@@ -9,15 +9,16 @@ import pytest
 from config.celery import app
 from distribution.models import PublishAttempt
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
+from tests.integration.conftest import IT_KEY
 from tests.servers import Route
 from tests.workers import CeleryWorker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-HEADERS = {"X-API-Key": "it-key"}
+HEADERS = {"X-API-Key": IT_KEY}
 
 
 def test_worker_publishes_into_payload_while_a_second_publish_gets_409(
-    live_server, payload_server, use_payload, asset_server, tmp_path, celery_broker_dir
+    live_server, payload_server, use_payload, asset_server, tmp_path, celery_broker_dir, loopback_allowed
 ):
     use_payload(payload_server)
     app.conf.task_always_eager = False
@@ -35,6 +36,7 @@ def test_worker_publishes_into_payload_while_a_second_publish_gets_409(
         "PAYLOADCMS_URL": payload_server.url,
         "PAYLOADCMS_API_KEY": payload_server.api_key,
         "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
+        "DISTRIBUTION_ALLOW_LOOPBACK_DESTINATIONS": "true",  # the asset server is on 127.0.0.1
         "DISTRIBUTION_JOB_TEMP_DIR": str(tmp_path / "jobs"),
     }
     with CeleryWorker(tmp_path, celery_broker_dir, **env):
