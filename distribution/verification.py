@@ -23,7 +23,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import mirror
+from . import destinations, mirror
 from .cms_client import DISTRIBUTION_RECORDS, MEDIA, PayloadCMSClient
 from .conf import app_settings
 from .errors import PublishError
@@ -75,9 +75,12 @@ def verify(
     results = _Results(run)
     try:
         timeout = app_settings().http_timeout_seconds
-        with httpx.Client(timeout=timeout) if http is None else nullcontext(http) as client:
+        with (
+            httpx.Client(timeout=timeout) if http is None else nullcontext(http) as client,
+            destinations.guarded_client(timeout=timeout) if http is None else nullcontext(http) as files,
+        ):
             cms = PayloadCMSClient.from_settings(client)
-            checker = _Checker(cms, client, options.checksum)
+            checker = _Checker(cms, files, options.checksum)
             for doc, problems, total in _check_all(_selected_records(cms, options), checker, options.concurrency):
                 mirror.upsert(doc)
                 results.add(doc["audit_log_id"], problems)
@@ -199,8 +202,10 @@ class _Checker:
         # The file as stored: no compression to undo (nor a decompression bomb), sizes comparable with filesize.
         headers = {"Accept-Encoding": "identity"} if self.stream_checksum else {"Range": "bytes=0-0"}
         try:
-            with self.http.stream("GET", url, headers=headers, follow_redirects=True) as response:
+            with destinations.open_stream(self.http, url, headers=headers) as response:
                 return self._response_problems(response, expected_size, expected_checksum)
+        except destinations.DestinationRefused as refused:
+            return [Problem(URL_UNREACHABLE, f"public_url was not fetched: {refused.reason}.")]
         except httpx.HTTPError as exc:
             return [Problem(URL_UNREACHABLE, f"public_url did not answer ({exc.__class__.__name__}).")]
 

@@ -26,6 +26,9 @@ from tests.test_admin import result_rows
 from tests.test_commands import FakeTerminal, final_lines
 from tests.test_metrics import scrape
 
+# The public URLs verified are the CMS double's, on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
+
 
 def add_record(cms, audit_log_id: str, *, with_media: bool = True, **fields) -> dict:
     """A published record as the pipeline leaves it in the double: file, media document, distribution record."""
@@ -359,3 +362,14 @@ def test_metrics_before_any_verification(client, db):
     samples = scrape(client)
     assert samples['distribution_verification_runs_total{status="sound"}'] == 0
     assert not any(name.startswith("distribution_verification_problems") for name in samples)
+
+
+def test_a_public_url_on_a_non_public_address_is_reported_not_fetched(db, cms):
+    """A record edited in the CMS to point at cloud metadata: verification refuses to request it."""
+    add_record(cms, "dist_metadata", public_url="https://169.254.169.254/latest/meta-data.mp4")
+
+    code, out, _ = run("--json")
+
+    assert code == 1
+    [problem] = json.loads(out)["problems"]
+    assert problem["code"] == "url_unreachable" and problem["message"].startswith("public_url was not fetched")

@@ -15,7 +15,12 @@ from distribution.models import RecordCheck, VerificationRun
 from distribution.publishing import publish
 from tests.conftest import publish_request
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+# The public URLs verified are the local PayloadCMS's, on 127.0.0.1.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("loopback_allowed"),
+]
 
 
 @pytest.fixture
