@@ -1,24 +1,24 @@
-"""Step 2: stream the MP4 from its video_url into a temporary file.
+"""Step 2: stream the MP4 from its video_url, verifying it as it passes.
 
-The sha256 is computed as chunks arrive, so memory use is one chunk whatever
-the asset size. The file is refused early when it is not ISO-BMFF (no `ftyp`
-box where MP4 puts it) or grows past the configured maximum. The asset is asked
-for with `Accept-Encoding: identity` and the bytes are hashed as sent: nothing is
-ever decompressed. Every connection (redirect hops included) goes through the
+`AssetStream` yields the asset's bytes as they arrive, so the upload sends each piece on
+while the download goes on: no temporary file, and memory use is one chunk whatever the
+asset size. The sha256 is computed on the way; a mismatch raises at the end of the
+iteration, before the last piece is acknowledged, so the consumer (the upload to
+PayloadCMS or the bucket) aborts instead of completing. The asset is refused early when
+it is not ISO-BMFF (no `ftyp` box where MP4 puts it) or grows past the configured maximum.
+It is asked for with `Accept-Encoding: identity` and the bytes are hashed as sent: nothing
+is ever decompressed. Every connection (redirect hops included) goes through the
 destination checks of `destinations.py`.
 
-Errors tell the caller that the download failed or was refused, never what
-answered (status, exception, computed hash): those go to `PublishError.detail`,
-which is kept in the attempt for operators only.
+Errors tell the caller that the download failed or was refused, never what answered
+(status, exception, computed hash): those go to `PublishError.detail`, which is kept in
+the attempt for operators only.
 """
 
 import hashlib
-import os
-import tempfile
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from contextlib import ExitStack, contextmanager
 
 import httpx
 
@@ -28,13 +28,6 @@ from .deadline import Deadline
 from .errors import PublishError
 
 Progress = Callable[[int, int | None], None]
-
-
-@dataclass(frozen=True)
-class FetchedAsset:
-    path: Path
-    size: int
-    checksum: str
 
 
 def _fetch_failed(url: str, detail: str) -> PublishError:
@@ -61,82 +54,129 @@ def _check_mp4_signature(head: bytes) -> None:
         )
 
 
-@contextmanager
-def fetched_asset(
-    url: str,
-    expected_checksum: str,
-    *,
-    max_bytes: int,
-    progress: Progress | None = None,
-    deadline: Deadline | None = None,
-    directory: Path | None = None,
-    transport: httpx.BaseTransport | None = None,
-) -> Iterator[FetchedAsset]:
-    """Download `url`, verify it, and yield it as a temporary file (in `directory`) removed on exit.
+class AssetStream:
+    """The asset at `url`, opened on entry and iterated as verified chunks.
 
+        with AssetStream(url, "sha256:...", max_bytes=...) as asset:
+            upload(asset)          # iterating raises PublishError on any fault, checksum_mismatch last
+            asset.size, asset.checksum, asset.fetch_ms
+
+    Entering connects and checks the answer (status, declared size), so a refused or missing
+    asset fails before anything is sent anywhere. `failure` keeps the error the iteration
+    raised: a consumer that sees its upload fail can tell the asset's fault from its own.
     `transport` replaces the guarded transport (unit tests with httpx.MockTransport only).
     """
-    handle, name = tempfile.mkstemp(prefix="distribution-", suffix=".mp4", dir=directory)
-    path = Path(name)
-    hooks = {"request": [deadline.clamp_timeouts]} if deadline else None
-    try:
-        with (
-            os.fdopen(handle, "wb") as sink,
-            destinations.guarded_client(transport=transport, event_hooks=hooks) as http,
-        ):
-            size, digest = _stream_to(sink, http, url, max_bytes, progress, deadline)
-        checksum = f"sha256:{digest}"
-        if checksum != expected_checksum:
-            raise PublishError(
-                "checksum_mismatch",
-                f"The asset's sha256 is not the expected {expected_checksum}.",
-                http_status=422,
-                detail=f"computed {checksum}",
-            )
-        yield FetchedAsset(path=path, size=size, checksum=checksum)
-    finally:
-        path.unlink(missing_ok=True)
 
+    def __init__(
+        self,
+        url: str,
+        expected_checksum: str,
+        *,
+        max_bytes: int,
+        progress: Progress | None = None,
+        deadline: Deadline | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.url = url
+        self.expected_checksum = expected_checksum
+        self.max_bytes = max_bytes
+        self.progress = progress
+        self.deadline = deadline
+        self.transport = transport
+        self.declared_size: int | None = None
+        self.size = 0
+        self.checksum: str | None = None
+        self.fetch_ms: int | None = None
+        self.failure: PublishError | None = None
+        self._response: httpx.Response | None = None
+        self._resources = ExitStack()
 
-def _stream_to(
-    sink, http: httpx.Client, url: str, max_bytes: int, progress: Progress | None, deadline: Deadline | None
-) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
-    allowed_hosts = list(app_settings().asset_hosts)
-    try:
-        with destinations.open_stream(
-            http, url, headers={"Accept-Encoding": "identity"}, allowed_hosts=allowed_hosts
-        ) as response:
-            if response.status_code != 200:
-                raise _fetch_failed(
-                    url, f"HTTP {response.status_code} from {destinations.redact_url(str(response.url))}"
+    def __enter__(self) -> "AssetStream":
+        self._started = time.monotonic()
+        hooks = {"request": [self.deadline.clamp_timeouts]} if self.deadline else None
+        try:
+            with _translated_errors(self.url):
+                http = self._resources.enter_context(
+                    destinations.guarded_client(transport=self.transport, event_hooks=hooks)
                 )
-            declared = _declared_length(response)
-            if declared and declared > max_bytes:
-                raise _too_large(max_bytes)
+                response = self._resources.enter_context(
+                    destinations.open_stream(
+                        http,
+                        self.url,
+                        headers={"Accept-Encoding": "identity"},
+                        allowed_hosts=list(app_settings().asset_hosts),
+                    )
+                )
+                if response.status_code != 200:
+                    raise _fetch_failed(
+                        self.url, f"HTTP {response.status_code} from {destinations.redact_url(str(response.url))}"
+                    )
+                self.declared_size = _declared_length(response)
+                if self.declared_size and self.declared_size > self.max_bytes:
+                    raise _too_large(self.max_bytes)
+        except BaseException:
+            self._resources.close()
+            raise
+        self._response = response
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._resources.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        assert self._response is not None, "enter the AssetStream before iterating it"
+        try:
+            yield from self._verified_chunks(self._response)
+        except PublishError as error:
+            self.failure = error
+            raise
+
+    def drain(self) -> None:
+        """Read the whole asset, verifying it, and keep nothing (a dry run)."""
+        for _ in self:
+            pass
+
+    def _verified_chunks(self, response: httpx.Response) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        head = b""
+        with _translated_errors(self.url):
             # Pieces as they arrive (at most 64 KiB), so a drip-feeding host still meets the deadline.
             for chunk in response.iter_raw():
-                if deadline:
-                    deadline.check("asset_fetch_failed", f"The download of {destinations.redact_url(url)}")
+                if self.deadline:
+                    self.deadline.check("asset_fetch_failed", f"The download of {destinations.redact_url(self.url)}")
                 if len(head) < 8:
                     head += chunk[: 8 - len(head)]
                     if len(head) >= 8:
                         _check_mp4_signature(head)
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _too_large(max_bytes)
+                self.size += len(chunk)
+                if self.size > self.max_bytes:
+                    raise _too_large(self.max_bytes)
                 digest.update(chunk)
-                sink.write(chunk)
-                if progress:
-                    progress(size, declared)
+                if self.progress:
+                    self.progress(self.size, self.declared_size)
+                yield chunk
+        _check_mp4_signature(head)
+        self.fetch_ms = round((time.monotonic() - self._started) * 1000)
+        checksum = f"sha256:{digest.hexdigest()}"
+        if checksum != self.expected_checksum:
+            raise PublishError(
+                "checksum_mismatch",
+                f"The asset's sha256 is not the expected {self.expected_checksum}.",
+                http_status=422,
+                detail=f"computed {checksum}",
+            )
+        self.checksum = checksum
+
+
+@contextmanager
+def _translated_errors(url: str) -> Iterator[None]:
+    """Turn the transport's refusals and faults into the pipeline's PublishErrors."""
+    try:
+        yield
     except destinations.DestinationRefused as exc:
         raise _refused(url, exc.reason) from None
     except httpx.HTTPError as exc:
         raise _fetch_failed(url, f"{exc.__class__.__name__} ({exc})") from None
-    _check_mp4_signature(head)
-    return size, digest.hexdigest()
 
 
 def _declared_length(response: httpx.Response) -> int | None:

@@ -10,42 +10,20 @@ a KeyError or ValueError: a 2xx answer that is not JSON, lacks `doc`/`docs`, or
 carries an unreadable URL or expiry is `cms_bad_response`.
 """
 
-import io
-import json
 import logging
-import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from .asset_fetching import Progress
-from .conf import app_settings
 from .errors import PublishError
+from .http_client import new_client
 
 MEDIA = "media"
 DISTRIBUTION_RECORDS = "distributionRecords"
-
-
-class _ReportingFile(io.FileIO):
-    """A file httpx streams into the multipart body chunk by chunk, reporting bytes read."""
-
-    def __init__(self, path: Path, progress: Progress | None):
-        super().__init__(path, "rb")
-        self._progress = progress
-        self._total = os.fstat(self.fileno()).st_size
-        self._done = 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        chunk = super().read(size)
-        self._done += len(chunk)
-        if self._progress and chunk:
-            self._progress(self._done, self._total)
-        return chunk
 
 
 class PayloadCMSClient:
@@ -88,27 +66,24 @@ class PayloadCMSClient:
             page += 1
 
     # -- writes ----------------------------------------------------------------
-    def upload_media(
-        self,
-        file_path: Path,
-        storage_path: str,
-        fields: dict,
-        *,
-        existing: dict | None,
-        progress: Progress | None = None,
-    ) -> dict:
-        """Upload the file to `media`: a new document, or the `existing` one (same audit_log_id) gets the new file."""
-        method, url = ("PATCH", f"/api/{MEDIA}/{existing['id']}") if existing else ("POST", f"/api/{MEDIA}")
-        filename = storage_path.rsplit("/", 1)[-1]
-        with _ReportingFile(file_path, progress) as stream:
-            body = self._request(
-                method,
-                url,
-                "cms_upload_failed",
-                data={"_payload": json.dumps({**fields, "storage_path": storage_path})},
-                files={"file": (filename, stream, "video/mp4")},
-            )
-        return _doc(body, MEDIA)
+    def upsert_media(self, content: Iterable[bytes], storage_path: str, fields: dict) -> tuple[dict, bool]:
+        """Send the file to `media` as it streams in; answer (document, created).
+
+        One request to the plugin's upsert endpoint: Payload writes the body to a file while
+        hashing it and, only if it matches `fields["checksum"]`, creates the document for its
+        audit_log_id or gives the existing one the new file. `content` raising (the asset
+        failed its checks) aborts the request mid-body, and Payload keeps nothing.
+        """
+        params = {**fields, "storage_path": storage_path}
+        body = self._request(
+            "PUT",
+            f"/api/{MEDIA}/upsert",
+            "cms_upload_failed",
+            params=params,
+            content=content,
+            headers={"Content-Type": "video/mp4"},
+        )
+        return _doc(body, MEDIA), body.get("created") is True
 
     def delete_media(self, doc_id) -> None:
         """Delete a media document; Payload's storage adapter deletes its file with it."""
@@ -116,13 +91,10 @@ class PayloadCMSClient:
             raise _bad_response("PayloadCMS listed a media document without an id.")
         self._request("DELETE", f"/api/{MEDIA}/{doc_id}", "cms_delete_failed")
 
-    def upsert_distribution_record(self, record: dict, *, existing: dict | None) -> dict:
-        """Create the record, or update `existing` (the record found for its audit_log_id)."""
-        if existing:
-            url, method = f"/api/{DISTRIBUTION_RECORDS}/{existing['id']}", "PATCH"
-        else:
-            url, method = f"/api/{DISTRIBUTION_RECORDS}", "POST"
-        return _doc(self._request(method, url, "cms_record_failed", json=record), DISTRIBUTION_RECORDS)
+    def upsert_distribution_record(self, record: dict) -> dict:
+        """Create the record for its audit_log_id, or update the one there is (one request, one transaction)."""
+        body = self._request("PUT", f"/api/{DISTRIBUTION_RECORDS}/upsert", "cms_record_failed", json=record)
+        return _doc(body, DISTRIBUTION_RECORDS)
 
     def absolute_url(self, url) -> str:
         """Payload answers local-disk file URLs relative to its own server."""
@@ -142,9 +114,11 @@ class PayloadCMSClient:
         return moment
 
     # -- plumbing --------------------------------------------------------------
-    def _request(self, method: str, path: str, error_code: str, **kwargs) -> dict:
+    def _request(self, method: str, path: str, error_code: str, *, headers: dict | None = None, **kwargs) -> dict:
         try:
-            response = self.http.request(method, self.base_url + path, headers=self._headers, **kwargs)
+            response = self.http.request(
+                method, self.base_url + path, headers={**self._headers, **(headers or {})}, **kwargs
+            )
         except (httpx.InvalidURL, UnicodeError):  # UnicodeError: a host IDNA cannot encode
             raise PublishError(
                 "cms_unavailable", f"{self.base_url}{path} is not a valid URL; check PAYLOADCMS_URL."
@@ -190,7 +164,7 @@ def remove_new_media(audit_log_id: str, *, keep_if_recorded: bool = False) -> st
     """
     logger = logging.getLogger("distribution.publishing")
     try:
-        with httpx.Client(timeout=app_settings().http_timeout_seconds) as http:
+        with new_client() as http:
             cms = PayloadCMSClient.from_settings(http)
             if keep_if_recorded and cms.find_by_audit_log_id(DISTRIBUTION_RECORDS, audit_log_id):
                 return "PayloadCMS has its record: the publish completed there, its media document is kept."

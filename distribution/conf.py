@@ -7,9 +7,7 @@ settings, the object is rebuilt whenever Django's settings change (override_sett
 """
 
 import dataclasses
-import tempfile
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -55,8 +53,6 @@ class DistributionSettings:
     job_lease_seconds: float = 60.0
     # A job no worker has started after this long is failed (not_started), releasing its audit_log_id.
     job_queue_timeout_seconds: float = 3600.0
-    # Where workers keep a job's temporary files (one folder per job, removed by the worker or the reaper).
-    job_temp_dir: str = str(Path(tempfile.gettempdir()) / "distribution-jobs")
     # Key of the HMAC-SHA256 signature of job callbacks; requests with a callback_url need it set.
     callback_secret: str = ""
     # Seconds before each retry of a failed callback delivery (deliveries only: never the publish).

@@ -23,6 +23,7 @@ import httpcore
 import httpx
 
 from .conf import app_settings
+from .http_client import new_client, tls_context
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # resolver(host, port) -> every address the host resolves to, as strings (getaddrinfo by default).
@@ -204,9 +205,7 @@ class GuardedTransport(httpx.HTTPTransport):
             allow_loopback = app_settings().allow_loopback_destinations
         backend = _GuardedBackend(resolver or system_resolver, connector or _default_connector, allow_loopback)
         # HTTPTransport offers no network_backend argument; its pool is rebuilt with ours.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(), network_backend=backend
-        )
+        self._pool = httpcore.ConnectionPool(ssl_context=ssl_context or tls_context(), network_backend=backend)
 
 
 @contextmanager
@@ -220,9 +219,7 @@ def guarded_client(
 
     GET through `open_stream()`, which checks each redirect hop; POST through `post()`.
     """
-    if timeout is None:
-        timeout = app_settings().http_timeout_seconds
-    with httpx.Client(
+    with new_client(
         transport=transport or GuardedTransport(),
         timeout=timeout,
         follow_redirects=False,

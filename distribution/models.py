@@ -40,7 +40,6 @@ class PublishAttempt(models.Model):
     bytes_total = models.BigIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the process running the job.")
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    temp_path = models.CharField(max_length=1024, blank=True, help_text="The running job's temporary folder.")
     callback_url = models.URLField(max_length=2048, blank=True, help_text="Where the job's final body is POSTed.")
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
@@ -50,8 +49,9 @@ class PublishAttempt(models.Model):
     error_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="HTTP status of the error.")
     error_fields = models.JSONField(null=True, blank=True)
     request = models.JSONField(default=dict, help_text="As received, with video_url's credentials and query redacted.")
-    created_media = models.BooleanField(
-        default=False, help_text="The job was creating a new media document: removed again if the job fails."
+    upload_started = models.BooleanField(
+        default=False,
+        help_text="Upload started: if the job fails, a media document left without its record is removed.",
     )
     fetch_url = models.TextField(
         blank=True, help_text="The full video_url (signed-URL tokens included) while the job is active; then cleared."

@@ -12,19 +12,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 import httpx
 from django.utils import timezone
 
 from . import mirror
-from .asset_fetching import fetched_asset
+from .asset_fetching import AssetStream
 from .audit_events import iso as _iso
-from .cms_client import DISTRIBUTION_RECORDS, MEDIA, PayloadCMSClient, remove_new_media
+from .cms_client import DISTRIBUTION_RECORDS, PayloadCMSClient, remove_new_media
 from .conf import app_settings
 from .contract import distribution_record
 from .deadline import Deadline
 from .errors import PublishError
+from .http_client import new_client
 from .jobs import lifecycle
 from .models import MirroredRecord, PublishAttempt
 from .validation import PublishPlan, build_plan, check_public_url, storable_request
@@ -111,8 +111,6 @@ def run(
         error.audit_log_id = error.audit_log_id or job.audit_log_id
         lifecycle.finish(job, error)
         raise error from None
-    finally:
-        lifecycle.remove_temp_dir(job)
     lifecycle.finish(job)
     return result
 
@@ -136,49 +134,45 @@ def _http_client(http: httpx.Client | None, deadline: Deadline | None = None) ->
     if http is not None:
         yield http
         return
-    hooks = {"request": [deadline.clamp_timeouts]} if deadline else {}
-    with httpx.Client(timeout=app_settings().http_timeout_seconds, event_hooks=hooks) as client:
+    with new_client(event_hooks={"request": [deadline.clamp_timeouts]} if deadline else None) as client:
         yield client
 
 
 def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadline) -> PublishResult:
-    """The pipeline; `job` None for a dry run, else its `progress` is the job's JobProgress."""
+    """The pipeline; `job` None for a dry run, else its `progress` is the job's JobProgress.
+
+    The download streams straight into the upload: each piece goes on to PayloadCMS as it
+    arrives, hashed on the way, and PayloadCMS keeps the file only if the whole body came and
+    matches the checksum. A dry run reads and verifies the asset and keeps nothing.
+    """
     config = app_settings()
-    fetch_started = time.monotonic()
+    started = time.monotonic()
+    if job is not None and config.public_base_url:  # before any transfer: the URL we would answer is sound
+        check_public_url(f"{config.public_base_url}/{plan.storage_path}")
 
-    def upload_progress(done: int, total: int | None) -> None:
-        deadline.check("cms_upload_failed", "The upload to PayloadCMS")
+    def transfer_progress(done: int, total: int | None) -> None:
+        deadline.check("cms_upload_failed" if job else "asset_fetch_failed", "The transfer of the asset")
         if progress:
-            progress("upload", done, total)
+            progress("upload" if job else "download", done, total)
 
-    with fetched_asset(
-        plan.video_url,
-        plan.checksum,
-        max_bytes=config.max_asset_bytes,
-        progress=partial(progress, "download") if progress else None,
-        deadline=deadline,
-        directory=lifecycle.make_temp_dir(job) if job else None,
+    with AssetStream(
+        plan.video_url, plan.checksum, max_bytes=config.max_asset_bytes, progress=transfer_progress, deadline=deadline
     ) as asset:
         if job is None:
+            asset.drain()
             predicted_url = f"{config.public_base_url}/{plan.storage_path}" if config.public_base_url else None
-            record = _distribution_record(plan, predicted_url, _default_expiry(plan))
-            return PublishResult(record, None, asset.size)
-        job.asset_size = asset.size
-        job.fetch_ms = _elapsed_ms(fetch_started)
-        upload_started = time.monotonic()
+            return PublishResult(_distribution_record(plan, predicted_url, _default_expiry(plan)), None, asset.size)
+        # Known before the upload starts, so a reaper can clean up after a worker that dies in it.
+        job.upload_started = True
+        PublishAttempt.objects.filter(pk=job.pk).update(upload_started=True)
         cms = PayloadCMSClient.from_settings(http)
-        existing = _existing_documents(cms, plan)  # before the upload: CMS reachable, key accepted, URL sound
-        if existing[MEDIA] is None:  # known before the upload starts, so a reaper can clean up after a dead worker
-            job.created_media = True
-            PublishAttempt.objects.filter(pk=job.pk).update(created_media=True)
-        with _new_media_removed_on_failure(plan, existing_media=existing[MEDIA]):
-            media = cms.upload_media(
-                asset.path,
+        with _new_media_removed_on_failure(plan, asset):
+            media, _created = cms.upsert_media(
+                asset,
                 plan.storage_path,
                 {"project_id": plan.project_id, "audit_log_id": plan.audit_log_id, "checksum": plan.checksum},
-                existing=existing[MEDIA],
-                progress=upload_progress,
             )
+            job.upload_ms = _elapsed_ms(started)
             progress.enter_stage(PublishAttempt.Stage.RECORD)
             public_url = check_public_url(_public_url(cms, plan, media))
             expires_at = cms.media_expiry(media) or _default_expiry(plan)
@@ -197,41 +191,32 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
                     "expires_at": _iso(expires_at),
                     "published_at": _iso(published_at),
                     "metadata": plan.extra_metadata,
-                },
-                existing=existing[DISTRIBUTION_RECORDS],
+                }
             )
     mirror.upsert(stored)
     record = _distribution_record(plan, public_url, expires_at)
-    job.upload_ms = _elapsed_ms(upload_started)
+    job.asset_size = asset.size
+    job.fetch_ms = asset.fetch_ms
     job.finished_at = published_at
     job.public_url = public_url
     job.distribution_record = record
     return PublishResult(record, job, job.asset_size)
 
 
-def _existing_documents(cms: PayloadCMSClient, plan: PublishPlan) -> dict:
-    """The media document and record already published under this audit_log_id (None where there is none)."""
-    base = app_settings().public_base_url
-    if base:
-        check_public_url(f"{base}/{plan.storage_path}")
-    return {
-        collection: cms.find_by_audit_log_id(collection, plan.audit_log_id)
-        for collection in (MEDIA, DISTRIBUTION_RECORDS)
-    }
-
-
 @contextmanager
-def _new_media_removed_on_failure(plan: PublishPlan, existing_media: dict | None):
-    """If the publish fails after a media document was created for it, delete that document and its file.
+def _new_media_removed_on_failure(plan: PublishPlan, asset: AssetStream):
+    """If the publish fails once PayloadCMS may have kept the file, delete the media document it created.
 
-    The document is looked up again rather than taken from the upload's answer, which may be the
-    very thing that failed. A re-publish (the media document existed before) keeps its document.
+    A fault of the asset itself (download, checksum) aborted the upload mid-body, so PayloadCMS
+    kept nothing. Otherwise the media document is looked up again rather than taken from the
+    upload's answer, which may be the very thing that failed; it stays if its record exists
+    (a re-publish: the record points at that file, which only ever holds verified bytes).
     """
     try:
         yield
     except PublishError as error:
-        if existing_media is None:
-            error.message += " " + remove_new_media(plan.audit_log_id)
+        if error is not asset.failure:
+            error.message += " " + remove_new_media(plan.audit_log_id, keep_if_recorded=True)
         raise
 
 

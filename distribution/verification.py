@@ -27,6 +27,7 @@ from . import destinations, mirror
 from .cms_client import DISTRIBUTION_RECORDS, MEDIA, PayloadCMSClient
 from .conf import app_settings
 from .errors import PublishError
+from .http_client import new_client
 from .models import RecordCheck, VerificationFinding, VerificationRun
 from .validation import check_public_url
 
@@ -76,7 +77,7 @@ def verify(
     try:
         timeout = app_settings().http_timeout_seconds
         with (
-            httpx.Client(timeout=timeout) if http is None else nullcontext(http) as client,
+            new_client(timeout=timeout) if http is None else nullcontext(http) as client,
             destinations.guarded_client(timeout=timeout) if http is None else nullcontext(http) as files,
         ):
             cms = PayloadCMSClient.from_settings(client)

@@ -4,12 +4,11 @@ Both run in a background thread of the test process and speak plain HTTP/1.1,
 so the pipeline under test goes through httpx, sockets and all.
 """
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email.parser import BytesParser
-from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -47,7 +46,7 @@ class LocalServer:
                 server.requests.append((self.command, self.path))
                 server.handle(self)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = _dispatch
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
 
         self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
@@ -111,9 +110,12 @@ class CMSState:
 
 
 class PayloadDouble(LocalServer):
-    """Just enough of PayloadCMS's REST API for the pipeline: find, create, update, file URLs.
+    """Just enough of PayloadCMS's REST API and distributionPlugin's endpoints for the pipeline.
 
-    Its answers copy Payload's shapes ({"doc": ...}, {"docs": [...], "hasNextPage": ...},
+    Find, delete, file URLs, and the plugin's upserts: `PUT /api/media/upsert` takes the raw
+    file (chunked) and keeps it only if the whole body came and matches its checksum;
+    `PUT /api/distributionRecords/upsert` takes the JSON record. Its answers copy Payload's
+    shapes ({"doc": ..., "created": ...}, {"docs": [...], "hasNextPage": ...},
     {"errors": [{"message": ...}]}); the integration tests prove them against a real Payload.
     """
 
@@ -124,6 +126,11 @@ class PayloadDouble(LocalServer):
         # "METHOD collection" -> (status, raw body): the next such request gets this answer instead,
         # after a write has been applied (a CMS that stored the document but answered nonsense).
         self.garble_next: dict[str, tuple[int, bytes]] = {}
+        self.aborted_uploads = 0
+
+    def kept_nothing(self) -> bool:
+        """No document and no file: what an aborted or refused publish must leave."""
+        return not (self.state.media or self.state.records or self.state.files)
 
     def collection(self, name: str) -> list[dict]:
         return self.state.media if name == "media" else self.state.records
@@ -137,7 +144,12 @@ class PayloadDouble(LocalServer):
         if len(segments) < 2 or segments[1] not in ("media", "distributionRecords"):
             return self.send(handler, 404, json.dumps({"errors": [{"message": "Not Found"}]}).encode())
         collection = segments[1]
-        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))  # read even when failing
+        try:
+            body = read_body(handler)  # read even when failing
+        except ConnectionError:
+            self.aborted_uploads += 1
+            handler.close_connection = True
+            return None
         failure = self.fail_next.pop(f"{handler.command} {collection}", None)
         if failure:
             return self.send(handler, failure, json.dumps({"errors": [{"message": "Injected failure"}]}).encode())
@@ -149,22 +161,32 @@ class PayloadDouble(LocalServer):
         if handler.headers.get("Authorization") != f"users API-Key {self.state.api_key}":
             message = {"errors": [{"message": "You are not allowed to perform this action."}]}
             return self.send(handler, 403, json.dumps(message).encode())
-        docs = self.collection(collection)
         if handler.command == "DELETE":
             return self._delete(handler, collection, segments[2])
-        data = self._parse_body(handler.headers.get("Content-Type", ""), body, collection)
-        if handler.command == "POST":
-            doc = {"id": len(docs) + 1, **data}
-            docs.append(doc)
-            status = 201
+        if collection == "media":
+            data = {key: values[0] for key, values in parse_qs(parts.query).items()}
+            if data.get("checksum") != "sha256:" + hashlib.sha256(body).hexdigest():
+                message = {"errors": [{"message": "The file's sha256 does not match checksum."}]}
+                return self.send(handler, 422, json.dumps(message).encode())
+            self.state.files[data["storage_path"]] = body
+            data |= {
+                "filename": data["storage_path"].rsplit("/", 1)[-1],
+                "filesize": len(body),
+                "url": f"/api/media/file/{data['storage_path']}",
+            }
         else:
-            doc = next(d for d in docs if str(d["id"]) == segments[2])
-            doc.update(data)
-            status = 200
-        garbled = self.garble_next.pop(f"{handler.command} {collection}", None)
+            data = json.loads(body)
+        docs = self.collection(collection)
+        doc = next((d for d in docs if d.get("audit_log_id") == data.get("audit_log_id")), None)
+        created = doc is None
+        if created:
+            doc = {"id": len(docs) + 1}
+            docs.append(doc)
+        doc.update(data)
+        garbled = self.garble_next.pop(f"PUT {collection}", None)
         if garbled:
             return self.send(handler, *garbled)
-        self.send(handler, status, json.dumps({"doc": doc, "message": "ok"}).encode())
+        self.send(handler, 201 if created else 200, json.dumps({"doc": doc, "created": created}).encode())
 
     def _delete(self, handler, collection: str, doc_id: str):
         """Like Payload: the document goes, and for media its file with it."""
@@ -185,17 +207,24 @@ class PayloadDouble(LocalServer):
         body = {"docs": page_docs, "totalDocs": len(docs), "hasNextPage": page * limit < len(docs), "page": page}
         self.send(handler, 200, json.dumps(body).encode())
 
-    def _parse_body(self, content_type: str, body: bytes, collection: str) -> dict:
-        if content_type.startswith("application/json"):
-            return json.loads(body)
-        message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-        fields = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
-        data = json.loads(fields["_payload"].get_content())
-        upload = fields["file"].get_content()
-        self.state.files[data["storage_path"]] = upload
-        return {
-            **data,
-            "filename": fields["file"].get_filename(),
-            "filesize": len(upload),
-            "url": f"/api/media/file/{data['storage_path']}",
-        }
+
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request body, sized or chunked; ConnectionError if the client hangs up before its end."""
+    if handler.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length)
+        if len(body) < length:
+            raise ConnectionError("request body cut short")
+        return body
+    pieces = []
+    while True:
+        size_line = handler.rfile.readline()
+        if not size_line.strip():
+            raise ConnectionError("request body cut short")
+        size = int(size_line.split(b";")[0], 16)
+        piece = handler.rfile.read(size + 2)
+        if len(piece) < size + 2:
+            raise ConnectionError("request body cut short")
+        if size == 0:
+            return b"".join(pieces)
+        pieces.append(piece[:size])

@@ -228,7 +228,7 @@ def test_republish_action_runs_for_each_selected_record(client, cms, asset_serve
 def test_republish_failure_in_the_cms_is_reported_and_recorded(client, published, cms):
     staff(client, "view_mirroredrecord", "republish")
     record = MirroredRecord.objects.get()
-    cms.fail_next["PATCH media"] = 500
+    cms.fail_next["PUT media"] = 500
 
     done = client.post(RECORDS, {"action": "republish", "_selected_action": [record.pk], "confirm": "yes"}, follow=True)
 

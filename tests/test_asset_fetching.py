@@ -1,12 +1,11 @@
 import gzip
 import hashlib
-import tempfile
 import tracemalloc
 
 import httpx
 import pytest
 
-from distribution.asset_fetching import fetched_asset
+from distribution.asset_fetching import AssetStream
 from distribution.errors import PublishError
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4
 from tests.servers import AssetServer, Route
@@ -22,31 +21,40 @@ def mock_http(body: bytes, status: int = 200) -> httpx.MockTransport:
 
 def fetch_error(transport, checksum=SAMPLE_CHECKSUM, max_bytes=10**9) -> PublishError:
     url = "https://assets.test/a.mp4?token=secret"
-    with pytest.raises(PublishError) as caught, fetched_asset(url, checksum, max_bytes=max_bytes, transport=transport):
-        pass
+    with pytest.raises(PublishError) as caught:
+        read_all(AssetStream(url, checksum, max_bytes=max_bytes, transport=transport))
     return caught.value
+
+
+def read_all(stream: AssetStream) -> bytes:
+    with stream as asset:
+        return b"".join(asset)
 
 
 pytestmark = pytest.mark.usefixtures("loopback_allowed")  # the servers of these tests are on 127.0.0.1
 
 
-def test_verified_asset_is_a_temp_file_removed_afterwards():
-    with fetched_asset(
-        "https://assets.test/a.mp4", SAMPLE_CHECKSUM, max_bytes=10**6, transport=mock_http(SAMPLE_MP4)
-    ) as asset:
-        assert asset.path.read_bytes() == SAMPLE_MP4
-        assert (asset.size, asset.checksum) == (len(SAMPLE_MP4), SAMPLE_CHECKSUM)
-    assert not asset.path.exists()
+def test_the_verified_asset_streams_through_and_is_described():
+    stream = AssetStream("https://assets.test/a.mp4", SAMPLE_CHECKSUM, max_bytes=10**6, transport=mock_http(SAMPLE_MP4))
+    assert read_all(stream) == SAMPLE_MP4
+    assert (stream.size, stream.checksum, stream.declared_size) == (len(SAMPLE_MP4), SAMPLE_CHECKSUM, len(SAMPLE_MP4))
+    assert stream.failure is None
 
 
-def test_checksum_mismatch_keeps_the_computed_hash_for_operators_only(tmp_path, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    error = fetch_error(mock_http(SAMPLE_MP4), checksum="sha256:" + "a" * 64)
-    assert error.code == "checksum_mismatch"
+def test_checksum_mismatch_is_raised_by_the_last_read_and_keeps_the_hash_for_operators_only():
+    stream = AssetStream(
+        "https://assets.test/a.mp4", "sha256:" + "a" * 64, max_bytes=10**6, transport=mock_http(SAMPLE_MP4)
+    )
+    pieces = []
+    with pytest.raises(PublishError) as caught, stream as asset:
+        for piece in asset:
+            pieces.append(piece)
+    error = caught.value
+    assert b"".join(pieces) == SAMPLE_MP4  # every byte passed on, then the end refused: a consumer aborts
+    assert error.code == "checksum_mismatch" and stream.failure is error and stream.checksum is None
     digest = SAMPLE_CHECKSUM.removeprefix("sha256:")
     assert digest not in error.message and digest not in str(error.as_dict())
     assert digest in error.detail
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_asset_is_asked_for_as_is_and_hashed_as_sent():
@@ -84,14 +92,15 @@ def test_upstream_status_is_asset_fetch_failed_and_no_oracle():
 
 def test_progress_reports_bytes_so_far():
     seen = []
-    with fetched_asset(
-        "https://a.test/x.mp4",
-        SAMPLE_CHECKSUM,
-        max_bytes=10**6,
-        progress=lambda n, total: seen.append((n, total)),
-        transport=mock_http(SAMPLE_MP4),
-    ):
-        pass
+    read_all(
+        AssetStream(
+            "https://a.test/x.mp4",
+            SAMPLE_CHECKSUM,
+            max_bytes=10**6,
+            progress=lambda n, total: seen.append((n, total)),
+            transport=mock_http(SAMPLE_MP4),
+        )
+    )
     assert seen[-1] == (len(SAMPLE_MP4), len(SAMPLE_MP4))
 
 
@@ -114,7 +123,8 @@ def test_streaming_memory_stays_flat_for_a_large_asset():
         url = server.add("/big.mp4", Route(body=_big_mp4(chunks, chunk)))
         tracemalloc.start()
         try:
-            with fetched_asset(url, "sha256:" + digest.hexdigest(), max_bytes=10**9) as asset:
+            with AssetStream(url, "sha256:" + digest.hexdigest(), max_bytes=10**9) as asset:
+                asset.drain()
                 size = asset.size
             peak = tracemalloc.get_traced_memory()[1]
         finally:
@@ -126,6 +136,6 @@ def test_streaming_memory_stays_flat_for_a_large_asset():
 def test_stream_growing_past_the_limit_is_cut_off():
     with AssetServer() as server:
         url = server.add("/big.mp4", Route(body=_big_mp4(8, b"\x00" * 1024 * 1024)))
-        with pytest.raises(PublishError) as caught, fetched_asset(url, SAMPLE_CHECKSUM, max_bytes=2 * 1024 * 1024):
-            pass
+        with pytest.raises(PublishError) as caught:
+            read_all(AssetStream(url, SAMPLE_CHECKSUM, max_bytes=2 * 1024 * 1024))
     assert caught.value.code == "asset_too_large"

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from distribution.jobs import lifecycle
 from distribution.models import PublishAttempt
-from tests.conftest import publish_request
+from tests.conftest import SAMPLE_CHECKSUM, publish_request
 
 PUBLISH = "/api/distribution/publish"
 
@@ -36,10 +36,6 @@ def failed(response, code: str) -> dict:
     return error
 
 
-def assert_nothing_left(cms):
-    assert cms.state.media == [] and cms.state.files == {} and cms.state.records == []
-
-
 @pytest.mark.parametrize(
     "answer",
     [
@@ -53,55 +49,56 @@ def assert_nothing_left(cms):
     ids=["html", "list", "null", "no-doc", "doc-not-object", "doc-without-id"],
 )
 def test_media_upload_answered_with_nonsense(publish, cms, answer):
-    cms.garble_next["POST media"] = answer
+    cms.garble_next["PUT media"] = answer
     error = failed(publish(), "cms_bad_response")
     assert "PayloadCMS answered" in error["message"]
     assert "The new media document and its file were deleted from PayloadCMS." in error["message"]
-    assert_nothing_left(cms)
+    assert cms.kept_nothing()
 
 
 def test_unreadable_url_expires_at(publish, cms):
     path = "concept-42/mvp/dist_exp.mp4"
     doc = {"id": 1, "url": f"/api/media/file/{path}", "url_expires_at": "next tuesday"}
-    cms.garble_next["POST media"] = (201, json.dumps({"doc": doc}).encode())
+    cms.garble_next["PUT media"] = (201, json.dumps({"doc": doc}).encode())
     error = failed(publish(audit_log_id="dist_exp"), "cms_bad_response")
     assert "unreadable url_expires_at 'next tuesday'" in error["message"]
-    assert_nothing_left(cms)
+    assert cms.kept_nothing()
 
 
 def test_media_url_that_is_not_text(publish, cms):
-    cms.garble_next["POST media"] = (201, json.dumps({"doc": {"id": 1, "url": {"href": "x"}}}).encode())
+    cms.garble_next["PUT media"] = (201, json.dumps({"doc": {"id": 1, "url": {"href": "x"}}}).encode())
     failed(publish(), "cms_bad_response")
-    assert_nothing_left(cms)
+    assert cms.kept_nothing()
 
 
 @pytest.mark.parametrize("answer", [(200, b"not json"), (200, b'{"docs": null}'), (200, b'{"docs": [1]}')])
-def test_lookup_before_the_upload_answered_with_nonsense(publish, cms, answer):
-    cms.garble_next["GET media"] = answer
-    error = failed(publish(), "cms_bad_response")
-    assert "lookup" in error["message"] or "not JSON" in error["message"]
-    assert_nothing_left(cms)
-    assert [method for method, _ in cms.requests] == ["GET"]  # refused before the upload
+def test_cleanup_lookup_answered_with_nonsense_says_what_may_be_left(publish, cms, answer):
+    cms.fail_next["PUT distributionRecords"] = 500
+    cms.garble_next["GET distributionRecords"] = answer  # the cleanup's "was the record written?" lookup
+    error = failed(publish(audit_log_id="dist_garbled"), "cms_record_failed")
+    assert "The new media document for dist_garbled could not be deleted (cms_bad_response)" in error["message"]
 
 
 def test_record_write_failure_removes_the_new_media(publish, cms):
-    cms.fail_next["POST distributionRecords"] = 500
+    cms.fail_next["PUT distributionRecords"] = 500
     error = failed(publish(audit_log_id="dist_rec"), "cms_record_failed")
     assert error["message"].endswith("The new media document and its file were deleted from PayloadCMS.")
-    assert_nothing_left(cms)
+    assert cms.kept_nothing()
     attempt = PublishAttempt.objects.get()
     assert "were deleted" in attempt.error_message
     assert ("DELETE", "/api/media/1") in cms.requests
 
 
-def test_record_answered_without_doc_removes_the_new_media(publish, cms):
-    cms.garble_next["POST distributionRecords"] = (201, b'{"message": "ok"}')
-    failed(publish(), "cms_bad_response")
-    assert cms.state.media == [] and cms.state.files == {}
+def test_record_stored_but_answered_without_doc_keeps_the_complete_publish(publish, cms):
+    """PayloadCMS wrote the record and then answered nonsense: its media and record agree, so both stay."""
+    cms.garble_next["PUT distributionRecords"] = (201, b'{"message": "ok"}')
+    error = failed(publish(), "cms_bad_response")
+    assert "PayloadCMS has its record: the publish completed there, its media document is kept." in error["message"]
+    assert len(cms.state.media) == 1 and len(cms.state.records) == 1 and len(cms.state.files) == 1
 
 
 def test_when_the_cleanup_fails_the_error_says_so(publish, cms):
-    cms.fail_next["POST distributionRecords"] = 500
+    cms.fail_next["PUT distributionRecords"] = 500
     cms.fail_next["DELETE media"] = 500
     error = failed(publish(audit_log_id="dist_stuck"), "cms_record_failed")
     assert "The new media document for dist_stuck could not be deleted (cms_delete_failed)" in error["message"]
@@ -112,7 +109,7 @@ def test_public_url_refused_after_upload_removes_the_media(publish, cms, setting
     settings.DISTRIBUTION = {**settings.DISTRIBUTION, "ALLOW_HTTP_PUBLIC_URL": False}
     error = failed(publish(), "invalid_public_url")
     assert "were deleted" in error["message"]
-    assert_nothing_left(cms)
+    assert cms.kept_nothing()
 
 
 def test_public_base_url_is_checked_before_the_upload(publish, cms, settings):
@@ -123,7 +120,7 @@ def test_public_base_url_is_checked_before_the_upload(publish, cms, settings):
 
 def test_a_failed_republish_keeps_the_existing_media(publish, cms):
     assert publish(audit_log_id="dist_keep").status_code == 201
-    cms.fail_next["PATCH distributionRecords"] = 500
+    cms.fail_next["PUT distributionRecords"] = 500
     error = failed(publish(audit_log_id="dist_keep"), "cms_record_failed")
     assert "deleted" not in error["message"]
     assert len(cms.state.media) == 1 and len(cms.state.records) == 1
@@ -149,7 +146,7 @@ def test_the_reaper_removes_what_a_dead_worker_left(publish, cms, record_written
         worker="gone:1",
         started_at=now,
         lease_expires_at=now - timedelta(seconds=1),
-        created_media=True,
+        upload_started=True,
     )
 
     assert lifecycle.reap_expired() == 1
@@ -164,7 +161,15 @@ def test_the_reaper_removes_what_a_dead_worker_left(publish, cms, record_written
         assert cms.state.media == [] and cms.state.files == {}
 
 
-def test_a_republish_does_not_mark_the_media_as_created(publish, cms):
-    assert publish(audit_log_id="dist_twice").status_code == 201
-    assert publish(audit_log_id="dist_twice").status_code == 201
-    assert list(PublishAttempt.objects.order_by("pk").values_list("created_media", flat=True)) == [True, False]
+def test_a_refused_asset_never_starts_an_upload(publish, cms, asset_server):
+    assert publish(audit_log_id="dist_marked").status_code == 201
+    response = publish(
+        audit_log_id="dist_missing",
+        final_edit={
+            "video_url": asset_server.url + "/missing.mp4",
+            "duration_seconds": 2.0,
+            "checksum": SAMPLE_CHECKSUM,
+        },
+    )
+    assert response.json()["error"]["code"] == "asset_fetch_failed"
+    assert list(PublishAttempt.objects.order_by("pk").values_list("upload_started", flat=True)) == [True, False]

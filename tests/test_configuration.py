@@ -26,7 +26,6 @@ PRODUCTION_ENV = {
 
 
 def test_defaults_live_in_the_dataclass_and_the_environment_overrides_them(monkeypatch):
-    monkeypatch.delenv("DISTRIBUTION_JOB_TEMP_DIR")  # tests/settings.py gives the suite its own
     monkeypatch.setenv("DISTRIBUTION_MAX_ASSET_BYTES", "1000")
     monkeypatch.setenv("DISTRIBUTION_URL_EXPIRY_HOURS", "5")
     monkeypatch.setenv("DISTRIBUTION_API_KEYS", "a,b")

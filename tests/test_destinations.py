@@ -18,7 +18,7 @@ import pytest
 import trustme
 
 from distribution import destinations
-from distribution.asset_fetching import fetched_asset
+from distribution.asset_fetching import AssetStream
 from distribution.destinations import DestinationRefused, GuardedTransport, check_url, redact_url, refusal_reason
 from distribution.errors import PublishError
 from distribution.models import PublishAttempt
@@ -85,8 +85,8 @@ def loopback_only(monkeypatch):
 
 
 def fetch(url: str, transport: httpx.BaseTransport, checksum: str = SAMPLE_CHECKSUM):
-    with fetched_asset(url, checksum, max_bytes=10**6, transport=transport) as asset:
-        return asset.path.read_bytes()
+    with AssetStream(url, checksum, max_bytes=10**6, transport=transport) as asset:
+        return b"".join(asset)
 
 
 def refused_fetch(url: str, transport: httpx.BaseTransport) -> PublishError:

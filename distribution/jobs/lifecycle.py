@@ -6,13 +6,10 @@ job the reaper failed is not later marked published by a worker that lost its le
 
 import logging
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from django.db import IntegrityError, connections, transaction
 from django.dispatch import Signal
@@ -72,21 +69,6 @@ def claim(job_id: int) -> PublishAttempt | None:
         worker=f"{socket.gethostname()}:{os.getpid()}",
     )
     return PublishAttempt.objects.get(pk=job_id) if claimed else None
-
-
-def make_temp_dir(job: PublishAttempt) -> Path:
-    """A fresh folder for the job's downloaded asset, recorded on the job so the reaper can remove what a
-    dead worker left (unique: several checkouts and test sessions may share JOB_TEMP_DIR)."""
-    root = Path(app_settings().job_temp_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    job.temp_path = tempfile.mkdtemp(prefix=f"job-{job.pk}-", dir=root)
-    PublishAttempt.objects.filter(pk=job.pk).update(temp_path=job.temp_path)
-    return Path(job.temp_path)
-
-
-def remove_temp_dir(job: PublishAttempt) -> None:
-    if job.temp_path:
-        shutil.rmtree(job.temp_path, ignore_errors=True)
 
 
 class Heartbeat(threading.Thread):
@@ -238,8 +220,8 @@ def job_error(job: PublishAttempt) -> PublishError:
 def reap_expired(audit_log_id: str | None = None) -> int:
     """Fail every active job whose lease ran out (worker_lost) or that no worker started in time (not_started).
 
-    Releases the audit_log_id, emits the failed audit event and removes the job's temporary
-    files. The publish itself is never retried: the operator re-publishes. Returns the count.
+    Releases the audit_log_id, emits the failed audit event and deletes a media document the
+    job created without its record. The publish itself is never retried: the operator re-publishes. Returns the count.
     """
     expired = PublishAttempt.objects.filter(status__in=PublishAttempt.ACTIVE, lease_expires_at__lt=timezone.now())
     if audit_log_id is not None:
@@ -259,8 +241,7 @@ def reap_expired(audit_log_id: str | None = None) -> int:
                 "No worker started this publish in time (are Celery workers running?); re-publish to try again.",
                 http_status=503,
             )
-        remove_temp_dir(job)  # first: once failed, the job is done for everyone
-        if job.created_media:  # a dead worker must not leave a new file downloadable
+        if job.upload_started:  # a dead worker must not leave a new file downloadable
             error.message += " " + remove_new_media(job.audit_log_id, keep_if_recorded=True)
         if finish(job, error):
             reaped += 1

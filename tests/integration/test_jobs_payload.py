@@ -37,7 +37,6 @@ def test_worker_publishes_into_payload_while_a_second_publish_gets_409(
         "PAYLOADCMS_API_KEY": payload_server.api_key,
         "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
         "DISTRIBUTION_ALLOW_LOOPBACK_DESTINATIONS": "true",  # the asset server is on 127.0.0.1
-        "DISTRIBUTION_JOB_TEMP_DIR": str(tmp_path / "jobs"),
     }
     with CeleryWorker(tmp_path, celery_broker_dir, **env):
         accepted = httpx.post(

@@ -147,7 +147,6 @@ def running_cluster(
             "PAYLOADCMS_API_KEY": payload.api_key,
             "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
             "DISTRIBUTION_ALLOW_LOOPBACK_DESTINATIONS": "true",  # the asset servers are on 127.0.0.1
-            "DISTRIBUTION_JOB_TEMP_DIR": str(workdir / "jobs"),
             **(settings or {}),
         }
         manage = [str(VENV_BIN / "python"), "manage.py"]

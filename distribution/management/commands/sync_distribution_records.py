@@ -1,12 +1,11 @@
 import argparse
 import json
 
-import httpx
 from django.core.management.base import BaseCommand
 
 from distribution import mirror
 from distribution.cms_client import PayloadCMSClient
-from distribution.conf import app_settings
+from distribution.http_client import new_client
 
 from ._output import run_with_progress
 
@@ -27,7 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, page_size, **options):
         def sync(progress):
-            with httpx.Client(timeout=app_settings().http_timeout_seconds) as http:
+            with new_client() as http:
                 cms = PayloadCMSClient.from_settings(http)
                 return mirror.sync(cms, lambda done, total: progress.items("records", done, total), page_size)
 
