@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from kombu import Connection
 
-from .conf import AUDIT_SINKS, FIELDS, app_settings, env_variable
+from .conf import AUDIT_SINKS, FIELDS, S3_PART_BYTES_RANGE, DistributionSettings, app_settings, env_variable
 
 
 def _type_name(kind) -> str:
@@ -61,7 +61,31 @@ def check_distribution_settings(app_configs, **kwargs):
                 id="distribution.E003",
             )
         )
+    problems += _direct_upload_problems(config)
     return problems
+
+
+def _direct_upload_problems(config: DistributionSettings) -> list[CheckMessage]:
+    """The direct path to S3/R2 (on when DISTRIBUTION_S3_BUCKET is set): sizes S3 accepts, credentials in pairs."""
+    if not config.s3_bucket:
+        return []
+    wrong = []
+    low, high = S3_PART_BYTES_RANGE
+    if not low <= config.direct_upload_part_bytes <= high:
+        wrong.append(f"DISTRIBUTION_DIRECT_UPLOAD_PART_BYTES must be from {low} (5 MiB) to {high} (5 GiB)")
+    if config.direct_upload_parallel_parts < 1:
+        wrong.append("DISTRIBUTION_DIRECT_UPLOAD_PARALLEL_PARTS must be at least 1")
+    if bool(config.s3_access_key_id) != bool(config.s3_secret_access_key):
+        wrong.append("DISTRIBUTION_S3_ACCESS_KEY_ID and DISTRIBUTION_S3_SECRET_ACCESS_KEY go together")
+    if not wrong:
+        return []
+    return [
+        Error(
+            f"The direct upload to the bucket {config.s3_bucket} is misconfigured: {'; '.join(wrong)}.",
+            hint="Fix these settings, or unset DISTRIBUTION_S3_BUCKET to send every asset through PayloadCMS.",
+            id="distribution.E004",
+        )
+    ]
 
 
 @register(deploy=True)

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 AUDIT_SINKS = ("log", "webhook")
+# S3's part sizes: every part of a multipart upload but the last is at least 5 MiB, none over 5 GiB.
+S3_PART_BYTES_RANGE = (5 * 1024**2, 5 * 1024**3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +60,31 @@ class DistributionSettings:
     # Seconds before each retry of a failed callback delivery (deliveries only: never the publish).
     callback_retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
     callback_timeout_seconds: float = 10.0
+    # The direct path (distribution/storage/): when the media collection stores in S3/R2, assets go straight to
+    # this bucket by a multipart upload, with the app's own credentials. Empty: every asset goes through Payload.
+    s3_bucket: str = ""
+    # The S3 API endpoint (R2: https://<account>.r2.cloudflarestorage.com); empty: AWS's own for s3_region.
+    s3_endpoint: str = ""
+    # R2 wants "auto" (it also takes us-east-1 and empty as aliases of auto); AWS buckets their region.
+    s3_region: str = "auto"
+    # Empty: boto3's default credential chain (AWS_* variables, instance role). Secrets: never logged.
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = dataclasses.field(default="", repr=False)
+    # Path-style addressing (endpoint/bucket/key) for servers without per-bucket host names (MinIO, moto).
+    s3_force_path_style: bool = False
+    # Assets larger than this (or of unknown size) take the direct path when s3_bucket is set.
+    direct_upload_min_bytes: int = 256 * 1024**2
+    # Size of each part of a multipart upload (S3: 5 MiB to 5 GiB; at most 10,000 parts).
+    direct_upload_part_bytes: int = 16 * 1024**2
+    # Parts uploaded at once; memory holds at most this many parts plus the one being filled.
+    direct_upload_parallel_parts: int = 4
 
     def __post_init__(self):
         object.__setattr__(self, "api_keys", tuple(self.api_keys))
         object.__setattr__(self, "callback_retry_delays", tuple(float(d) for d in self.callback_retry_delays))
         object.__setattr__(self, "asset_hosts", tuple(self.asset_hosts))
         object.__setattr__(self, "public_base_url", self.public_base_url.rstrip("/"))
+        object.__setattr__(self, "s3_endpoint", self.s3_endpoint.rstrip("/"))
 
 
 FIELDS = {field.name.upper(): field for field in dataclasses.fields(DistributionSettings)}

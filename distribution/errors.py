@@ -35,6 +35,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "cms_auth_failed": (502, "PayloadCMS refused PAYLOADCMS_API_KEY"),
     "cms_unavailable": (502, "PayloadCMS did not answer"),
     "cms_upload_failed": (502, "the media upload failed"),
+    "storage_upload_failed": (502, "the direct upload to the S3/R2 bucket failed"),
     "invalid_public_url": (502, "the file's URL is empty or not HTTPS"),
     "cms_record_failed": (502, "the distributionRecords upsert failed"),
     "cms_read_failed": (502, "looking up an existing document failed"),

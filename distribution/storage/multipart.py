@@ -1,0 +1,317 @@
+"""The direct path's upload: an asset's bytes straight into the bucket, by a multipart upload with parallel parts.
+
+The object appears only when the whole asset has been read without error: the pipeline's chunk iterator
+raises (checksum_mismatch, ...) at its end when the sha256 of the asset does not match, and until it has
+been exhausted the upload is never completed. Any failure aborts the multipart upload, so neither an
+object nor the parts of an unfinished upload are left in the bucket. Every part carries its SHA-256
+(ChecksumSHA256, checked by the store on receipt), and the object's composite checksum is checked against
+the parts sent when the store reports it.
+
+Memory: at most `parallel_parts` parts in flight plus the one being filled.
+
+Errors say that the upload failed and where to; what failed (the botocore error) goes to `detail`, with the
+access key id and secret masked should a message ever carry them.
+"""
+
+import base64
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..conf import DistributionSettings, app_settings
+from ..deadline import Deadline
+from ..errors import PublishError
+from .client import s3_client
+
+logger = logging.getLogger("distribution.storage")
+
+Progress = Callable[[int, int | None], None]
+
+CONTENT_TYPE = "video/mp4"
+MAX_PARTS = 10_000  # S3's limit per multipart upload
+STORE_ERRORS = (BotoCoreError, ClientError)
+
+
+def direct_upload_wanted(size: int | None) -> bool:
+    """Whether an asset of `size` bytes (None: unknown) takes the direct path to the bucket."""
+    config = app_settings()
+    return bool(config.s3_bucket) and (size is None or size > config.direct_upload_min_bytes)
+
+
+def upload_multipart(
+    chunks: Iterable[bytes],
+    key: str,
+    *,
+    size: int | None = None,
+    progress: Progress | None = None,
+    deadline: Deadline | None = None,
+) -> int:
+    """Upload the bytes of `chunks` to DISTRIBUTION_S3_BUCKET at `key`; the number of bytes stored.
+
+    Parts of DISTRIBUTION_DIRECT_UPLOAD_PART_BYTES go up DISTRIBUTION_DIRECT_UPLOAD_PARALLEL_PARTS at a
+    time; an asset smaller than one part goes up in a single PUT once it has been read. An exception
+    from `chunks` aborts the upload and is raised as it is; a failure of the store raises
+    storage_upload_failed. `progress(bytes_stored, size)` is called from this thread as parts complete.
+    """
+    config = app_settings()
+    try:
+        client = s3_client()
+    except (*STORE_ERRORS, ValueError) as exc:  # ValueError: an endpoint botocore cannot use
+        raise _upload_failed(config, key, _describe(exc, config)) from None
+    upload = _Upload(client, config, key, size, progress, deadline)
+    iterator = iter(chunks)
+    try:
+        upload.run(iterator)
+    except BaseException:
+        upload.abort()
+        close = getattr(iterator, "close", None)
+        if close:  # a generator reading a download: end it (and its connection) now
+            close()
+        raise
+    finally:
+        upload.close()
+    return upload.stored
+
+
+def delete_object(key: str) -> str:
+    """Delete the object at `key` (cleanup after a failed registration); say what happened, never raise."""
+    config = app_settings()
+    try:
+        s3_client().delete_object(Bucket=config.s3_bucket, Key=key)
+    except STORE_ERRORS as exc:
+        logger.error("Could not delete %s from the bucket %s: %s", key, config.s3_bucket, _describe(exc, config))
+        return (
+            f"The uploaded object {key} could not be deleted from the bucket {config.s3_bucket}; "
+            "delete it there so it is not left downloadable."
+        )
+    return f"The uploaded object {key} was deleted from the bucket."
+
+
+@dataclass(frozen=True)
+class _Part:
+    number: int
+    etag: str
+    checksum: str  # base64 SHA-256, as S3 wants it
+    digest: bytes
+    size: int
+
+
+class _Upload:
+    """One multipart upload: created when the first part is full, completed or aborted exactly once."""
+
+    def __init__(self, client, config: DistributionSettings, key, size, progress, deadline):
+        self.client = client
+        self.config = config
+        self.bucket = config.s3_bucket
+        self.key = key
+        self.size = size
+        self.progress = progress
+        self.deadline = deadline
+        self.part_bytes = config.direct_upload_part_bytes
+        self.parallel = max(1, config.direct_upload_parallel_parts)
+        self.upload_id: str | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.in_flight: set[Future[_Part]] = set()
+        self.parts: list[_Part] = []
+        self.stored = 0
+        self.aborted = False
+
+    def run(self, chunks: Iterator[bytes]) -> None:
+        if not self.bucket:
+            raise PublishError(
+                "storage_upload_failed", "No storage bucket is configured (DISTRIBUTION_S3_BUCKET).", http_status=502
+            )
+        buffer = bytearray()
+        for chunk in chunks:
+            self._check_deadline()
+            buffer += chunk
+            while len(buffer) >= self.part_bytes:
+                self._submit_head(buffer)
+        # The iterator ended without error: the asset is verified, the object may appear.
+        if self.upload_id is None:
+            self._put_whole(bytes(buffer))
+            return
+        if buffer:
+            self._submit_head(buffer)
+        while self.in_flight:
+            self._wait_for_one()
+        self._complete()
+
+    # The parts
+
+    def _submit_head(self, buffer: bytearray) -> None:
+        """Move the first part's bytes out of `buffer` into a part upload, once one of the threads is free.
+
+        Waiting before the copy bounds memory to the parts in flight plus the buffer; no reference to a
+        part stays here, so a part's bytes are freed as soon as its upload ends.
+        """
+        self._wait_for_slot()
+        with memoryview(buffer) as view, view[: self.part_bytes] as head:
+            data = bytes(head)
+        del buffer[: self.part_bytes]
+        self._submit(data)
+
+    def _submit(self, data: bytes) -> None:
+        number = len(self.parts) + len(self.in_flight) + 1
+        if number > MAX_PARTS:
+            raise self._failed(
+                f"more than {MAX_PARTS} parts of {self.part_bytes} bytes (DISTRIBUTION_DIRECT_UPLOAD_PART_BYTES)"
+            )
+        if self.upload_id is None:
+            self.upload_id = self._call(
+                "create_multipart_upload",
+                Bucket=self.bucket,
+                Key=self.key,
+                ContentType=CONTENT_TYPE,
+                ChecksumAlgorithm="SHA256",
+            )["UploadId"]
+            self.pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="distribution-upload")
+        assert self.pool is not None
+        # In a list the thread empties: the pool's work item would keep the bytes until after the part is done.
+        self.in_flight.add(self.pool.submit(self._upload_part, number, [data]))
+
+    def _upload_part(self, number: int, holder: list[bytes]) -> _Part:
+        data = holder.pop()
+        digest = hashlib.sha256(data).digest()
+        checksum = base64.b64encode(digest).decode()
+        answer = self._call(
+            "upload_part",
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum,
+        )
+        echoed = answer.get("ChecksumSHA256")
+        if echoed and echoed != checksum:
+            raise self._failed(f"part {number}: the store computed SHA-256 {echoed}, sent {checksum}")
+        return _Part(number, answer["ETag"], checksum, digest, len(data))
+
+    def _wait_for_slot(self) -> None:
+        self._harvest([future for future in self.in_flight if future.done()])
+        while len(self.in_flight) >= self.parallel:
+            self._wait_for_one()
+
+    def _wait_for_one(self) -> None:
+        timeout = None
+        if self.deadline:
+            self._check_deadline()
+            timeout = max(self.deadline.remaining(), 0)
+        done, _ = wait(self.in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+        if not done:
+            self._check_deadline()
+        self._harvest(done)
+
+    def _harvest(self, done) -> None:
+        for future in done:
+            self.in_flight.discard(future)
+            part = future.result()  # a part's PublishError ends the upload here
+            self.parts.append(part)
+            self.stored += part.size
+            if self.progress:
+                self.progress(self.stored, self.size)
+
+    # The ends: one PUT, complete, abort
+
+    def _put_whole(self, data: bytes) -> None:
+        checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        answer = self._call(
+            "put_object",
+            Bucket=self.bucket,
+            Key=self.key,
+            Body=data,
+            ContentType=CONTENT_TYPE,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum,
+        )
+        echoed = answer.get("ChecksumSHA256")
+        if echoed and echoed != checksum:
+            self._call("delete_object", Bucket=self.bucket, Key=self.key)
+            raise self._failed(f"the store computed SHA-256 {echoed}, sent {checksum}")
+        self.stored = len(data)
+        if self.progress:
+            self.progress(self.stored, self.size)
+
+    def _complete(self) -> None:
+        self.parts.sort(key=lambda part: part.number)
+        answer = self._call(
+            "complete_multipart_upload",
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={
+                "Parts": [
+                    {"PartNumber": part.number, "ETag": part.etag, "ChecksumSHA256": part.checksum}
+                    for part in self.parts
+                ]
+            },
+        )
+        self.upload_id = None  # completed: nothing to abort any more
+        composite = base64.b64encode(hashlib.sha256(b"".join(part.digest for part in self.parts)).digest()).decode()
+        expected = f"{composite}-{len(self.parts)}"
+        reported = answer.get("ChecksumSHA256")
+        if reported and reported.split("-")[0] != composite:
+            self._call("delete_object", Bucket=self.bucket, Key=self.key)
+            raise self._failed(f"the object's composite SHA-256 is {reported}, the parts sent make {expected}")
+
+    def close(self) -> None:
+        """Let the parts in flight end and stop the threads."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.in_flight.clear()
+
+    def abort(self) -> None:
+        """After a failure: let the parts in flight end, then abort the upload so no part is kept."""
+        self.close()
+        if self.upload_id is None or self.aborted:
+            return
+        self.aborted = True
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+        except STORE_ERRORS as exc:
+            logger.error(
+                "Could not abort the multipart upload %s of %s in the bucket %s: %s",
+                self.upload_id,
+                self.key,
+                self.bucket,
+                _describe(exc, self.config),
+            )
+
+    # Helpers
+
+    def _call(self, operation: str, **params) -> dict:
+        try:
+            return getattr(self.client, operation)(**params)
+        except STORE_ERRORS as exc:
+            raise self._failed(_describe(exc, self.config)) from None
+
+    def _failed(self, detail: str) -> PublishError:
+        return _upload_failed(self.config, self.key, detail)
+
+    def _check_deadline(self) -> None:
+        if self.deadline:
+            self.deadline.check("storage_upload_failed", "The upload to the storage bucket")
+
+
+def _upload_failed(config: DistributionSettings, key: str, detail: str) -> PublishError:
+    return PublishError(
+        "storage_upload_failed",
+        f"Could not upload the asset to the storage bucket {config.s3_bucket} at {key}.",
+        http_status=502,
+        detail=detail,
+    )
+
+
+def _describe(exc: Exception, config: DistributionSettings) -> str:
+    """The botocore error for operators, with the bucket credentials masked should it ever carry them."""
+    text = f"{exc.__class__.__name__} ({exc})"
+    for secret in (config.s3_secret_access_key, config.s3_access_key_id):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
