@@ -1,4 +1,4 @@
-"""Benchmark step 2 (stream + sha256 into a temp file) over real HTTP on 127.0.0.1.
+"""Benchmark step 2 (stream + sha256, bytes passed on and dropped) over real HTTP on 127.0.0.1.
 
 Each size runs in a fresh child process so its peak RSS is its own. Prints MB/s and
 peak RSS per size: a flat RSS column shows memory does not grow with the asset.
@@ -26,7 +26,7 @@ def measure(size_mib: int) -> None:
     import django
 
     django.setup()
-    from distribution.asset_fetching import fetched_asset
+    from distribution.asset_fetching import AssetStream
     from tests.servers import AssetServer, Route
 
     def body():
@@ -40,7 +40,8 @@ def measure(size_mib: int) -> None:
     with AssetServer() as server:
         url = server.add("/big.mp4", Route(body=body))
         started = time.perf_counter()
-        with fetched_asset(url, "sha256:" + digest.hexdigest(), max_bytes=1 << 40) as asset:
+        with AssetStream(url, "sha256:" + digest.hexdigest(), max_bytes=1 << 40) as asset:
+            asset.drain()
             elapsed = time.perf_counter() - started
             size = asset.size
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
