@@ -228,12 +228,18 @@ describe('PUT /api/media/upsert', () => {
       { storage_path: 'proj-7/.incoming/dist_up_9.mp4' },
       { storage_path: 'dist_up_9.mp4' },
       { project_id: '' },
+      { _payload: '[1]' },
     ]
     for (const overrides of cases) {
       const answer = await upsert('dist_up_9', SAMPLE_MP4, overrides)
       assert.equal(answer.status, 400, JSON.stringify(overrides))
       assert.ok(answer.body.errors[0].message, JSON.stringify(answer.body))
     }
+    const typed = await send('PUT', `/api/media/upsert?${params('dist_up_9', SAMPLE_MP4)}`, {
+      body: new Uint8Array(SAMPLE_MP4),
+      headers: { ...auth, 'Content-Type': 'image/png' },
+    })
+    assert.equal(typed.status, 400)
     assert.deepEqual(await findMedia('dist_up_9'), [])
     assert.deepEqual(leftovers(), [])
   })
@@ -362,6 +368,7 @@ describe('PUT /api/media/register', () => {
     putObject('proj-7/direct/dist_reg_2.mp4', SAMPLE_MP4)
     assert.equal((await register('dist_reg_2', SAMPLE_MP4, { filesize: 12 })).status, 422)
     assert.equal((await register('dist_reg_2', SAMPLE_MP4, { filesize: '3200' })).status, 400)
+    assert.equal((await register('dist_reg_2', SAMPLE_MP4, { filesize: 0 })).status, 400)
     assert.equal((await register('dist_reg_2', SAMPLE_MP4, { mimeType: 'image/png' })).status, 400)
     assert.equal((await register('dist_reg_2', SAMPLE_MP4, { storage_path: 'proj-7/direct/x.mp4' })).status, 400)
     assert.equal((await register('dist_reg_2', SAMPLE_MP4, { filesize: MAX_FILE_SIZE + 1 })).status, 413)

@@ -13,7 +13,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { link, mkdir, open, rm } from 'node:fs/promises'
+import { copyFile, link, mkdir, open, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { Readable, Transform } from 'node:stream'
@@ -200,10 +200,13 @@ const receiveBody = async (req: PayloadRequest, target: string, limit: number) =
   return { size, checksum: `sha256:${hash.digest('hex')}` }
 }
 
-const mimeTypeOf = (req: PayloadRequest) => {
+/** The body is an MP4 (storage_path ends in .mp4): `video/mp4`, or untyped (`application/octet-stream`, none). */
+const checkContentType = (req: PayloadRequest) => {
   const [essence] = (req.headers.get('content-type') || '').split(';', 1)
   const type = essence.trim().toLowerCase()
-  return type && type !== 'application/octet-stream' ? type : 'video/mp4'
+  if (type && type !== 'video/mp4' && type !== 'application/octet-stream') {
+    throw badRequest('Content-Type must be video/mp4.')
+  }
 }
 
 /** PUT /api/<mediaSlug>/upsert: the file itself as the body, the fields as query parameters. */
@@ -217,6 +220,7 @@ const mediaUpsert = (mediaSlug: string, options: UpsertOptions): Endpoint => ({
       const query = Object.fromEntries(req.searchParams)
       const { fields } = distributionParams(query)
       const data = { ...extraFields(query._payload), ...fields }
+      checkContentType(req)
       const limit = maxFileSize(req, options)
       const declared = req.headers.get('content-length')
       if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
@@ -238,13 +242,13 @@ const mediaUpsert = (mediaSlug: string, options: UpsertOptions): Endpoint => ({
           // Each attempt gets its own hard link of the received file: Payload unlinks the
           // operation's temp file when it ends (with `upload.useTempFiles`), also on failure.
           const tempFilePath = `${source}.${randomUUID()}`
-          await link(source, tempFilePath)
+          await link(source, tempFilePath).catch(() => copyFile(source, tempFilePath)) // a filesystem without hard links
           // Payload's upload file object: with tempFilePath (and an empty buffer) Payload checks the
           // file on disk and the storage adapter reads it from there; it is never loaded into memory.
           const file: PayloadFile = {
             name: path.posix.basename(fields.storage_path),
             data: Buffer.alloc(0),
-            mimetype: mimeTypeOf(req),
+            mimetype: 'video/mp4',
             size: received.size,
             tempFilePath,
           }
@@ -323,8 +327,9 @@ const MAX_BOXES = 10_000
 
 /**
  * The parts of a stored MP4 that Payload's upload checks read: its first 4 KiB and the header of
- * every top-level box (a handful of ranged reads, not a download). Checks the object exists and
- * has `filesize` bytes.
+ * every top-level box (one ranged read per box past the first 4 KiB: a handful for a plain MP4,
+ * one per fragment for a fragmented one; not a download). Checks the object exists and has
+ * `filesize` bytes.
  */
 const readStoredHeaders = async (
   req: PayloadRequest,
@@ -332,7 +337,7 @@ const readStoredHeaders = async (
   { filename, prefix, filesize }: { filename: string; prefix: string; filesize: number },
 ) => {
   const read = storedObjectReader(req, mediaSlug, filename, prefix)
-  const head = filesize > 0 ? await read(0, Math.min(HEAD_BYTES, filesize) - 1) : undefined
+  const head = await read(0, Math.min(HEAD_BYTES, filesize) - 1)
   if (!head) throw new APIError(`No stored object at ${prefix}/${filename}.`, 422)
   if (head.total !== undefined && head.total !== filesize) {
     throw new APIError(`The stored object has ${head.total} bytes, not filesize ${filesize}.`, 422)
@@ -399,8 +404,8 @@ const mediaRegister = (mediaSlug: string, options: UpsertOptions): Endpoint => (
     const body = await readJSON(req)
     const { fields, filename, prefix } = distributionParams(body)
     const { filesize, mimeType = 'video/mp4' } = body
-    if (typeof filesize !== 'number' || !Number.isSafeInteger(filesize) || filesize < 0) {
-      throw badRequest('filesize must be a whole number of bytes.')
+    if (typeof filesize !== 'number' || !Number.isSafeInteger(filesize) || filesize < 1) {
+      throw badRequest('filesize must be a positive whole number of bytes.')
     }
     if (mimeType !== 'video/mp4') throw badRequest('mimeType must be video/mp4.')
     const limit = maxFileSize(req, options)
