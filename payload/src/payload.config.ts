@@ -64,7 +64,9 @@ export default buildConfig({
       sqliteAdapter({ busyTimeout: 5000, client: { url: databaseURI } }),
   // distributionPlugin adds the `media` and `distributionRecords` collections; the storage
   // plugin comes after it so that it sees `media`.
-  plugins: [distributionPlugin(), storage],
+  // The upsert endpoint receives files into <MEDIA_DIR>/.incoming, on the media folder's
+  // filesystem, so the local-disk adapter hard-links them into place instead of copying.
+  plugins: [distributionPlugin({ incomingDir: env.S3_BUCKET ? undefined : path.join(mediaDir, '.incoming') }), storage],
   // Videos are large: stream uploads to temp files instead of memory, and raise Payload's
   // 20 MB default limit to MAX_UPLOAD_BYTES (default 5 GiB, like the Django side's limit).
   upload: {

@@ -39,6 +39,11 @@ const bodyOf = (req: http.IncomingMessage): ReadableStream<Uint8Array> => {
         if (!done) controller.error(error)
         done = true
       })
+      // A client that breaks off mid-body: the consumer sees an error, never a short "complete" body.
+      req.on('close', () => {
+        if (!done && !req.complete) controller.error(new Error('aborted'))
+        done = true
+      })
     },
     pull() {
       req.resume()

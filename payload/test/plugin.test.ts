@@ -6,7 +6,8 @@
  * Run: npm test (node's test runner through tsx).
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -26,9 +27,9 @@ import {
 import { localDiskAdapter } from '../src/localDiskAdapter'
 import { distributionPlugin } from '../src/plugin/index'
 
-const SAMPLE_MP4 = readFileSync(
-  path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'fixtures', 'sample.mp4'),
-)
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'fixtures')
+const SAMPLE_MP4 = readFileSync(path.join(fixtures, 'sample.mp4'))
+const SAMPLE_V2_MP4 = readFileSync(path.join(fixtures, 'sample-v2.mp4'))
 // A 1x1 transparent PNG, an editor's image upload.
 const PIXEL_PNG = Buffer.from(
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
@@ -190,6 +191,71 @@ describe('distributionPlugin on a project with its own media collection', () => 
 
     assert.equal(found.status, 200)
     assert.equal(found.body.docs[0].title, 'Launch teaser')
+  })
+})
+
+describe("the plugin's endpoints on a project with its own media collection", () => {
+  const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+  const put = async (url: string, body: BodyInit, contentType: string) => {
+    const headers = { Authorization: `users API-Key ${API_KEY}`, 'Content-Type': contentType }
+    const response = await handleEndpoints({ config, request: new Request(`http://localhost${url}`, { method: 'PUT', body, headers }) })
+    return { status: response.status, body: await response.json() }
+  }
+  const upsert = (auditLogId: string, bytes: Buffer, extra?: Record<string, unknown>) => {
+    const query = new URLSearchParams({ ...distributionFields(auditLogId), checksum: sha256(bytes) })
+    if (extra) query.set('_payload', JSON.stringify(extra))
+    return put(`/api/media/upsert?${query}`, new Uint8Array(bytes), 'video/mp4')
+  }
+
+  test("upsert: the host's required field comes in _payload; a re-publish keeps the document", async () => {
+    const refused = await upsert('dist_host_up', SAMPLE_MP4) // the host requires alt
+    assert.equal(refused.status, 400)
+    assert.equal(refused.body.errors[0].data.errors[0].path, 'alt')
+
+    const first = await upsert('dist_host_up', SAMPLE_MP4, { alt: 'Teaser' })
+    assert.equal(first.status, 201, JSON.stringify(first.body))
+    assert.deepEqual([first.body.created, first.body.doc.alt, first.body.doc.credit], [true, 'Teaser', 'Newsroom'])
+
+    const again = await upsert('dist_host_up', SAMPLE_V2_MP4)
+    assert.equal(again.status, 200, JSON.stringify(again.body))
+    assert.deepEqual([again.body.created, again.body.doc.id, again.body.doc.alt], [false, first.body.doc.id, 'Teaser'])
+    assert.deepEqual(readFileSync(path.join(mediaDir, 'proj-7/mvp/dist_host_up.mp4')), SAMPLE_V2_MP4)
+  })
+
+  test('register: the document for an object already stored at storage_path', async () => {
+    const target = path.join(mediaDir, 'proj-7/mvp/dist_host_reg.mp4')
+    mkdirSync(path.dirname(target), { recursive: true })
+    writeFileSync(target, SAMPLE_MP4)
+    const body = {
+      ...distributionFields('dist_host_reg'),
+      checksum: sha256(SAMPLE_MP4),
+      filesize: SAMPLE_MP4.length,
+      mimeType: 'video/mp4',
+      _payload: { alt: 'Registered' },
+    }
+
+    const answer = await put('/api/media/register', JSON.stringify(body), 'application/json')
+
+    assert.equal(answer.status, 201, JSON.stringify(answer.body))
+    const doc = answer.body.doc
+    assert.deepEqual(
+      [doc.filename, doc.prefix, doc.filesize, doc.mimeType, doc.alt, doc.credit],
+      ['dist_host_reg.mp4', 'proj-7/mvp', SAMPLE_MP4.length, 'video/mp4', 'Registered', 'Newsroom'],
+    )
+    const download = await handleEndpoints({ config, request: new Request(`http://localhost${doc.url}`) })
+    assert.equal(download.status, 200)
+    assert.deepEqual(Buffer.from(await download.arrayBuffer()), SAMPLE_MP4)
+  })
+
+  test('records upsert', async () => {
+    const record = (title: string) =>
+      JSON.stringify({ ...distributionFields('dist_host_rec'), title, public_url: 'https://media.example.com/x.mp4' })
+    const first = await put('/api/distributionRecords/upsert', record('One'), 'application/json')
+    const second = await put('/api/distributionRecords/upsert', record('Two'), 'application/json')
+
+    assert.deepEqual([first.status, first.body.created, second.status, second.body.created], [201, true, 200, false])
+    assert.equal(second.body.doc.id, first.body.doc.id)
+    assert.equal(second.body.doc.title, 'Two')
   })
 })
 

@@ -12,9 +12,10 @@
 import type { Config, Plugin } from 'payload'
 
 import { DISTRIBUTION_RECORDS_SLUG, distributionRecords } from './distributionRecords'
+import type { UpsertOptions } from './endpoints'
 import { withDistributionMedia } from './media'
 
-export type DistributionPluginOptions = {
+export type DistributionPluginOptions = UpsertOptions & {
   /** Slug of the upload collection to extend; created (MP4 only) when the config has none. Default `media`. */
   mediaSlug?: string
   /** Leave the config untouched (Payload's plugin convention). */
@@ -31,7 +32,7 @@ export const distributionPlugin =
       throw new Error(`distributionPlugin: the config already has a '${DISTRIBUTION_RECORDS_SLUG}' collection.`)
     }
     const existing = collections.find((collection) => collection.slug === mediaSlug)
-    const media = withDistributionMedia(existing, mediaSlug)
+    const media = withDistributionMedia(existing, mediaSlug, { incomingDir: options.incomingDir, maxFileSize: options.maxFileSize })
     const withMedia = existing
       ? collections.map((collection) => (collection === existing ? media : collection))
       : [...collections, media]

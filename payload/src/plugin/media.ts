@@ -10,6 +10,7 @@ import type {
 
 import { anyone, signedIn } from './access'
 import { CLIENT_COMPONENTS } from './components/paths'
+import { mediaEndpoints, type UpsertOptions } from './endpoints'
 
 /** The fields every distribution upload carries; they go together (all or none). */
 export const DISTRIBUTION_MEDIA_FIELDS = ['project_id', 'audit_log_id', 'checksum', 'storage_path'] as const
@@ -87,9 +88,13 @@ const newMediaCollection = (slug: string): CollectionConfig => ({
 /**
  * The upload collection with the distribution fields and hooks added. Its own fields, hooks
  * and access rules stay; only an undefined read rule becomes public (public URLs must download
- * without credentials).
+ * without credentials). Adds the upsert and register endpoints.
  */
-export const withDistributionMedia = (existing: CollectionConfig | undefined, slug: string): CollectionConfig => {
+export const withDistributionMedia = (
+  existing: CollectionConfig | undefined,
+  slug: string,
+  options: UpsertOptions = {},
+): CollectionConfig => {
   const collection = existing ?? newMediaCollection(slug)
   if (!collection.upload) {
     throw new Error(`distributionPlugin: collection '${slug}' must be an upload collection.`)
@@ -110,5 +115,7 @@ export const withDistributionMedia = (existing: CollectionConfig | undefined, sl
       beforeValidate: [...(hooks.beforeValidate ?? []), prefixFromStoragePath],
     },
     fields: [...collection.fields, ...distributionFields()],
+    // PUT <slug>/upsert and <slug>/register (endpoints.ts); a collection with endpoints disabled keeps them off.
+    endpoints: collection.endpoints === false ? false : [...(collection.endpoints ?? []), ...mediaEndpoints(slug, options)],
   }
 }
