@@ -85,6 +85,12 @@ class PayloadCMSClient:
         )
         return _doc(body, MEDIA), body.get("created") is True
 
+    def register_media(self, storage_path: str, fields: dict, *, filesize: int) -> tuple[dict, bool]:
+        """Make the object already stored at `storage_path` in the bucket the media document; (document, created)."""
+        record = {**fields, "storage_path": storage_path, "filesize": filesize, "mimeType": "video/mp4"}
+        body = self._request("PUT", f"/api/{MEDIA}/register", "cms_upload_failed", json=record)
+        return _doc(body, MEDIA), body.get("created") is True
+
     def delete_media(self, doc_id) -> None:
         """Delete a media document; Payload's storage adapter deletes its file with it."""
         if doc_id in (None, ""):
@@ -156,29 +162,35 @@ class PayloadCMSClient:
         return reason.replace(self._api_key, "[redacted]") if self._api_key else reason
 
 
-def remove_new_media(audit_log_id: str, *, keep_if_recorded: bool = False) -> str:
-    """Delete the media document created for `audit_log_id` (Payload deletes its file); say what happened.
+def remove_unrecorded_upload(audit_log_id: str, storage_path: str, *, direct: bool = False) -> str:
+    """Delete what a failed publish uploaded for `audit_log_id`, unless its record exists; say what happened.
 
-    Uses a client of its own: the failed run's client may be what failed (its deadline passed).
-    With `keep_if_recorded`, a media document whose record exists is kept: that publish completed.
+    With a record, the publish completed in PayloadCMS (record and file agree), so all stays.
+    Otherwise the media document goes (Payload deletes its file). A `direct` upload that was not
+    registered yet is only an object in the bucket: that is deleted instead. Uses a client of its
+    own: the failed run's client may be what failed (its deadline passed).
     """
     logger = logging.getLogger("distribution.publishing")
     try:
         with new_client() as http:
             cms = PayloadCMSClient.from_settings(http)
-            if keep_if_recorded and cms.find_by_audit_log_id(DISTRIBUTION_RECORDS, audit_log_id):
+            if cms.find_by_audit_log_id(DISTRIBUTION_RECORDS, audit_log_id):
                 return "PayloadCMS has its record: the publish completed there, its media document is kept."
             media = cms.find_by_audit_log_id(MEDIA, audit_log_id)
-            if media is None:
-                return "No media document was left in PayloadCMS."
-            cms.delete_media(media.get("id"))
+            if media is not None:
+                cms.delete_media(media.get("id"))
+                return "The new media document and its file were deleted from PayloadCMS."
     except PublishError as cleanup:
         logger.error("Could not delete the new media document of %s: %s", audit_log_id, cleanup.message)
         return (
             f"The new media document for {audit_log_id} could not be deleted ({cleanup.code}); "
             "delete it in PayloadCMS so its file is not left downloadable."
         )
-    return "The new media document and its file were deleted from PayloadCMS."
+    if direct:
+        from .storage.multipart import delete_object  # boto3 loads only where the direct path is taken
+
+        return delete_object(storage_path)
+    return "No media document was left in PayloadCMS."
 
 
 def _bad_response(message: str) -> PublishError:

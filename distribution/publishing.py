@@ -19,7 +19,7 @@ from django.utils import timezone
 from . import mirror
 from .asset_fetching import AssetStream
 from .audit_events import iso as _iso
-from .cms_client import DISTRIBUTION_RECORDS, PayloadCMSClient, remove_new_media
+from .cms_client import DISTRIBUTION_RECORDS, PayloadCMSClient, remove_unrecorded_upload
 from .conf import app_settings
 from .contract import distribution_record
 from .deadline import Deadline
@@ -27,6 +27,7 @@ from .errors import PublishError
 from .http_client import new_client
 from .jobs import lifecycle
 from .models import MirroredRecord, PublishAttempt
+from .storage import direct_upload_wanted
 from .validation import PublishPlan, build_plan, check_public_url, storable_request
 
 logger = logging.getLogger("distribution.publishing")
@@ -166,12 +167,16 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
         job.upload_started = True
         PublishAttempt.objects.filter(pk=job.pk).update(upload_started=True)
         cms = PayloadCMSClient.from_settings(http)
-        with _new_media_removed_on_failure(plan, asset):
-            media, _created = cms.upsert_media(
-                asset,
-                plan.storage_path,
-                {"project_id": plan.project_id, "audit_log_id": plan.audit_log_id, "checksum": plan.checksum},
-            )
+        direct = direct_upload_wanted(asset.declared_size)
+        with _upload_removed_on_failure(plan, asset, direct):
+            fields = {"project_id": plan.project_id, "audit_log_id": plan.audit_log_id, "checksum": plan.checksum}
+            if direct:  # straight to the bucket, completed once verified, then registered as the media document
+                from .storage.multipart import upload_multipart  # boto3 loads only where this path is taken
+
+                size = upload_multipart(asset, plan.storage_path, size=asset.declared_size, deadline=deadline)
+                media, _created = cms.register_media(plan.storage_path, fields, filesize=size)
+            else:
+                media, _created = cms.upsert_media(asset, plan.storage_path, fields)
             job.upload_ms = _elapsed_ms(started)
             progress.enter_stage(PublishAttempt.Stage.RECORD)
             public_url = check_public_url(_public_url(cms, plan, media))
@@ -204,19 +209,19 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
 
 
 @contextmanager
-def _new_media_removed_on_failure(plan: PublishPlan, asset: AssetStream):
-    """If the publish fails once PayloadCMS may have kept the file, delete the media document it created.
+def _upload_removed_on_failure(plan: PublishPlan, asset: AssetStream, direct: bool):
+    """If the publish fails once the file may have been kept, delete it unless its record exists.
 
-    A fault of the asset itself (download, checksum) aborted the upload mid-body, so PayloadCMS
-    kept nothing. Otherwise the media document is looked up again rather than taken from the
-    upload's answer, which may be the very thing that failed; it stays if its record exists
-    (a re-publish: the record points at that file, which only ever holds verified bytes).
+    A fault of the asset itself (download, checksum) aborted the upload before it completed, so
+    nothing was kept. Otherwise PayloadCMS is asked again rather than trusting the upload's
+    answer, which may be the very thing that failed; a file whose record exists stays (a
+    re-publish: the record points at that file, which only ever holds verified bytes).
     """
     try:
         yield
     except PublishError as error:
         if error is not asset.failure:
-            error.message += " " + remove_new_media(plan.audit_log_id, keep_if_recorded=True)
+            error.message += " " + remove_unrecorded_upload(plan.audit_log_id, plan.storage_path, direct=direct)
         raise
 
 

@@ -17,28 +17,15 @@ from botocore.exceptions import ClientError
 
 from distribution.deadline import Deadline
 from distribution.errors import ERRORS, PublishError
-from distribution.storage import delete_object, direct_upload_wanted, s3_client, upload_multipart
-from tests.processes import VENV_BIN, Process, free_port
+from distribution.storage import direct_upload_wanted
+from distribution.storage.client import s3_client
+from distribution.storage.multipart import delete_object, upload_multipart
+from tests.processes import free_port
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # S3's smallest part
 ACCESS_KEY_ID = "AKIDDIRECTUPLOADTEST01"
 SECRET_ACCESS_KEY = "direct-upload-secret-never-shown-0123456789"
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory) -> Iterator[str]:
-    """moto's S3 server on a free loopback port, working in a folder of its own; stopped by its PID."""
-    folder = tmp_path_factory.mktemp("moto-s3")
-    port = free_port()
-    command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    server = Process("moto_server", command, folder / "moto.log", cwd=folder)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        server.wait_for_http(endpoint + "/", timeout=60)
-        yield endpoint
-    finally:
-        server.stop()
 
 
 @dataclass

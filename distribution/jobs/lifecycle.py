@@ -16,7 +16,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from .. import audit_events
-from ..cms_client import remove_new_media
+from ..cms_client import remove_unrecorded_upload
 from ..conf import app_settings
 from ..errors import PublishError, publish_in_progress
 from ..models import PublishAttempt
@@ -242,7 +242,8 @@ def reap_expired(audit_log_id: str | None = None) -> int:
                 http_status=503,
             )
         if job.upload_started:  # a dead worker must not leave a new file downloadable
-            error.message += " " + remove_new_media(job.audit_log_id, keep_if_recorded=True)
+            direct = bool(app_settings().s3_bucket)  # it may have gone straight to the bucket
+            error.message += " " + remove_unrecorded_upload(job.audit_log_id, job.storage_path, direct=direct)
         if finish(job, error):
             reaped += 1
             logger.warning("Reaped job %s (%s): %s", job.pk, job.audit_log_id, error.code)

@@ -4,9 +4,15 @@ When DISTRIBUTION_S3_BUCKET is set, an asset over DISTRIBUTION_DIRECT_UPLOAD_MIN
 size) is uploaded by the app itself, with its own bucket credentials, at the key Payload's storage-s3
 adapter gives the file (prefix + filename: `<project_id>/<storage_prefix>/<audit_log_id>.mp4`), and then
 registered in PayloadCMS as the media document. Payload is not in the data path.
+
+boto3 (about 40 MiB resident) is imported from `storage.multipart` and `storage.client` only, so a
+process that never takes the direct path never loads it.
 """
 
-from .client import s3_client
-from .multipart import delete_object, direct_upload_wanted, upload_multipart
+from ..conf import app_settings
 
-__all__ = ["delete_object", "direct_upload_wanted", "s3_client", "upload_multipart"]
+
+def direct_upload_wanted(size: int | None) -> bool:
+    """Whether an asset of `size` bytes (None: unknown) takes the direct path to the bucket."""
+    config = app_settings()
+    return bool(config.s3_bucket) and (size is None or size > config.direct_upload_min_bytes)

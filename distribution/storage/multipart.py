@@ -36,12 +36,6 @@ MAX_PARTS = 10_000  # S3's limit per multipart upload
 STORE_ERRORS = (BotoCoreError, ClientError)
 
 
-def direct_upload_wanted(size: int | None) -> bool:
-    """Whether an asset of `size` bytes (None: unknown) takes the direct path to the bucket."""
-    config = app_settings()
-    return bool(config.s3_bucket) and (size is None or size > config.direct_upload_min_bytes)
-
-
 def upload_multipart(
     chunks: Iterable[bytes],
     key: str,

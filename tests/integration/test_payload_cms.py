@@ -5,20 +5,16 @@ import io
 import json
 import secrets
 import struct
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import boto3
-import botocore.exceptions
 import httpx
 import pytest
 from django.core.management import call_command
 
 from distribution.models import MirroredRecord
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
-from tests.integration.conftest import IT_KEY, PayloadServer, free_port
+from tests.integration.conftest import IT_KEY, PayloadServer
 from tests.servers import Route
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -131,24 +127,13 @@ def test_wrong_api_key_is_a_clear_502(live_server, payload_server, use_payload, 
 
 
 @pytest.fixture(scope="module")
-def s3_payload(tmp_path_factory):
+def s3_payload(tmp_path_factory, moto_endpoint):
     """Payload with @payloadcms/storage-s3 pointed at a local moto S3 server."""
-    port = free_port()
-    moto = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = moto_endpoint
     s3 = boto3.client(
         "s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
     )
-    for _ in range(100):
-        try:
-            s3.create_bucket(Bucket="distribution-media")
-            break
-        except botocore.exceptions.EndpointConnectionError:
-            time.sleep(0.1)
+    s3.create_bucket(Bucket="distribution-media")
     server = PayloadServer(
         tmp_path_factory.mktemp("payload-s3"),
         S3_BUCKET="distribution-media",
@@ -160,8 +145,6 @@ def s3_payload(tmp_path_factory):
     )
     yield server, s3
     server.stop()
-    moto.terminate()
-    moto.wait()
 
 
 def test_r2_storage_keys_objects_by_the_deterministic_path(live_server, s3_payload, use_payload, sample_url):
@@ -220,3 +203,73 @@ def test_upload_over_payloads_limit_is_refused_and_payload_keeps_serving(
         assert small.total("media") == 0 and small.total("distributionRecords") == 0
     finally:
         small.stop()
+
+
+@pytest.fixture
+def direct_to_bucket(s3_payload, use_payload, settings):
+    """The app uploads every asset straight to Payload's bucket (threshold 0), then registers it."""
+    server, s3 = s3_payload
+    use_payload(server)
+    settings.DISTRIBUTION = {
+        **settings.DISTRIBUTION,
+        "S3_BUCKET": "distribution-media",
+        "S3_ENDPOINT": s3.meta.endpoint_url,
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "test",
+        "S3_SECRET_ACCESS_KEY": "test",
+        "S3_FORCE_PATH_STYLE": True,
+        "DIRECT_UPLOAD_MIN_BYTES": 0,
+    }
+    return server, s3
+
+
+def test_direct_upload_registers_the_object_as_the_media_document(live_server, direct_to_bucket, sample_url):
+    server, s3 = direct_to_bucket
+    audit_log_id = new_id()
+
+    response = publish(live_server, publish_request(sample_url, audit_log_id=audit_log_id))
+
+    assert response.status_code == 201, response.text
+    key = f"concept-42/mvp/{audit_log_id}.mp4"
+    assert s3.get_object(Bucket="distribution-media", Key=key)["Body"].read() == SAMPLE_MP4
+    [media] = server.find("media", audit_log_id=audit_log_id)["docs"]
+    assert (media["filename"], media["prefix"], media["filesize"]) == (f"{audit_log_id}.mp4", "concept-42/mvp", 3200)
+    assert (media["mimeType"], media["checksum"], media["storage_path"]) == ("video/mp4", SAMPLE_CHECKSUM, key)
+    [record] = server.find("distributionRecords", audit_log_id=audit_log_id)["docs"]
+    assert (
+        record["storage_path"] == key and record["public_url"] == response.json()["distribution_record"]["public_url"]
+    )
+    assert httpx.get(record["public_url"]).content == SAMPLE_MP4  # served by Payload from the registered object
+
+
+def test_direct_upload_with_a_bad_checksum_leaves_no_object_and_no_document(live_server, direct_to_bucket, sample_url):
+    server, s3 = direct_to_bucket
+    audit_log_id = new_id()
+    body = publish_request(sample_url, audit_log_id=audit_log_id)
+    body["final_edit"]["checksum"] = "sha256:" + "0" * 64
+
+    response = publish(live_server, body)
+
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "checksum_mismatch")
+    listing = s3.list_objects_v2(Bucket="distribution-media", Prefix=f"concept-42/mvp/{audit_log_id}")
+    assert listing.get("KeyCount", 0) == 0
+    assert not any(
+        u["Key"].endswith(audit_log_id + ".mp4")
+        for u in s3.list_multipart_uploads(Bucket="distribution-media").get("Uploads", [])
+    )
+    assert server.find("media", audit_log_id=audit_log_id)["totalDocs"] == 0
+    assert server.find("distributionRecords", audit_log_id=audit_log_id)["totalDocs"] == 0
+
+
+def test_direct_upload_refused_by_payload_deletes_the_object(live_server, direct_to_bucket, sample_url, settings):
+    """The object is stored but PayloadCMS refuses to register it (wrong key): the object goes again."""
+    server, s3 = direct_to_bucket
+    settings.PAYLOADCMS_API_KEY = "not-the-key"
+    audit_log_id = new_id()
+
+    response = publish(live_server, publish_request(sample_url, audit_log_id=audit_log_id))
+
+    assert (response.status_code, response.json()["error"]["code"]) == (502, "cms_auth_failed")
+    listing = s3.list_objects_v2(Bucket="distribution-media", Prefix=f"concept-42/mvp/{audit_log_id}")
+    assert listing.get("KeyCount", 0) == 0
+    assert server.find("media", audit_log_id=audit_log_id)["totalDocs"] == 0
