@@ -131,6 +131,13 @@ class AssetStream:
             self.failure = error
             raise
 
+    def reopen(self) -> None:
+        """Start the download again from its first byte (its first reading was cut off, e.g. by a refused upload)."""
+        self._resources.close()
+        self._resources = ExitStack()
+        self.size, self.checksum, self.failure = 0, None, None
+        self.__enter__()
+
     def drain(self) -> None:
         """Read the whole asset, verifying it, and keep nothing (a dry run)."""
         for _ in self:

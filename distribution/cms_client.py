@@ -19,11 +19,16 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from .conf import app_settings
 from .errors import PublishError
 from .http_client import new_client
 
 MEDIA = "media"
 DISTRIBUTION_RECORDS = "distributionRecords"
+
+
+class RefusedForSize(PublishError):
+    """PayloadCMS refused an upload for its size (HTTP 413): the direct path to the bucket may take it."""
 
 
 class PayloadCMSClient:
@@ -66,13 +71,16 @@ class PayloadCMSClient:
             page += 1
 
     # -- writes ----------------------------------------------------------------
-    def upsert_media(self, content: Iterable[bytes], storage_path: str, fields: dict) -> tuple[dict, bool]:
+    def upsert_media(
+        self, content: Iterable[bytes], storage_path: str, fields: dict, *, size: int | None = None
+    ) -> tuple[dict, bool]:
         """Send the file to `media` as it streams in; answer (document, created).
 
         One request to the plugin's upsert endpoint: Payload writes the body to a file while
         hashing it and, only if it matches `fields["checksum"]`, creates the document for its
         audit_log_id or gives the existing one the new file. `content` raising (the asset
-        failed its checks) aborts the request mid-body, and Payload keeps nothing.
+        failed its checks) aborts the request mid-body, and Payload keeps nothing. A known `size`
+        is sent as Content-Length, so Payload can refuse an asset over its limit before reading it.
         """
         params = {**fields, "storage_path": storage_path}
         body = self._request(
@@ -81,7 +89,7 @@ class PayloadCMSClient:
             "cms_upload_failed",
             params=params,
             content=content,
-            headers={"Content-Type": "video/mp4"},
+            headers={"Content-Type": "video/mp4", **({"Content-Length": str(size)} if size is not None else {})},
         )
         return _doc(body, MEDIA), body.get("created") is True
 
@@ -140,7 +148,7 @@ class PayloadCMSClient:
                 "check PAYLOADCMS_API_KEY.",
             )
         if response.status_code >= 400:
-            raise PublishError(
+            raise (RefusedForSize if response.status_code == 413 else PublishError)(
                 error_code,
                 f"PayloadCMS answered HTTP {response.status_code} for {method} {path}: {self._reason(response)}",
             )
@@ -162,13 +170,13 @@ class PayloadCMSClient:
         return reason.replace(self._api_key, "[redacted]") if self._api_key else reason
 
 
-def remove_unrecorded_upload(audit_log_id: str, storage_path: str, *, direct: bool = False) -> str:
+def remove_unrecorded_upload(audit_log_id: str, storage_path: str) -> str:
     """Delete what a failed publish uploaded for `audit_log_id`, unless its record exists; say what happened.
 
     With a record, the publish completed in PayloadCMS (record and file agree), so all stays.
-    Otherwise the media document goes (Payload deletes its file). A `direct` upload that was not
-    registered yet is only an object in the bucket: that is deleted instead. Uses a client of its
-    own: the failed run's client may be what failed (its deadline passed).
+    Otherwise the media document goes (Payload deletes its file). With the direct path on, an
+    upload that was not registered yet is only an object in the bucket: that is deleted instead.
+    Uses a client of its own: the failed run's client may be what failed (its deadline passed).
     """
     logger = logging.getLogger("distribution.publishing")
     try:
@@ -186,7 +194,7 @@ def remove_unrecorded_upload(audit_log_id: str, storage_path: str, *, direct: bo
             f"The new media document for {audit_log_id} could not be deleted ({cleanup.code}); "
             "delete it in PayloadCMS so its file is not left downloadable."
         )
-    if direct:
+    if app_settings().s3_bucket:
         from .storage.multipart import delete_object  # boto3 loads only where the direct path is taken
 
         return delete_object(storage_path)

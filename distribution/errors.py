@@ -38,7 +38,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "storage_upload_failed": (502, "the direct upload to the S3/R2 bucket failed"),
     "invalid_public_url": (502, "the file's URL is empty or not HTTPS"),
     "cms_record_failed": (502, "the distributionRecords upsert failed"),
-    "cms_read_failed": (502, "looking up an existing document failed"),
+    "cms_read_failed": (502, "a lookup in PayloadCMS failed"),
     "cms_bad_response": (502, "PayloadCMS answered 2xx with something unusable"),
     "not_started": (503, "no worker started the job in time"),
     "queue_unavailable": (503, "the broker refused the job"),

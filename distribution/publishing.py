@@ -19,7 +19,7 @@ from django.utils import timezone
 from . import mirror
 from .asset_fetching import AssetStream
 from .audit_events import iso as _iso
-from .cms_client import DISTRIBUTION_RECORDS, PayloadCMSClient, remove_unrecorded_upload
+from .cms_client import DISTRIBUTION_RECORDS, PayloadCMSClient, RefusedForSize, remove_unrecorded_upload
 from .conf import app_settings
 from .contract import distribution_record
 from .deadline import Deadline
@@ -167,16 +167,8 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
         job.upload_started = True
         PublishAttempt.objects.filter(pk=job.pk).update(upload_started=True)
         cms = PayloadCMSClient.from_settings(http)
-        direct = direct_upload_wanted(asset.declared_size)
-        with _upload_removed_on_failure(plan, asset, direct):
-            fields = {"project_id": plan.project_id, "audit_log_id": plan.audit_log_id, "checksum": plan.checksum}
-            if direct:  # straight to the bucket, completed once verified, then registered as the media document
-                from .storage.multipart import upload_multipart  # boto3 loads only where this path is taken
-
-                size = upload_multipart(asset, plan.storage_path, size=asset.declared_size, deadline=deadline)
-                media, _created = cms.register_media(plan.storage_path, fields, filesize=size)
-            else:
-                media, _created = cms.upsert_media(asset, plan.storage_path, fields)
+        with _upload_removed_on_failure(plan, asset):
+            media = _upload(cms, plan, asset, deadline)
             job.upload_ms = _elapsed_ms(started)
             progress.enter_stage(PublishAttempt.Stage.RECORD)
             public_url = check_public_url(_public_url(cms, plan, media))
@@ -208,8 +200,28 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
     return PublishResult(record, job, job.asset_size)
 
 
+def _upload(cms: PayloadCMSClient, plan: PublishPlan, asset: AssetStream, deadline: Deadline) -> dict:
+    """Send the asset to PayloadCMS's upsert endpoint, or straight to the bucket (see storage/); the media doc.
+
+    The direct path takes large assets, and any asset PayloadCMS refuses for its size: the refused
+    upload cut the download off, so the asset is read again from its first byte.
+    """
+    fields = {"project_id": plan.project_id, "audit_log_id": plan.audit_log_id, "checksum": plan.checksum}
+    if not direct_upload_wanted(asset.declared_size):
+        try:
+            return cms.upsert_media(asset, plan.storage_path, fields, size=asset.declared_size)[0]
+        except RefusedForSize:
+            if not app_settings().s3_bucket:
+                raise
+            asset.reopen()
+    from .storage.multipart import upload_multipart  # boto3 loads only where the direct path is taken
+
+    size = upload_multipart(asset, plan.storage_path, size=asset.declared_size, deadline=deadline)
+    return cms.register_media(plan.storage_path, fields, filesize=size)[0]
+
+
 @contextmanager
-def _upload_removed_on_failure(plan: PublishPlan, asset: AssetStream, direct: bool):
+def _upload_removed_on_failure(plan: PublishPlan, asset: AssetStream):
     """If the publish fails once the file may have been kept, delete it unless its record exists.
 
     A fault of the asset itself (download, checksum) aborted the upload before it completed, so
@@ -221,7 +233,7 @@ def _upload_removed_on_failure(plan: PublishPlan, asset: AssetStream, direct: bo
         yield
     except PublishError as error:
         if error is not asset.failure:
-            error.message += " " + remove_unrecorded_upload(plan.audit_log_id, plan.storage_path, direct=direct)
+            error.message += " " + remove_unrecorded_upload(plan.audit_log_id, plan.storage_path)
         raise
 
 

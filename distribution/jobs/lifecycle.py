@@ -242,8 +242,7 @@ def reap_expired(audit_log_id: str | None = None) -> int:
                 http_status=503,
             )
         if job.upload_started:  # a dead worker must not leave a new file downloadable
-            direct = bool(app_settings().s3_bucket)  # it may have gone straight to the bucket
-            error.message += " " + remove_unrecorded_upload(job.audit_log_id, job.storage_path, direct=direct)
+            error.message += " " + remove_unrecorded_upload(job.audit_log_id, job.storage_path)
         if finish(job, error):
             reaped += 1
             logger.warning("Reaped job %s (%s): %s", job.pk, job.audit_log_id, error.code)

@@ -82,7 +82,7 @@ def delete_object(key: str) -> str:
             f"The uploaded object {key} could not be deleted from the bucket {config.s3_bucket}; "
             "delete it there so it is not left downloadable."
         )
-    return f"The uploaded object {key} was deleted from the bucket."
+    return f"No object is left at {key} in the bucket {config.s3_bucket}."
 
 
 @dataclass(frozen=True)

@@ -134,17 +134,20 @@ def s3_payload(tmp_path_factory, moto_endpoint):
         "s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
     )
     s3.create_bucket(Bucket="distribution-media")
-    server = PayloadServer(
-        tmp_path_factory.mktemp("payload-s3"),
-        S3_BUCKET="distribution-media",
-        S3_ENDPOINT=endpoint,
-        S3_ACCESS_KEY_ID="test",
-        S3_SECRET_ACCESS_KEY="test",
-        S3_REGION="us-east-1",
-        S3_FORCE_PATH_STYLE="true",
-    )
+    server = PayloadServer(tmp_path_factory.mktemp("payload-s3"), **payload_s3_env(endpoint))
     yield server, s3
     server.stop()
+
+
+def payload_s3_env(endpoint: str) -> dict[str, str]:
+    return {
+        "S3_BUCKET": "distribution-media",
+        "S3_ENDPOINT": endpoint,
+        "S3_ACCESS_KEY_ID": "test",
+        "S3_SECRET_ACCESS_KEY": "test",
+        "S3_REGION": "us-east-1",
+        "S3_FORCE_PATH_STYLE": "true",
+    }
 
 
 def test_r2_storage_keys_objects_by_the_deterministic_path(live_server, s3_payload, use_payload, sample_url):
@@ -205,11 +208,8 @@ def test_upload_over_payloads_limit_is_refused_and_payload_keeps_serving(
         small.stop()
 
 
-@pytest.fixture
-def direct_to_bucket(s3_payload, use_payload, settings):
-    """The app uploads every asset straight to Payload's bucket (threshold 0), then registers it."""
-    server, s3 = s3_payload
-    use_payload(server)
+def app_bucket_settings(settings, s3, **extra) -> None:
+    """Give the app Payload's bucket for the direct path."""
     settings.DISTRIBUTION = {
         **settings.DISTRIBUTION,
         "S3_BUCKET": "distribution-media",
@@ -218,8 +218,16 @@ def direct_to_bucket(s3_payload, use_payload, settings):
         "S3_ACCESS_KEY_ID": "test",
         "S3_SECRET_ACCESS_KEY": "test",
         "S3_FORCE_PATH_STYLE": True,
-        "DIRECT_UPLOAD_MIN_BYTES": 0,
+        **extra,
     }
+
+
+@pytest.fixture
+def direct_to_bucket(s3_payload, use_payload, settings):
+    """The app uploads every asset straight to Payload's bucket (threshold 0), then registers it."""
+    server, s3 = s3_payload
+    use_payload(server)
+    app_bucket_settings(settings, s3, DIRECT_UPLOAD_MIN_BYTES=0)
     return server, s3
 
 
@@ -273,3 +281,32 @@ def test_direct_upload_refused_by_payload_deletes_the_object(live_server, direct
     listing = s3.list_objects_v2(Bucket="distribution-media", Prefix=f"concept-42/mvp/{audit_log_id}")
     assert listing.get("KeyCount", 0) == 0
     assert server.find("media", audit_log_id=audit_log_id)["totalDocs"] == 0
+
+
+@pytest.fixture(scope="module")
+def small_limit_s3_payload(tmp_path_factory, s3_payload):
+    """A second Payload on the same bucket whose REST uploads are limited to 1000 bytes."""
+    _, s3 = s3_payload
+    env = payload_s3_env(s3.meta.endpoint_url)
+    server = PayloadServer(tmp_path_factory.mktemp("payload-s3-small"), MAX_UPLOAD_BYTES="1000", **env)
+    yield server, s3
+    server.stop()
+
+
+def test_an_asset_payload_refuses_for_its_size_goes_to_the_bucket(
+    live_server, small_limit_s3_payload, use_payload, settings, asset_server, sample_url
+):
+    """Below the direct threshold, but over Payload's limit: 413 from the upsert, then the direct path."""
+    server, s3 = small_limit_s3_payload
+    use_payload(server)
+    app_bucket_settings(settings, s3)  # the default threshold (256 MiB): the 3200-byte sample goes to Payload first
+    audit_log_id = new_id()
+
+    response = publish(live_server, publish_request(sample_url, audit_log_id=audit_log_id))
+
+    assert response.status_code == 201, response.text
+    key = f"concept-42/mvp/{audit_log_id}.mp4"
+    assert s3.get_object(Bucket="distribution-media", Key=key)["Body"].read() == SAMPLE_MP4
+    [media] = server.find("media", audit_log_id=audit_log_id)["docs"]
+    assert media["filesize"] == len(SAMPLE_MP4) > 1000
+    assert [path for _, path in asset_server.requests].count("/sample.mp4") == 2  # read again for the bucket

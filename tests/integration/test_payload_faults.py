@@ -34,8 +34,8 @@ def record_refused_by_payload(monkeypatch):
     """Send Payload a record its own validation refuses (a required field left empty)."""
     original = PayloadCMSClient.upsert_distribution_record
 
-    def refused(self, record, *, existing):
-        return original(self, {**record, "checksum": None}, existing=existing)
+    def refused(self, record):
+        return original(self, {**record, "checksum": None})
 
     monkeypatch.setattr(PayloadCMSClient, "upsert_distribution_record", refused)
 

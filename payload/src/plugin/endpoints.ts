@@ -408,8 +408,8 @@ const mediaRegister = (mediaSlug: string, options: UpsertOptions): Endpoint => (
       throw badRequest('filesize must be a positive whole number of bytes.')
     }
     if (mimeType !== 'video/mp4') throw badRequest('mimeType must be video/mp4.')
-    const limit = maxFileSize(req, options)
-    if (filesize > limit) throw tooLarge(limit)
+    // No size limit: the upload limit protects this process, and no byte of a registered object passes
+    // through it. The direct path exists precisely for assets over that limit.
     const upload = req.payload.collections[mediaSlug as CollectionSlug]?.config.upload
     if (!upload?.disableLocalStorage) {
       throw new APIError(`register needs a storage adapter on '${mediaSlug}' (a cloud-storage plugin).`, 501)
