@@ -4,8 +4,12 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# `filesystem://` (the embedded broker) with message files renamed into place whole: see distribution/jobs/broker.py.
+TRANSPORT_ALIASES["filesystem"] = "distribution.jobs.broker:Transport"
 
 app = Celery("distribution")
 app.config_from_object("django.conf:settings", namespace="CELERY")
