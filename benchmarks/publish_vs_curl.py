@@ -231,10 +231,11 @@ def job_timings(database: Path, prefix: str) -> dict[str, float]:
     """Medians, in seconds, of the published jobs whose audit_log_id starts with `prefix` (their stored timings)."""
     sql = (
         "SELECT (julianday(run_started_at) - julianday(started_at)) * 86400, fetch_ms / 1e3, upload_ms / 1e3,"
-        " latency_ms / 1e3 FROM distribution_publishattempt WHERE audit_log_id LIKE ? AND status = 'published'"
+        " latency_ms / 1e3 FROM distribution_publishattempt"
+        " WHERE audit_log_id LIKE ? ESCAPE '!' AND status = 'published'"
     )
     with contextlib.closing(sqlite3.connect(database)) as db:
-        rows = db.execute(sql, (prefix + "%",)).fetchall()
+        rows = db.execute(sql, (prefix.replace("_", "!_") + "!_%",)).fetchall()
     names = ("queued", "download + hash", "upload + CMS calls", "job total")
     return {name: statistics.median(row[i] or 0 for row in rows) for i, name in enumerate(names)} if rows else {}
 
@@ -249,7 +250,10 @@ def py_spy() -> str | None:
 WORDS = (  # a stack's leg by what its frames name, first match wins (then hash, download, upload, ...)
     ("database", ("sqlite3", "django/db/", "psycopg")),
     ("API key check", ("rest_framework_api_key", "contrib/auth/hashers")),
+    ("new HTTP clients (TLS context)", ("create_default_context", "SSLContext", "load_verify_locations")),
+    ("regex compiling", ("re/_compiler", "re/_parser")),
     ("logging, audit events", ("logging/__init__", "audit_events")),
+    ("DRF serializers", ("rest_framework/fields", "rest_framework/serializers")),
 )
 
 
@@ -259,7 +263,7 @@ def leg(stack: list[str], within: str) -> str | None:
     if not any(within in name for name in files):
         return None
     for name, words in WORDS:
-        if any(word in file for file in files for word in words):
+        if any(word in frame for frame in stack for word in words):
             return name
     project = [name.rstrip(")") for name in files if str(ROOT / "distribution") in name]
     if project:
@@ -274,7 +278,8 @@ def leg(stack: list[str], within: str) -> str | None:
         return "download (network, disk)"
     if cms:
         return "upload" if any("upload" in frame for frame in stack if "cms_client" in frame) else "CMS calls"
-    return f"other: {Path(project[-1]).name.partition(':')[0]}" if project else "other: framework"
+    function, _, place = stack[-1].rpartition(" (")
+    return f"other: {function} ({Path(place.partition(':')[0]).name})"
 
 
 def profile(process: Process, workdir: Path, run: Callable[[], object], label: str, within: str) -> None:
