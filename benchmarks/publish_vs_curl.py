@@ -3,8 +3,10 @@
 Starts, on free loopback ports in a temp folder, all stopped by PID at the end: a sendfile static
 server holding the assets (the app and curl fetch the same URL), PayloadCMS (payload/start.sh; on
 local disk, then with storage-s3 on a moto_server), and the app as deployed, but embedded: the
-production web server (gunicorn, config/gunicorn.conf.py) and one Celery worker, on SQLite and
-the filesystem broker. Rounds alternate between the app and its baseline; figures are medians.
+production web server (gunicorn, config/gunicorn.conf.py) and one Celery worker (--worker-pool
+processes), on SQLite and Redis (--broker filesystem: the embedded broker; kombu 5.7's filesystem
+transport can hand a worker a message file before it is written, and the worker dies).
+Rounds alternate between the app and its baseline; figures are medians.
 
 1. big publish, local disk: POST /api/distribution/publish (201) vs curl: download to a file,
    multipart POST /api/media, POST /api/distributionRecords (benchmarks/publish_throughput.py's)
@@ -52,6 +54,7 @@ from benchmarks.publish_throughput import curl_publish, timed  # noqa: E402
 from tests.integration.conftest import PayloadServer  # noqa: E402
 from tests.processes import VENV_BIN, Process, free_port, peak_rss_mib, reset_peak_rss  # noqa: E402
 from tests.scaleout.cluster import SAMPLE_MP4, STATIC_ROOT, Cluster, publish_body  # noqa: E402
+from tests.scaleout.services import RedisServer  # noqa: E402
 
 MIB = 1024 * 1024
 BUCKET = "distribution-media"
@@ -124,8 +127,11 @@ def payload_cms(workdir: Path, **env: str) -> Iterator[PayloadServer]:
 
 
 @contextlib.contextmanager
-def app(workdir: Path, payload: PayloadServer, worker_pool: int, settings: dict[str, str]) -> Iterator[Cluster]:
-    """gunicorn (config/gunicorn.conf.py) and one Celery worker on SQLite and the filesystem broker."""
+def app(workdir: Path, payload: PayloadServer, args, settings: dict[str, str]) -> Iterator[Cluster]:
+    """gunicorn (config/gunicorn.conf.py) and one Celery worker, on SQLite and Redis (or the filesystem broker)."""
+    redis = RedisServer(workdir) if args.broker == "redis" else None
+    if redis:
+        settings = {**settings, "CELERY_BROKER_URL": redis.url}
     keep = {name: value for name, value in os.environ.items() if not name.startswith(("DJANGO_", "GUNICORN_"))}
     env = (
         keep
@@ -156,10 +162,12 @@ def app(workdir: Path, payload: PayloadServer, worker_pool: int, settings: dict[
     cluster = Cluster(None, None, payload, env, workdir, api_key)  # type: ignore[arg-type]  (no PostgreSQL, Redis)
     try:
         cluster.start_web(1)
-        cluster.start_workers(1, concurrency=worker_pool)
+        cluster.start_workers(1, concurrency=args.worker_pool)
         yield cluster
     finally:
         cluster.stop()
+        if redis:
+            redis.stop()
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -332,7 +340,7 @@ def app_legs(database: Path, prefix: str, response: float) -> dict[str, float]:
         "download + hash": download,
         "upload + CMS calls": upload,
         "queued for a worker": jobs["queued"],
-        "job bookkeeping": jobs["job total"] - jobs["queued"] - download - upload,
+        "rest of the job run (claim, temp folder, finish)": jobs["job total"] - jobs["queued"] - download - upload,
         "answering (enqueue, polling the job)": response - jobs["job total"],
     }
 
@@ -540,6 +548,12 @@ def main() -> None:
     parser.add_argument("--clip-mib", type=int, default=8)
     parser.add_argument("--requests", type=int, default=2000, help="QC refusals (and floor requests) a round")
     parser.add_argument("--worker-pool", type=int, default=8, help="the Celery worker's --concurrency")
+    parser.add_argument(
+        "--broker",
+        choices=["redis", "filesystem"],
+        default="redis",
+        help="Celery broker: Redis (Debian's redis-server, as deployed) or the embedded filesystem transport",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke test: 4 MiB, 1 MiB clips, 1 round, 200 requests")
     args = parser.parse_args()
     if args.quick:
@@ -565,7 +579,7 @@ def main() -> None:
             (workdir / "disk").mkdir()
             with (
                 payload_cms(workdir / "disk") as payload,
-                app(workdir / "disk", payload, args.worker_pool, {}) as cluster,
+                app(workdir / "disk", payload, args, {}) as cluster,
             ):
                 peaks = stage(ctx, "local-disk storage", cluster)
                 big_publishes(ctx, "disk")
@@ -578,10 +592,7 @@ def main() -> None:
                 with (
                     payload_cms(workdir / "s3", **{f"S3_{name}": value for name, value in s3_env.items()}) as payload,
                     app(
-                        workdir / "s3",
-                        payload,
-                        args.worker_pool,
-                        {f"DISTRIBUTION_S3_{n}": v for n, v in s3_env.items()},
+                        workdir / "s3", payload, args, {f"DISTRIBUTION_S3_{n}": v for n, v in s3_env.items()}
                     ) as cluster,
                 ):
                     peaks = stage(ctx, "S3 storage (moto)", cluster)
