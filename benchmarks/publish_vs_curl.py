@@ -237,15 +237,22 @@ def clean(payload: PayloadServer, s3=None) -> None:
 
 def job_timings(database: Path, prefix: str) -> dict[str, float]:
     """Medians, in seconds, of the published jobs whose audit_log_id starts with `prefix` (their stored timings)."""
+    queued = "(julianday(run_started_at) - julianday(started_at)) * 86400"
+    fetch, upload, total = "coalesce(fetch_ms, 0) / 1e3", "coalesce(upload_ms, 0) / 1e3", "latency_ms / 1e3"
     sql = (
-        "SELECT (julianday(run_started_at) - julianday(started_at)) * 86400, fetch_ms / 1e3, upload_ms / 1e3,"
-        " latency_ms / 1e3 FROM distribution_publishattempt"
-        " WHERE audit_log_id LIKE ? ESCAPE '!' AND status = 'published'"
+        f"SELECT {queued}, {fetch}, {upload}, {total} - {queued} - {fetch} - {upload}, {total}"
+        " FROM distribution_publishattempt WHERE audit_log_id LIKE ? ESCAPE '!' AND status = 'published'"
     )
     with contextlib.closing(sqlite3.connect(database)) as db:
         rows = db.execute(sql, (prefix.replace("_", "!_") + "!_%",)).fetchall()
-    names = ("queued", "download + hash", "upload + CMS calls", "job total")
-    return {name: statistics.median(row[i] or 0 for row in rows) for i, name in enumerate(names)} if rows else {}
+    names = (
+        "queued for a worker",
+        "download + hash",
+        "upload + CMS calls",
+        "rest of the job run (claim, temp folder, finish)",
+        "job total",
+    )
+    return {name: statistics.median(row[i] for row in rows) for i, name in enumerate(names)} if rows else {}
 
 
 # --- where the time went: py-spy over the worker --------------------------------------------
@@ -332,17 +339,11 @@ def compare_legs(ours: dict[str, float], theirs: dict[str, float], baseline: str
 
 def app_legs(database: Path, prefix: str, response: float) -> dict[str, float]:
     """The app's publish in legs comparable with curl's: download, upload, and its own overhead."""
-    jobs = job_timings(database, prefix)
-    if not jobs:
-        return {}
-    download, upload = jobs["download + hash"], jobs["upload + CMS calls"]
-    return {
-        "download + hash": download,
-        "upload + CMS calls": upload,
-        "queued for a worker": jobs["queued"],
-        "rest of the job run (claim, temp folder, finish)": jobs["job total"] - jobs["queued"] - download - upload,
-        "answering (enqueue, polling the job)": response - jobs["job total"],
-    }
+    legs = job_timings(database, prefix)
+    if legs:
+        legs["answering (enqueue, polling the job)"] = response - legs.pop("job total")
+        legs = {name: legs[name] for name in ("download + hash", "upload + CMS calls", *legs) if name in legs}
+    return legs
 
 
 # --- the cases --------------------------------------------------------------------------------
