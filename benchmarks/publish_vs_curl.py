@@ -119,7 +119,7 @@ def moto(workdir: Path) -> Iterator[tuple[str, object]]:
 
 @contextlib.contextmanager
 def payload_cms(workdir: Path, **env: str) -> Iterator[PayloadServer]:
-    server = PayloadServer(workdir, **env)
+    server = PayloadServer(workdir, admin=False, **env)
     try:
         yield server
     finally:
@@ -159,7 +159,7 @@ def app(workdir: Path, payload: PayloadServer, args, settings: dict[str, str]) -
         manage([*python, "collectstatic", "--noinput"])
     manage([*python, "migrate", "--noinput"])
     api_key = manage([*python, "create_api_key", "benchmark"]).stdout.strip()
-    cluster = Cluster(None, None, payload, env, workdir, api_key)  # type: ignore[arg-type]  (no PostgreSQL, Redis)
+    cluster = Cluster(None, None, payload, env, workdir, api_key)  # type: ignore[arg-type]  # no PostgreSQL, Redis
     try:
         cluster.start_web(1)
         cluster.start_workers(1, concurrency=args.worker_pool)
@@ -410,9 +410,9 @@ def big_publish(ctx, storage: str, size: int, s3) -> None:
     )
     if ratio < 1.0:
         response = size * MIB / 1e6 / statistics.median(app_mbs)
-        ours = app_legs(cluster.workdir / "django.sqlite3", prefix, response)
+        breakdown = app_legs(cluster.workdir / "django.sqlite3", prefix, response)
         theirs = {name: statistics.median(values) for name, values in legs.items()}
-        compare_legs(ours, theirs, "boto3" if s3 else "curl")
+        compare_legs(breakdown, theirs, "boto3" if s3 else "curl")
         run = partial(publish, cluster, prefix, url, checksum)
         profile(cluster.workers[0], workdir, run, f"one more {size} MiB publish, worker", "publishing.py")
         clean(cluster.payload, s3)
@@ -455,9 +455,9 @@ def clips_at(ctx, concurrency: int) -> None:
     if ratio < 0.8:
         response = concurrency / statistics.median(app_rates)
         curl_response = concurrency / statistics.median(curl_rates)
-        ours = app_legs(cluster.workdir / "django.sqlite3", prefix, response)
+        breakdown = app_legs(cluster.workdir / "django.sqlite3", prefix, response)
         print(f"  per publish (concurrency / rate): app {response:.3f} s, curl pipeline {curl_response:.3f} s")
-        compare_legs(ours, {}, "curl")
+        compare_legs(breakdown, {}, "curl")
         run = partial(timed, concurrency, jobs, lambda _: publish(cluster, prefix, url, checksum))
         profile(
             cluster.workers[0], workdir, run, f"one more round at concurrency {concurrency}, worker", "publishing.py"
@@ -523,8 +523,10 @@ def memory_rows(ctx, peaks: Peaks, labels: list[str]) -> None:
 
 
 class Context:
-    def __init__(self, args, workdir: Path, report: Report, assets: dict):
-        self.__dict__.update(vars(args))
+    """What the cases share: the options, the run's folder, assets and report, and the stack under test."""
+
+    def __init__(self, args, workdir: Path, report: Report, assets: dict[int, tuple[str, str]]):
+        self.rounds, self.sizes, self.clip_mib, self.requests = args.rounds, args.sizes, args.clip_mib, args.requests
         self.workdir, self.report, self.assets = workdir, report, assets
         self.cluster: Cluster
         self.peaks: Peaks
