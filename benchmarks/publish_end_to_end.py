@@ -60,23 +60,9 @@ def child(size_mib: int) -> None:
     print(f"{size_mib:>8} MiB  {throughput:8.1f} MB/s  {elapsed:6.2f} s  Django peak RSS {peak_mib:6.1f} MiB", end="")
 
 
-def payload_peak_rss_mib(pgid: int) -> float:
-    """Largest VmHWM among the Payload server's processes (start.sh, tsx, node)."""
-    peak = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            if os.getpgid(int(status.parent.name)) != pgid:
-                continue
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except (OSError, ValueError):
-            continue
-    return peak / 1024
-
-
 def main(sizes: list[int]) -> None:
     from tests.integration.conftest import PayloadServer
+    from tests.processes import peak_rss_mib
 
     workdir = Path(tempfile.mkdtemp(prefix="publish-bench-"))
     payload = PayloadServer(workdir)
@@ -96,7 +82,7 @@ def main(sizes: list[int]) -> None:
         print(f"{'asset':>12}  {'throughput':>13}  {'time':>7}  memory")
         for size in sizes:
             subprocess.run([sys.executable, __file__, "--child", str(size)], cwd=ROOT, env=env, check=True)
-            print(f"  Payload peak RSS {payload_peak_rss_mib(payload.process.pid):6.1f} MiB")
+            print(f"  Payload peak RSS {peak_rss_mib(payload.process.pid):6.1f} MiB")
     finally:
         payload.stop()
 

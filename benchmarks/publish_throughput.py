@@ -43,6 +43,23 @@ rm -f "$FILE"
 """
 
 
+def curl_publish(workdir: Path, video_url: str, payload, checksum: str, audit_log_id: str) -> None:
+    """CURL_PUBLISH: the transfers of one publish of `audit_log_id`, done by curl into `payload` (a PayloadServer)."""
+    path = f"scaleout/mvp/{audit_log_id}.mp4"
+    media = {"project_id": "scaleout", "audit_log_id": audit_log_id, "checksum": checksum}
+    record = {**media, "storage_path": path, "public_url": f"{payload.url}/{path}"}
+    env = {
+        "FILE": str(workdir / f"{audit_log_id}.mp4"),
+        "VIDEO_URL": video_url,
+        "CMS": payload.url,
+        "KEY": payload.api_key,
+        "MEDIA": json.dumps({**media, "storage_path": path}),
+        "RECORD": json.dumps(record),
+        "PATH": "/usr/bin:/bin",
+    }
+    subprocess.run(["bash", "-c", CURL_PUBLISH], env=env, check=True)
+
+
 def timed(concurrency: int, jobs: int, run_one) -> float:
     """Publishes per second of `jobs` calls of run_one(i), `concurrency` at a time."""
     started = time.perf_counter()
@@ -105,32 +122,19 @@ def main() -> None:
 
                 return publish
 
-            def curl_publish(_):
-                audit_log_id = f"dist_bench_curl_{next(ids)}"
-                path = f"scaleout/mvp/{audit_log_id}.mp4"
-                media = {"project_id": "scaleout", "audit_log_id": audit_log_id, "checksum": checksum}
-                record = {**media, "storage_path": path, "public_url": f"{cluster.payload.url}/{path}"}
-                env = {
-                    "FILE": str(workdir / f"{audit_log_id}.mp4"),
-                    "VIDEO_URL": video_url,
-                    "CMS": cluster.payload.url,
-                    "KEY": cluster.payload.api_key,
-                    "MEDIA": json.dumps({**media, "storage_path": path}),
-                    "RECORD": json.dumps(record),
-                    "PATH": "/usr/bin:/bin",
-                }
-                subprocess.run(["bash", "-c", CURL_PUBLISH], env=env, check=True)
+            def curl_one(_):
+                curl_publish(workdir, video_url, cluster.payload, checksum, f"dist_bench_curl_{next(ids)}")
 
             size = f"{args.size_mib} MiB clips"
             print(f"{size:>16}  {'app publishes/s':>15}  {'curl publishes/s':>16}  {'app/curl':>8}")
             for concurrency in args.concurrency:
                 jobs = max(4, 2 * concurrency)
                 app_publish("warmup")(0)  # warm both paths up (connections, imports) outside the figures
-                curl_publish(0)
+                curl_one(0)
                 app: list[float] = []
                 curl: list[float] = []
                 for round_number in range(args.rounds):
-                    kinds = [(app, app_publish(f"c{concurrency}")), (curl, curl_publish)]
+                    kinds = [(app, app_publish(f"c{concurrency}")), (curl, curl_one)]
                     for figures, run_one in kinds if round_number % 2 == 0 else reversed(kinds):
                         figures.append(timed(concurrency, jobs, run_one))
                 app_median, curl_median = statistics.median(app), statistics.median(curl)

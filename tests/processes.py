@@ -105,3 +105,32 @@ class Process:
         else:  # the leader is gone; children it left in its group still go
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of process group `pgid` (a Process's pid, a server started in its own session)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getpgid(int(entry.name)) == pgid:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def peak_rss_mib(pgid: int) -> float:
+    """The largest peak RSS (VmHWM) of one process in group `pgid`, in MiB."""
+    peak = 0
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+    return peak / 1024
+
+
+def reset_peak_rss(pgid: int) -> None:
+    """Start the peak RSS of every process in group `pgid` again from its current RSS (Linux clear_refs)."""
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
