@@ -17,7 +17,12 @@ def queue_folder(tmp_path):
 
 
 def connection(folder) -> Connection:
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "polling_interval": 0}
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(folder.parent / "control"),
+        "polling_interval": 0,
+    }
     return Connection("filesystem://", transport_options=options)
 
 
