@@ -200,12 +200,13 @@ class GuardedTransport(httpx.HTTPTransport):
         allow_loopback: bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ):
-        super().__init__(trust_env=False)
+        ssl_context = ssl_context or tls_context()  # the shared one: building a context costs ~65 ms
+        super().__init__(verify=ssl_context, trust_env=False)
         if allow_loopback is None:
             allow_loopback = app_settings().allow_loopback_destinations
         backend = _GuardedBackend(resolver or system_resolver, connector or _default_connector, allow_loopback)
         # HTTPTransport offers no network_backend argument; its pool is rebuilt with ours.
-        self._pool = httpcore.ConnectionPool(ssl_context=ssl_context or tls_context(), network_backend=backend)
+        self._pool = httpcore.ConnectionPool(ssl_context=ssl_context, network_backend=backend)
 
 
 @contextmanager
