@@ -16,7 +16,7 @@ Rounds alternate between the app and its baseline; figures are medians.
 5. peak RSS (VmHWM of the largest process) of Django's web and worker and of Payload, per case
 
 A missed throughput target prints where the time went, measured: the app's jobs' own timings
-(queued, download + hash, upload + CMS calls) next to curl's download and upload legs, and, when
+(queued, the streamed transfer, record and bookkeeping) next to curl's legs, and, when
 py-spy is on PATH (or beside this Python), a sampled profile of the worker over one more publish.
 
     .venv/bin/python benchmarks/publish_vs_curl.py [--rounds 3] [--sizes 1024] [--clip-mib 8] [--quick]
@@ -146,7 +146,6 @@ def app(workdir: Path, payload: PayloadServer, args, settings: dict[str, str]) -
             "PAYLOADCMS_API_KEY": payload.api_key,
             "DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL": "true",
             "DISTRIBUTION_ALLOW_LOOPBACK_DESTINATIONS": "true",  # the asset server is on 127.0.0.1
-            "DISTRIBUTION_JOB_TEMP_DIR": str(workdir / "jobs"),
             "DISTRIBUTION_SYNC_WAIT_SECONDS": "900",  # a slow big publish is still answered 201, not 202
             "DISTRIBUTION_LOG_LEVEL": "WARNING",
             "GUNICORN_ACCESS_LOG": "",
@@ -238,18 +237,17 @@ def clean(payload: PayloadServer, s3=None) -> None:
 def job_timings(database: Path, prefix: str) -> dict[str, float]:
     """Medians, in seconds, of the published jobs whose audit_log_id starts with `prefix` (their stored timings)."""
     queued = "(julianday(run_started_at) - julianday(started_at)) * 86400"
-    fetch, upload, total = "coalesce(fetch_ms, 0) / 1e3", "coalesce(upload_ms, 0) / 1e3", "latency_ms / 1e3"
+    upload, total = "coalesce(upload_ms, 0) / 1e3", "latency_ms / 1e3"  # upload_ms: run start to media stored
     sql = (
-        f"SELECT {queued}, {fetch}, {upload}, {total} - {queued} - {fetch} - {upload}, {total}"
+        f"SELECT {queued}, {upload}, {total} - {queued} - {upload}, {total}"
         " FROM distribution_publishattempt WHERE audit_log_id LIKE ? ESCAPE '!' AND status = 'published'"
     )
     with contextlib.closing(sqlite3.connect(database)) as db:
         rows = db.execute(sql, (prefix.replace("_", "!_") + "!_%",)).fetchall()
     names = (
         "queued for a worker",
-        "download + hash",
-        "upload + CMS calls",
-        "rest of the job run (claim, temp folder, finish)",
+        TRANSFER,
+        "record write and job bookkeeping",
         "job total",
     )
     return {name: statistics.median(row[i] for row in rows) for i, name in enumerate(names)} if rows else {}
@@ -337,12 +335,15 @@ def compare_legs(ours: dict[str, float], theirs: dict[str, float], baseline: str
     print(f"  held back most by: {name} ({value - other:+.3f} s against {baseline}'s leg)")
 
 
+TRANSFER = "streamed transfer (download, hash, upload)"
+
+
 def app_legs(database: Path, prefix: str, response: float) -> dict[str, float]:
     """The app's publish in legs comparable with curl's: download, upload, and its own overhead."""
     legs = job_timings(database, prefix)
     if legs:
         legs["answering (enqueue, polling the job)"] = response - legs.pop("job total")
-        legs = {name: legs[name] for name in ("download + hash", "upload + CMS calls", *legs) if name in legs}
+        legs = {name: legs[name] for name in (TRANSFER, *legs) if name in legs}
     return legs
 
 
@@ -411,7 +412,7 @@ def big_publish(ctx, storage: str, size: int, s3) -> None:
     if ratio < 1.0:
         response = size * MIB / 1e6 / statistics.median(app_mbs)
         breakdown = app_legs(cluster.workdir / "django.sqlite3", prefix, response)
-        theirs = {name: statistics.median(values) for name, values in legs.items()}
+        theirs = {"download + upload": sum(statistics.median(values) for values in legs.values())}
         compare_legs(breakdown, theirs, "boto3" if s3 else "curl")
         run = partial(publish, cluster, prefix, url, checksum)
         profile(cluster.workers[0], workdir, run, f"one more {size} MiB publish, worker", "publishing.py")
@@ -544,6 +545,36 @@ def stage(ctx: Context, title: str, cluster: Cluster) -> Peaks:
     return ctx.peaks
 
 
+def disk_stage(ctx: Context, args) -> None:
+    labels = [f"{size} MiB disk" for size in args.sizes] + [f"{args.clip_mib} MiB clips"]
+    (ctx.workdir / "disk").mkdir()
+    with (
+        payload_cms(ctx.workdir / "disk") as payload,
+        app(ctx.workdir / "disk", payload, args, {}) as cluster,
+    ):
+        peaks = stage(ctx, "local-disk storage", cluster)
+        if "disk" in args.only:
+            big_publishes(ctx, "disk")
+        if "clips" in args.only:
+            clip_throughput(ctx)
+        if "qc" in args.only:
+            qc_refusal_latency(ctx)
+    memory_rows(ctx, peaks, labels)
+
+
+def s3_stage(ctx: Context, args) -> None:
+    (ctx.workdir / "s3").mkdir()
+    with moto(ctx.workdir / "s3") as (endpoint, s3):
+        s3_env = {"BUCKET": BUCKET, "ENDPOINT": endpoint, **S3_KEYS}
+        with (
+            payload_cms(ctx.workdir / "s3", **{f"S3_{name}": value for name, value in s3_env.items()}) as payload,
+            app(ctx.workdir / "s3", payload, args, {f"DISTRIBUTION_S3_{n}": v for n, v in s3_env.items()}) as cluster,
+        ):
+            peaks = stage(ctx, "S3 storage (moto)", cluster)
+            big_publishes(ctx, "S3", s3)
+    memory_rows(ctx, peaks, [f"{size} MiB S3" for size in args.sizes])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -557,6 +588,8 @@ def main() -> None:
         default="redis",
         help="Celery broker: Redis (Debian's redis-server, as deployed) or the embedded filesystem transport",
     )
+    cases = ["disk", "clips", "qc", "s3"]
+    parser.add_argument("--only", nargs="+", choices=cases, default=cases, help="run these cases only")
     parser.add_argument("--quick", action="store_true", help="smoke test: 4 MiB, 1 MiB clips, 1 round, 200 requests")
     args = parser.parse_args()
     if args.quick:
@@ -578,29 +611,10 @@ def main() -> None:
         static = Process("assets", command, workdir / "assets.log")
         try:
             static.wait_for_http(f"http://127.0.0.1:{port}/")
-            labels = [f"{size} MiB disk" for size in args.sizes] + [f"{args.clip_mib} MiB clips"]
-            (workdir / "disk").mkdir()
-            with (
-                payload_cms(workdir / "disk") as payload,
-                app(workdir / "disk", payload, args, {}) as cluster,
-            ):
-                peaks = stage(ctx, "local-disk storage", cluster)
-                big_publishes(ctx, "disk")
-                clip_throughput(ctx)
-                qc_refusal_latency(ctx)
-            memory_rows(ctx, peaks, labels)
-            (workdir / "s3").mkdir()
-            with moto(workdir / "s3") as (endpoint, s3):
-                s3_env = {"BUCKET": BUCKET, "ENDPOINT": endpoint, **S3_KEYS}
-                with (
-                    payload_cms(workdir / "s3", **{f"S3_{name}": value for name, value in s3_env.items()}) as payload,
-                    app(
-                        workdir / "s3", payload, args, {f"DISTRIBUTION_S3_{n}": v for n, v in s3_env.items()}
-                    ) as cluster,
-                ):
-                    peaks = stage(ctx, "S3 storage (moto)", cluster)
-                    big_publishes(ctx, "S3", s3)
-            memory_rows(ctx, peaks, [f"{size} MiB S3" for size in args.sizes])
+            if {"disk", "clips", "qc"} & set(args.only):
+                disk_stage(ctx, args)
+            if "s3" in args.only:
+                s3_stage(ctx, args)
         finally:
             static.stop()
         print("\n" + report.markdown())

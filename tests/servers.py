@@ -179,7 +179,7 @@ class PayloadDouble(LocalServer):
         docs = self.collection(collection)
         doc = next((d for d in docs if d.get("audit_log_id") == data.get("audit_log_id")), None)
         created = doc is None
-        if created:
+        if doc is None:
             doc = {"id": len(docs) + 1}
             docs.append(doc)
         doc.update(data)
@@ -216,7 +216,7 @@ def read_body(handler: BaseHTTPRequestHandler) -> bytes:
         if len(body) < length:
             raise ConnectionError("request body cut short")
         return body
-    pieces = []
+    pieces: list[bytes] = []
     while True:
         size_line = handler.rfile.readline()
         if not size_line.strip():

@@ -34,7 +34,8 @@ def test_filesystem_urls_use_the_project_transport(queue_folder):
 def test_messages_read_while_others_are_written_are_always_whole(queue_folder):
     """A writer and a reader on the same folder at full speed: every message arrives, decoded, once."""
     count, body = 400, {"job": "x" * 20_000}  # large enough that a write is not instant
-    received, errors = [], []
+    received: list[int] = []
+    errors: list[Exception] = []
 
     def write():
         with connection(queue_folder) as conn:

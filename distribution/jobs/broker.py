@@ -20,12 +20,12 @@ PARTIAL_SUFFIX = ".part"  # "<...>.<queue>.msg.part" is not "<queue>.msg": worke
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue, payload, **kwargs):
+    def _put(self, queue, payload, **kwargs):  # type: ignore[override]  # as kombu.transport.filesystem has it
         name = os.path.join(self.data_folder_out, f"{time.monotonic() * 1000:.0f}_{uuid.uuid4()}.{queue}.msg")
         partial = name + PARTIAL_SUFFIX
         try:
-            with open(partial, "wb") as message:
-                message.write(str_to_bytes(dumps(payload)))
+            with open(partial, "wb") as out:
+                out.write(str_to_bytes(dumps(payload)))
             os.replace(partial, name)
         except OSError as exc:
             raise ChannelError(f"Cannot add file {name!r} to directory") from exc

@@ -134,7 +134,7 @@ def s3_payload(tmp_path_factory, moto_endpoint):
         "s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
     )
     s3.create_bucket(Bucket="distribution-media")
-    server = PayloadServer(tmp_path_factory.mktemp("payload-s3"), **payload_s3_env(endpoint))
+    server = PayloadServer(tmp_path_factory.mktemp("payload-s3"), admin=False, **payload_s3_env(endpoint))
     yield server, s3
     server.stop()
 
@@ -288,7 +288,7 @@ def small_limit_s3_payload(tmp_path_factory, s3_payload):
     """A second Payload on the same bucket whose REST uploads are limited to 1000 bytes."""
     _, s3 = s3_payload
     env = payload_s3_env(s3.meta.endpoint_url)
-    server = PayloadServer(tmp_path_factory.mktemp("payload-s3-small"), MAX_UPLOAD_BYTES="1000", **env)
+    server = PayloadServer(tmp_path_factory.mktemp("payload-s3-small"), admin=False, MAX_UPLOAD_BYTES="1000", **env)
     yield server, s3
     server.stop()
 
