@@ -49,10 +49,6 @@ class PublishAttempt(models.Model):
     error_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="HTTP status of the error.")
     error_fields = models.JSONField(null=True, blank=True)
     request = models.JSONField(default=dict, help_text="As received, with video_url's credentials and query redacted.")
-    upload_started = models.BooleanField(
-        default=False,
-        help_text="Upload started: if the job fails, a media document left without its record is removed.",
-    )
     fetch_url = models.TextField(
         blank=True, help_text="The full video_url (signed-URL tokens included) while the job is active; then cleared."
     )

@@ -163,9 +163,6 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
             asset.drain()
             predicted_url = f"{config.public_base_url}/{plan.storage_path}" if config.public_base_url else None
             return PublishResult(_distribution_record(plan, predicted_url, _default_expiry(plan)), None, asset.size)
-        # Known before the upload starts, so a reaper can clean up after a worker that dies in it.
-        job.upload_started = True
-        PublishAttempt.objects.filter(pk=job.pk).update(upload_started=True)
         cms = PayloadCMSClient.from_settings(http)
         with _upload_removed_on_failure(plan, asset):
             media = _upload(cms, plan, asset, deadline)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from distribution.jobs import lifecycle
 from distribution.models import PublishAttempt
-from tests.conftest import SAMPLE_CHECKSUM, publish_request
+from tests.conftest import publish_request
 
 PUBLISH = "/api/distribution/publish"
 
@@ -146,7 +146,6 @@ def test_the_reaper_removes_what_a_dead_worker_left(publish, cms, record_written
         worker="gone:1",
         started_at=now,
         lease_expires_at=now - timedelta(seconds=1),
-        upload_started=True,
     )
 
     assert lifecycle.reap_expired() == 1
@@ -161,15 +160,13 @@ def test_the_reaper_removes_what_a_dead_worker_left(publish, cms, record_written
         assert cms.state.media == [] and cms.state.files == {}
 
 
-def test_a_refused_asset_never_starts_an_upload(publish, cms, asset_server):
-    assert publish(audit_log_id="dist_marked").status_code == 201
-    response = publish(
-        audit_log_id="dist_missing",
-        final_edit={
-            "video_url": asset_server.url + "/missing.mp4",
-            "duration_seconds": 2.0,
-            "checksum": SAMPLE_CHECKSUM,
-        },
+def test_the_reaper_leaves_the_cms_alone_for_a_job_no_worker_started(db, cms):
+    now = timezone.now()
+    PublishAttempt.objects.create(
+        audit_log_id="dist_never", status="queued", started_at=now, lease_expires_at=now - timedelta(seconds=1)
     )
-    assert response.json()["error"]["code"] == "asset_fetch_failed"
-    assert list(PublishAttempt.objects.order_by("pk").values_list("upload_started", flat=True)) == [True, False]
+
+    assert lifecycle.reap_expired() == 1
+
+    assert PublishAttempt.objects.get().error_code == "not_started"
+    assert cms.requests == []

@@ -241,7 +241,7 @@ def reap_expired(audit_log_id: str | None = None) -> int:
                 "No worker started this publish in time (are Celery workers running?); re-publish to try again.",
                 http_status=503,
             )
-        if job.upload_started:  # a dead worker must not leave a new file downloadable
+        if job.status == Status.RUNNING:  # a dead worker must not leave a new file downloadable
             error.message += " " + remove_unrecorded_upload(job.audit_log_id, job.storage_path)
         if finish(job, error):
             reaped += 1

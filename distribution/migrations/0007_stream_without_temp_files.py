@@ -1,7 +1,8 @@
-"""The asset streams straight into the upload: no temporary folder per job, and the reaper's
-cleanup flag means "the upload started" (a media document left without its record goes)."""
+"""The asset streams straight into the upload: no temporary folder per job. The reaper cleans up
+after every job that was running (created_media is gone): a media document left without its
+record is deleted, whether or not the dead worker had got as far as creating it."""
 
-from django.db import migrations, models
+from django.db import migrations
 
 
 class Migration(migrations.Migration):
@@ -11,13 +12,5 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RemoveField(model_name="publishattempt", name="temp_path"),
-        migrations.RenameField(model_name="publishattempt", old_name="created_media", new_name="upload_started"),
-        migrations.AlterField(
-            model_name="publishattempt",
-            name="upload_started",
-            field=models.BooleanField(
-                default=False,
-                help_text="Upload started: if the job fails, a media document left without its record is removed.",
-            ),
-        ),
+        migrations.RemoveField(model_name="publishattempt", name="created_media"),
     ]
