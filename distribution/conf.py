@@ -75,7 +75,7 @@ class DistributionSettings:
     # Assets larger than this (or of unknown size) take the direct path when s3_bucket is set.
     direct_upload_min_bytes: int = 256 * 1024**2
     # Size of each part of a multipart upload (S3: 5 MiB to 5 GiB; at most 10,000 parts).
-    direct_upload_part_bytes: int = 16 * 1024**2
+    direct_upload_part_bytes: int = 8 * 1024**2
     # Parts uploaded at once; memory holds at most this many parts plus the one being filled.
     direct_upload_parallel_parts: int = 4
 
