@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import SAMPLE_MP4  # noqa: E402  (a real MP4 to pad)
+from tests.scaleout.cluster import SAMPLE_MP4  # noqa: E402  (a real MP4 to pad)
 
 CHUNK = bytes(1024 * 1024)
 
