@@ -84,7 +84,12 @@ def submit(payload, *, source: str, caller: str = "") -> PublishAttempt:
         raise error from None
     _describe_attempt(job, plan)
     job.fetch_url = plan.video_url
-    lifecycle.lock(job)
+    try:
+        lifecycle.lock(job)
+    except Exception as exc:
+        error = _as_publish_error(exc)
+        error.audit_log_id = error.audit_log_id or plan.audit_log_id
+        raise error from None
     return job
 
 

@@ -217,3 +217,15 @@ def test_broker_down_is_503_and_releases_the_id(api_client, cms, sample_url, set
     job = PublishAttempt.objects.get()
     assert (job.status, job.error_code) == ("failed", "queue_unavailable")
     assert cms.requests == []
+
+
+def test_an_insert_failing_for_another_reason_is_not_reported_as_in_progress(api_client, cms, sample_url, monkeypatch):
+    """Only the one-active-job constraint means 409: any other integrity error is a bug, answered 500."""
+
+    def broken_insert(self, *args, **kwargs):
+        raise IntegrityError("NOT NULL constraint failed: distribution_publishattempt.some_column")
+
+    monkeypatch.setattr(PublishAttempt, "save", broken_insert)
+    response = post(api_client, publish_request(sample_url))
+    assert (response.status_code, response.json()["error"]["code"]) == (500, "internal_error")
+    assert cms.requests == []

@@ -52,6 +52,8 @@ def lock(job: PublishAttempt) -> None:
             job.pk = None
             active = PublishAttempt.objects.filter(audit_log_id=job.audit_log_id, status__in=PublishAttempt.ACTIVE)
             holder = active.first()
+            if holder is None and last_try:
+                raise  # no job holds the id: some other constraint failed, a bug (answered internal_error)
             if last_try or (holder is not None and not reap_expired(audit_log_id=job.audit_log_id)):
                 raise publish_in_progress(
                     job.audit_log_id, holder.pk if holder else None, holder.status_url if holder else None
