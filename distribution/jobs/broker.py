@@ -1,10 +1,12 @@
-"""The embedded broker: kombu's filesystem transport, with message files that appear whole.
+"""The embedded broker: kombu's filesystem transport, with files that appear whole.
 
 kombu creates a message file under its final name and only then writes it, so a worker polling
 the folder can claim the file while it is still empty and fail to decode it: seen with 8
 publishes submitted at once, the worker died and the job stayed queued until `not_started`.
-Here a message is written under a name workers ignore and then renamed into place, which is
-atomic on one filesystem. config/celery.py makes `filesystem://` mean this transport.
+It creates an exchange's routing table the same way, so a process publishing while another
+declares the queue can read it empty. Here both are written under a name nothing reads and
+then moved into place (rename, or link for the table, which another process may be creating
+too), atomic on one filesystem. config/celery.py makes `filesystem://` mean this transport.
 """
 
 import os
@@ -29,6 +31,22 @@ class Channel(filesystem.Channel):
             os.replace(partial, name)
         except OSError as exc:
             raise ChannelError(f"Cannot add file {name!r} to directory") from exc
+
+    def _queue_bind(self, exchange, routing_key, pattern, queue):
+        table = self._exchange_file(exchange)
+        if not table.exists():
+            self.control_folder.mkdir(exist_ok=True)
+            partial = table.with_name(f"{table.name}.{uuid.uuid4()}{PARTIAL_SUFFIX}")
+            binding = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
+            partial.write_bytes(str_to_bytes(dumps([binding])))
+            try:
+                os.link(partial, table)  # fails if another process created the table meanwhile
+                return
+            except FileExistsError:
+                pass  # then add to it under its lock, as kombu does
+            finally:
+                partial.unlink()
+        super()._queue_bind(exchange, routing_key, pattern, queue)
 
 
 class Transport(filesystem.Transport):
