@@ -170,22 +170,33 @@ class _Upload:
 
     def _upload_part(self, number: int, holder: list[bytes]) -> _Part:
         data = holder.pop()
+        answer, checksum, digest = self._send_checked(
+            "upload_part", f"part {number}", data, UploadId=self.upload_id, PartNumber=number
+        )
+        return _Part(number, answer["ETag"], checksum, digest, len(data))
+
+    def _send_checked(self, operation: str, what: str, data: bytes, **params) -> tuple[dict, str, bytes]:
+        """Send `data` with its SHA-256, which the store checks on receipt; (answer, base64 checksum, digest).
+
+        A store that answers another checksum than the one sent is refused (a stored object deleted).
+        """
         digest = hashlib.sha256(data).digest()
         checksum = base64.b64encode(digest).decode()
         answer = self._call(
-            "upload_part",
+            operation,
             Bucket=self.bucket,
             Key=self.key,
-            UploadId=self.upload_id,
-            PartNumber=number,
             Body=data,
             ChecksumAlgorithm="SHA256",
             ChecksumSHA256=checksum,
+            **params,
         )
         echoed = answer.get("ChecksumSHA256")
         if echoed and echoed != checksum:
-            raise self._failed(f"part {number}: the store computed SHA-256 {echoed}, sent {checksum}")
-        return _Part(number, answer["ETag"], checksum, digest, len(data))
+            if operation == "put_object":
+                self._call("delete_object", Bucket=self.bucket, Key=self.key)
+            raise self._failed(f"{what}: the store computed SHA-256 {echoed}, sent {checksum}")
+        return answer, checksum, digest
 
     def _wait_for_slot(self) -> None:
         self._harvest([future for future in self.in_flight if future.done()])
@@ -214,20 +225,7 @@ class _Upload:
     # The ends: one PUT, complete, abort
 
     def _put_whole(self, data: bytes) -> None:
-        checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        answer = self._call(
-            "put_object",
-            Bucket=self.bucket,
-            Key=self.key,
-            Body=data,
-            ContentType=CONTENT_TYPE,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=checksum,
-        )
-        echoed = answer.get("ChecksumSHA256")
-        if echoed and echoed != checksum:
-            self._call("delete_object", Bucket=self.bucket, Key=self.key)
-            raise self._failed(f"the store computed SHA-256 {echoed}, sent {checksum}")
+        self._send_checked("put_object", "the object", data, ContentType=CONTENT_TYPE)
         self.stored = len(data)
         if self.progress:
             self.progress(self.stored, self.size)

@@ -231,16 +231,24 @@ def direct_to_bucket(s3_payload, use_payload, settings):
     return server, s3
 
 
-def test_direct_upload_registers_the_object_as_the_media_document(live_server, direct_to_bucket, sample_url):
-    server, s3 = direct_to_bucket
+def publish_to_bucket(live_server, server, s3, sample_url) -> tuple[httpx.Response, dict]:
+    """Publish the sample; check it is published and stored in the bucket at its key: (answer, media document)."""
     audit_log_id = new_id()
-
     response = publish(live_server, publish_request(sample_url, audit_log_id=audit_log_id))
-
     assert response.status_code == 201, response.text
     key = f"concept-42/mvp/{audit_log_id}.mp4"
     assert s3.get_object(Bucket="distribution-media", Key=key)["Body"].read() == SAMPLE_MP4
     [media] = server.find("media", audit_log_id=audit_log_id)["docs"]
+    return response, media
+
+
+def test_direct_upload_registers_the_object_as_the_media_document(live_server, direct_to_bucket, sample_url):
+    server, s3 = direct_to_bucket
+
+    response, media = publish_to_bucket(live_server, server, s3, sample_url)
+
+    audit_log_id = media["audit_log_id"]
+    key = f"concept-42/mvp/{audit_log_id}.mp4"
     assert (media["filename"], media["prefix"], media["filesize"]) == (f"{audit_log_id}.mp4", "concept-42/mvp", 3200)
     assert (media["mimeType"], media["checksum"], media["storage_path"]) == ("video/mp4", SAMPLE_CHECKSUM, key)
     [record] = server.find("distributionRecords", audit_log_id=audit_log_id)["docs"]
@@ -300,13 +308,8 @@ def test_an_asset_payload_refuses_for_its_size_goes_to_the_bucket(
     server, s3 = small_limit_s3_payload
     use_payload(server)
     app_bucket_settings(settings, s3)  # the default threshold (256 MiB): the 3200-byte sample goes to Payload first
-    audit_log_id = new_id()
 
-    response = publish(live_server, publish_request(sample_url, audit_log_id=audit_log_id))
+    _, media = publish_to_bucket(live_server, server, s3, sample_url)
 
-    assert response.status_code == 201, response.text
-    key = f"concept-42/mvp/{audit_log_id}.mp4"
-    assert s3.get_object(Bucket="distribution-media", Key=key)["Body"].read() == SAMPLE_MP4
-    [media] = server.find("media", audit_log_id=audit_log_id)["docs"]
     assert media["filesize"] == len(SAMPLE_MP4) > 1000
     assert [path for _, path in asset_server.requests].count("/sample.mp4") == 2  # read again for the bucket

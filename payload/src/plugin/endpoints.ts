@@ -209,6 +209,28 @@ const checkContentType = (req: PayloadRequest) => {
   }
 }
 
+/**
+ * Payload's own create (no `id`) or update of the media document with `file`, as any upload runs
+ * (access, hooks, file checks, storage adapter); the file's temp copy is removed afterwards.
+ */
+const writeMediaDocument = async (
+  req: PayloadRequest,
+  mediaSlug: string,
+  id: number | string | undefined,
+  data: Record<string, unknown>,
+  file: PayloadFile,
+) => {
+  delete req.context._payloadCloudStorage // the cloud-storage plugin's copy of an earlier attempt's file
+  try {
+    const common = { collection: mediaSlug as CollectionSlug, data, file, overrideAccess: false, req }
+    return id === undefined
+      ? await req.payload.create({ ...common, overwriteExistingFiles: true })
+      : await req.payload.update({ ...common, id, overwriteExistingFiles: true })
+  } finally {
+    if (file.tempFilePath) await rm(file.tempFilePath, { force: true })
+  }
+}
+
 /** PUT /api/<mediaSlug>/upsert: the file itself as the body, the fields as query parameters. */
 const mediaUpsert = (mediaSlug: string, options: UpsertOptions): Endpoint => ({
   path: '/upsert',
@@ -252,15 +274,7 @@ const mediaUpsert = (mediaSlug: string, options: UpsertOptions): Endpoint => ({
             size: received.size,
             tempFilePath,
           }
-          delete req.context._payloadCloudStorage // the cloud-storage plugin's copy of an earlier attempt's file
-          try {
-            const common = { collection: mediaSlug as CollectionSlug, data, file, overrideAccess: false, req }
-            return id === undefined
-              ? await req.payload.create({ ...common, overwriteExistingFiles: true })
-              : await req.payload.update({ ...common, id, overwriteExistingFiles: true })
-          } finally {
-            await rm(tempFilePath, { force: true })
-          }
+          return writeMediaDocument(req, mediaSlug, id, data, file)
         },
       })
       return answer(result)
@@ -434,15 +448,7 @@ const mediaRegister = (mediaSlug: string, options: UpsertOptions): Endpoint => (
           tempFilePath,
           clientUploadContext: { prefix },
         } as PayloadFile
-        delete req.context._payloadCloudStorage
-        try {
-          const common = { collection: mediaSlug as CollectionSlug, data, file, overrideAccess: false, req }
-          return id === undefined
-            ? await req.payload.create({ ...common, overwriteExistingFiles: true })
-            : await req.payload.update({ ...common, id, overwriteExistingFiles: true })
-        } finally {
-          await rm(tempFilePath, { force: true })
-        }
+        return writeMediaDocument(req, mediaSlug, id, data, file)
       },
     })
     return answer(result)
