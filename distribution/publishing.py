@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import httpx
 from django.utils import timezone
@@ -156,13 +157,12 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
     if job is not None and config.public_base_url:  # before any transfer: the URL we would answer is sound
         check_public_url(f"{config.public_base_url}/{plan.storage_path}")
 
-    def transfer_progress(done: int, total: int | None) -> None:
-        deadline.check("cms_upload_failed" if job else "asset_fetch_failed", "The transfer of the asset")
-        if progress:
-            progress("upload" if job else "download", done, total)
-
     with AssetStream(
-        plan.video_url, plan.checksum, max_bytes=config.max_asset_bytes, progress=transfer_progress, deadline=deadline
+        plan.video_url,
+        plan.checksum,
+        max_bytes=config.max_asset_bytes,
+        progress=partial(progress, "upload" if job else "download") if progress else None,
+        deadline=deadline,  # checked with every piece, whichever leg is slow
     ) as asset:
         if job is None:
             asset.drain()
