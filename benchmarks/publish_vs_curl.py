@@ -46,13 +46,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import boto3  # noqa: E402
 import httpx  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
 from benchmarks.publish_throughput import curl_publish, timed  # noqa: E402
 from tests.integration.conftest import PayloadServer  # noqa: E402
-from tests.processes import VENV_BIN, Process, free_port, peak_rss_mib, reset_peak_rss  # noqa: E402
+from tests.processes import VENV_BIN, Process, free_port, moto_client, moto_s3, peak_rss_mib, reset_peak_rss  # noqa: E402
 from tests.scaleout.cluster import SAMPLE_MP4, STATIC_ROOT, Cluster, publish_body  # noqa: E402
 from tests.scaleout.services import RedisServer  # noqa: E402
 
@@ -98,23 +97,10 @@ def write_mp4(path: Path, size_mib: int) -> str:
 @contextlib.contextmanager
 def moto(workdir: Path) -> Iterator[tuple[str, object]]:
     """A moto S3 server with the bucket: (endpoint, boto3 client)."""
-    port = free_port()
-    command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    server = Process("moto", command, workdir / "moto.log")
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        server.wait_for_http(endpoint)
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            region_name="us-east-1",
-        )
+    with moto_s3(workdir) as endpoint:
+        client = moto_client(endpoint)
         client.create_bucket(Bucket=BUCKET)
         yield endpoint, client
-    finally:
-        server.stop()
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from distribution.models import PublishAttempt
-from tests.processes import VENV_BIN, Process, free_port
+from tests.processes import moto_s3
 from tests.servers import AssetServer, PayloadDouble, Route
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,14 +196,6 @@ def screenshot(driver, tmp_path, name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory) -> Iterator[str]:
-    """moto's S3 server on a free loopback port, working in a folder of its own; stopped by its PID."""
-    folder = tmp_path_factory.mktemp("moto-s3")
-    port = free_port()
-    command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    server = Process("moto_server", command, folder / "moto.log", cwd=folder)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        server.wait_for_http(endpoint + "/", timeout=60)
+    """moto's S3 server for the session, in a folder of its own."""
+    with moto_s3(tmp_path_factory.mktemp("moto-s3")) as endpoint:
         yield endpoint
-    finally:
-        server.stop()

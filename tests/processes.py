@@ -134,3 +134,26 @@ def reset_peak_rss(pgid: int) -> None:
     for pid in group_pids(pgid):
         with contextlib.suppress(OSError):
             Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+@contextlib.contextmanager
+def moto_s3(folder: Path):
+    """moto's S3 server on a free loopback port, working in `folder`; its endpoint. Stopped by its PID."""
+    port = free_port()
+    command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    server = Process("moto_server", command, folder / "moto.log", cwd=folder)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_for_http(endpoint + "/", timeout=60)
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def moto_client(endpoint: str):
+    """A boto3 S3 client of moto's test account: what a bucket holds, whatever the app's client does."""
+    import boto3  # only the S3 tests and benchmarks need it
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )

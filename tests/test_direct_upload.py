@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
@@ -20,7 +19,7 @@ from distribution.errors import ERRORS, PublishError
 from distribution.storage import direct_upload_wanted
 from distribution.storage.client import s3_client
 from distribution.storage.multipart import delete_object, upload_multipart
-from tests.processes import free_port
+from tests.processes import free_port, moto_client
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # S3's smallest part
@@ -52,13 +51,7 @@ def s3_settings(settings, **values) -> None:
 def bucket(moto_endpoint, settings) -> Iterator[Bucket]:
     """A new bucket per test, and the app pointed at it with 5 MiB parts, 4 at a time."""
     name = f"media-{uuid.uuid4().hex[:12]}"
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    )
+    s3 = moto_client(moto_endpoint)
     s3.create_bucket(Bucket=name)
     s3_settings(
         settings,

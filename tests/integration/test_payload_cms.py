@@ -7,7 +7,6 @@ import secrets
 import struct
 from pathlib import Path
 
-import boto3
 import httpx
 import pytest
 from django.core.management import call_command
@@ -15,6 +14,7 @@ from django.core.management import call_command
 from distribution.models import MirroredRecord
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.integration.conftest import IT_KEY, PayloadServer
+from tests.processes import moto_client
 from tests.servers import Route
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -129,12 +129,9 @@ def test_wrong_api_key_is_a_clear_502(live_server, payload_server, use_payload, 
 @pytest.fixture(scope="module")
 def s3_payload(tmp_path_factory, moto_endpoint):
     """Payload with @payloadcms/storage-s3 pointed at a local moto S3 server."""
-    endpoint = moto_endpoint
-    s3 = boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
-    )
+    s3 = moto_client(moto_endpoint)
     s3.create_bucket(Bucket="distribution-media")
-    server = PayloadServer(tmp_path_factory.mktemp("payload-s3"), admin=False, **payload_s3_env(endpoint))
+    server = PayloadServer(tmp_path_factory.mktemp("payload-s3"), admin=False, **payload_s3_env(moto_endpoint))
     yield server, s3
     server.stop()
 
