@@ -26,7 +26,7 @@ def measure(size_mib: int) -> None:
     import django
 
     django.setup()
-    from distribution.asset_fetching import AssetStream
+    from distribution.publishing.fetch import AssetStream
     from tests.servers import AssetServer, Route
 
     def body():

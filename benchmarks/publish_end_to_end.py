@@ -41,7 +41,7 @@ def child(size_mib: int) -> None:
     import django
 
     django.setup()
-    from distribution.publishing import publish
+    from distribution.publishing.pipeline import publish
     from tests.conftest import publish_request
     from tests.servers import AssetServer, Route
 

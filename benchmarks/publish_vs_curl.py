@@ -251,7 +251,7 @@ WORDS = (  # a stack's leg by what its frames name, first match wins (then hash,
     ("API key check", ("rest_framework_api_key", "contrib/auth/hashers")),
     ("new HTTP clients (TLS context)", ("create_default_context", "SSLContext", "load_verify_locations")),
     ("regex compiling", ("re/_compiler", "re/_parser")),
-    ("logging, audit events", ("logging/__init__", "audit_events")),
+    ("logging, audit events", ("logging/__init__", "publishing/audit")),
     ("DRF serializers", ("rest_framework/fields", "rest_framework/serializers")),
 )
 
@@ -270,13 +270,13 @@ def leg(stack: list[str], within: str) -> str | None:
         source = linecache.getline(path, int(line) if line.isdigit() else 0)
         if any(word in source for word in ("update(", "digest", "sha256", "hashlib")):
             return "hash"
-    fetching, cms = any("asset_fetching" in name for name in files), any("cms_client" in name for name in files)
+    fetching, cms = any("publishing/fetch" in name for name in files), any("cms/client" in name for name in files)
     if fetching and cms:
         return "download -> upload (streamed)"
     if fetching:
         return "download (network, disk)"
     if cms:
-        return "upload" if any("upload" in frame for frame in stack if "cms_client" in frame) else "CMS calls"
+        return "upload" if any("upload" in frame for frame in stack if "cms/client" in frame) else "CMS calls"
     function, _, place = stack[-1].rpartition(" (")
     return f"other: {function} ({Path(place.partition(':')[0]).name})"
 

@@ -33,7 +33,7 @@ def measure(concurrency: int) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from distribution import verification
+    from distribution.operators import verification
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()

@@ -63,7 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "distribution.api_errors.APIErrorsAsJSONMiddleware",  # outermost: sees every answer under /api/
+    "distribution.api.middleware.APIErrorsAsJSONMiddleware",  # outermost: sees every answer under /api/
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -136,11 +136,11 @@ REST_FRAMEWORK = {
     # TokenAuthentication first: its WWW-Authenticate header turns anonymous calls into 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
-        "distribution.authentication.APIKeyAuthentication",
+        "distribution.api.authentication.APIKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "EXCEPTION_HANDLER": "distribution.api_views.error_handler",
+    "EXCEPTION_HANDLER": "distribution.api.views.error_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
@@ -210,7 +210,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(message)s"},
-        # Audit events (distribution/audit_events.py): one JSON object per line, the log message as "event"
+        # Audit events (distribution/publishing/audit.py): one JSON object per line, the log message as "event"
         # and the event's fields beside it.
         "audit_json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

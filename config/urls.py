@@ -2,10 +2,8 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from distribution.api_views import JobView, PublishView
-from distribution.dashboard_views import dashboard_view
-from distribution.landing_views import landing_view
-from distribution.metrics_views import metrics_view
+from distribution.api.views import JobView, PublishView
+from distribution.operators.views import dashboard_view, landing_view, metrics_view
 
 urlpatterns = [
     path("", landing_view, name="distribution-landing"),

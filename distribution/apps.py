@@ -6,5 +6,6 @@ class DistributionConfig(AppConfig):
     name = "distribution"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)
-        from .jobs import tasks  # noqa: F401  (connects the job-ended callback receiver in every process)
+        from distribution import checks  # noqa: F401  (registers the system checks)
+        from distribution.jobs import tasks  # noqa: F401  (connects the job-ended callback receiver in every process)
+        from distribution.operators import admin  # noqa: F401  (registers the models with the admin site)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from kombu import Connection
 
-from .conf import AUDIT_SINKS, FIELDS, S3_PART_BYTES_RANGE, DistributionSettings, app_settings, env_variable
+from distribution.conf import AUDIT_SINKS, FIELDS, S3_PART_BYTES_RANGE, DistributionSettings, app_settings, env_variable
 
 
 def _type_name(kind) -> str:

@@ -1,6 +1,6 @@
 from django.db import models
 
-from .contract import distribution_record
+from distribution.api.serializers import distribution_record
 
 
 class PublishAttempt(models.Model):
@@ -154,7 +154,7 @@ class MirroredRecord(models.Model):
 
 
 class VerificationRun(models.Model):
-    """One `verify_distribution` run: what it was asked to check and what it found (see distribution.verification)."""
+    """One `verify_distribution` run: what it was asked to check and what it found (operators/verification.py)."""
 
     class Status(models.TextChoices):
         RUNNING = "running"

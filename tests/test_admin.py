@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 
 from distribution.models import MirroredRecord, PublishAttempt
-from distribution.publishing import publish
+from distribution.publishing.pipeline import publish
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, make_attempt, publish_request
 
 ATTEMPTS = "/admin/distribution/publishattempt/"

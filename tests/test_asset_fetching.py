@@ -5,8 +5,8 @@ import tracemalloc
 import httpx
 import pytest
 
-from distribution.asset_fetching import AssetStream
 from distribution.errors import PublishError
+from distribution.publishing.fetch import AssetStream
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4
 from tests.servers import AssetServer, Route
 

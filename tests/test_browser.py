@@ -13,7 +13,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from distribution.models import PublishAttempt
-from distribution.publishing import publish
+from distribution.publishing.pipeline import publish
 from tests.conftest import SAMPLE_MP4, publish_request, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from distribution.management.progress import TerminalProgress
 from distribution.models import MirroredRecord, PublishAttempt
-from distribution.progress import TerminalProgress
-from distribution.publishing import publish
+from distribution.publishing.pipeline import publish
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.servers import Route
 

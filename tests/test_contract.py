@@ -7,7 +7,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate
 
-from distribution.contract import component_schema, openapi_document
+from distribution.api.serializers import component_schema, openapi_document
 from distribution.errors import ERRORS
 from distribution.models import MirroredRecord, PublishAttempt
 from tests.conftest import ROOT, publish_request

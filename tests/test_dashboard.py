@@ -5,7 +5,7 @@ import re
 from django.contrib.auth.models import User
 
 from distribution.models import PublishAttempt
-from distribution.publishing import publish
+from distribution.publishing.pipeline import publish
 from tests.conftest import make_attempt, publish_request
 
 

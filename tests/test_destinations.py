@@ -17,11 +17,17 @@ import httpx
 import pytest
 import trustme
 
-from distribution import destinations
-from distribution.asset_fetching import AssetStream
-from distribution.destinations import DestinationRefused, GuardedTransport, check_url, redact_url, refusal_reason
 from distribution.errors import PublishError
 from distribution.models import PublishAttempt
+from distribution.outbound import destinations
+from distribution.outbound.destinations import (
+    DestinationRefused,
+    GuardedTransport,
+    check_url,
+    redact_url,
+    refusal_reason,
+)
+from distribution.publishing.fetch import AssetStream
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, audit_events, publish_request
 from tests.servers import AssetServer, QuietServer, Route
 

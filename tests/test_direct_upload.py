@@ -14,8 +14,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from distribution.deadline import Deadline
 from distribution.errors import ERRORS, PublishError
+from distribution.outbound.deadline import Deadline
 from distribution.storage import direct_upload_wanted
 from distribution.storage.client import s3_client
 from distribution.storage.multipart import delete_object, upload_multipart
@@ -137,7 +137,7 @@ def test_the_object_at_its_key_holds_the_source_bytes(bucket, size):
 
 def test_the_key_is_payloads_storage_s3_key(bucket):
     """Payload's storage-s3 stores a media file at prefix + filename: the plan's storage path."""
-    from distribution.validation import build_plan
+    from distribution.publishing.plan import build_plan
     from tests.conftest import publish_request
 
     request = publish_request("https://assets.example.com/cut.mp4", audit_log_id="dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC")

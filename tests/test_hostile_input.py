@@ -10,7 +10,7 @@ import json
 import pytest
 
 from distribution.models import PublishAttempt
-from distribution.publishing import run, submit
+from distribution.publishing.pipeline import run, submit
 from tests.conftest import publish_request
 
 PUBLISH = "/api/distribution/publish"

@@ -17,7 +17,7 @@ from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from distribution.contract import component_schema
+from distribution.api.serializers import component_schema
 from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.integration.conftest import free_port
 from tests.servers import Route

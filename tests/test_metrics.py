@@ -1,4 +1,4 @@
-"""Publish figures as Prometheus and the dashboard read them: /metrics and distribution.metrics."""
+"""Publish figures as Prometheus and the dashboard read them: /metrics and distribution.operators.metrics."""
 
 from datetime import timedelta
 
@@ -7,8 +7,8 @@ from django.db.models import Sum
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from distribution import metrics
 from distribution.models import PublishAttempt
+from distribution.operators import metrics
 from tests.conftest import SAMPLE_MP4, make_attempt, publish_request
 
 

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from distribution import destinations
-from distribution.validation import RESERVED_METADATA_KEYS
+from distribution.outbound import destinations
+from distribution.publishing.plan import RESERVED_METADATA_KEYS
 from tests.conftest import publish_request
 
 PUBLISH = "/api/distribution/publish"

@@ -4,7 +4,7 @@ import pytest
 
 from distribution.errors import PublishError
 from distribution.models import MirroredRecord, PublishAttempt
-from distribution.publishing import publish, republish
+from distribution.publishing.pipeline import publish, republish
 from tests.conftest import SAMPLE_MP4, publish_request
 
 

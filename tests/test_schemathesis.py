@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.core import NOT_SET
 from schemathesis.generation import GenerationMode
 
-from distribution.contract import openapi_document
+from distribution.api.serializers import openapi_document
 from tests.test_property_publish import no_dns  # noqa: F401  (fixture)
 
 OPERATIONS = [("/api/distribution/publish", "POST"), ("/api/distribution/jobs/{job_id}", "GET")]

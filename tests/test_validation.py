@@ -4,7 +4,7 @@ import time
 import pytest
 
 from distribution.errors import PublishError
-from distribution.validation import build_plan, check_public_url, new_audit_log_id, sanitise_path
+from distribution.publishing.plan import build_plan, check_public_url, new_audit_log_id, sanitise_path
 from tests.conftest import SAMPLE_CHECKSUM, publish_request
 
 URL = "https://assets.example.com/cut.mp4"

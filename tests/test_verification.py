@@ -18,8 +18,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from distribution import verification
 from distribution.models import MirroredRecord, RecordCheck, VerificationFinding, VerificationRun
+from distribution.operators import verification
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4
 from tests.servers import Route
 from tests.test_admin import result_rows

@@ -1,8 +1,8 @@
 """A job as the API shows it: GET /api/distribution/jobs/<id>, a 202, MCP's distribution_get_job, callbacks."""
 
-from ..audit_events import iso
-from ..models import PublishAttempt
-from . import lifecycle
+from distribution.jobs import lifecycle
+from distribution.models import PublishAttempt
+from distribution.publishing.audit import iso
 
 
 def job_body(job: PublishAttempt) -> dict:

@@ -15,10 +15,10 @@ from datetime import timedelta
 import httpx
 from django.utils import timezone
 
-from .. import destinations
-from ..conf import app_settings
-from ..models import CallbackDelivery, PublishAttempt
-from .bodies import job_body
+from distribution.conf import app_settings
+from distribution.jobs.bodies import job_body
+from distribution.models import CallbackDelivery, PublishAttempt
+from distribution.outbound import destinations
 
 SIGNATURE_HEADER = "Distribution-Signature"
 

@@ -4,12 +4,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..conf import app_settings
-from ..errors import PublishError
-from ..models import PublishAttempt
-from ..publishing import submit
-from . import lifecycle
-from .tasks import run_publish_job
+from distribution.conf import app_settings
+from distribution.errors import PublishError
+from distribution.jobs import lifecycle
+from distribution.jobs.tasks import run_publish_job
+from distribution.models import PublishAttempt
+from distribution.publishing.pipeline import submit
 
 logger = logging.getLogger("distribution.jobs")
 

@@ -15,11 +15,11 @@ from django.db import IntegrityError, connections, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from .. import audit_events
-from ..cms_client import remove_unrecorded_upload
-from ..conf import app_settings
-from ..errors import PublishError, publish_in_progress
-from ..models import PublishAttempt
+from distribution.cms.client import remove_unrecorded_upload
+from distribution.conf import app_settings
+from distribution.errors import PublishError, publish_in_progress
+from distribution.models import PublishAttempt
+from distribution.publishing import audit
 
 logger = logging.getLogger("distribution.jobs")
 
@@ -172,7 +172,7 @@ def finish(job: PublishAttempt, error: PublishError | None = None) -> bool:
         **{field: getattr(job, field) for field in fields}
     )
     if ended:
-        audit_events.emit(event)
+        audit.emit(event)
         job_ended.send(sender=PublishAttempt, job=job)
     return bool(ended)
 
@@ -181,7 +181,7 @@ def record_refusal(job: PublishAttempt, error: PublishError) -> None:
     """A request refused before it became a job (invalid, QC not passed): stored as a failed job, event emitted."""
     event = _set_outcome(job, error)
     job.save(force_insert=True)
-    audit_events.emit(event)
+    audit.emit(event)
 
 
 def _set_outcome(job: PublishAttempt, error: PublishError | None) -> dict:
@@ -198,15 +198,15 @@ def _set_outcome(job: PublishAttempt, error: PublishError | None) -> dict:
     }
     if error is None:
         job.status = Status.PUBLISHED
-        event.update(public_url=job.public_url or None, published_at=audit_events.iso(job.finished_at))
-        job.audit_event = audit_events.build_event(**event, status="published")
+        event.update(public_url=job.public_url or None, published_at=audit.iso(job.finished_at))
+        job.audit_event = audit.build_event(**event, status="published")
     else:
         job.status = Status.FAILED
         job.error_code, job.error_message, job.error_detail = error.code, error.message, error.detail
         job.error_status, job.error_fields = error.http_status, error.details
         job.audit_log_id = error.audit_log_id or job.audit_log_id
         event["audit_log_id"] = job.audit_log_id or None
-        job.audit_event = audit_events.build_event(**event, status="failed", error_code=error.code)
+        job.audit_event = audit.build_event(**event, status="failed", error_code=error.code)
     return job.audit_event
 
 

@@ -8,9 +8,9 @@ import logging
 from celery import shared_task
 from django.dispatch import receiver
 
-from .. import publishing
-from ..errors import PublishError
-from . import callbacks, lifecycle
+from distribution.errors import PublishError
+from distribution.jobs import callbacks, lifecycle
+from distribution.publishing import pipeline as publishing
 
 logger = logging.getLogger("distribution.jobs")
 

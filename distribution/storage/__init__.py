@@ -9,7 +9,7 @@ boto3 (about 40 MiB resident) is imported from `storage.multipart` and `storage.
 process that never takes the direct path never loads it.
 """
 
-from ..conf import app_settings
+from distribution.conf import app_settings
 
 
 def direct_upload_wanted(size: int | None) -> bool:

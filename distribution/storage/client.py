@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from django.core.signals import setting_changed
 
-from ..conf import DistributionSettings, app_settings
+from distribution.conf import DistributionSettings, app_settings
 
 _lock = threading.Lock()
 _client: tuple[int, Any] | None = None  # (pid, client)

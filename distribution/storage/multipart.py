@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..conf import DistributionSettings, app_settings
-from ..deadline import Deadline
-from ..errors import PublishError
-from .client import s3_client
+from distribution.conf import DistributionSettings, app_settings
+from distribution.errors import PublishError
+from distribution.outbound.deadline import Deadline
+from distribution.storage.client import s3_client
 
 logger = logging.getLogger("distribution.storage")
 

@@ -10,7 +10,7 @@ import secrets
 import httpx
 import pytest
 
-from distribution.cms_client import PayloadCMSClient
+from distribution.cms.client import PayloadCMSClient
 from tests.conftest import publish_request
 from tests.integration.conftest import IT_KEY
 
@@ -74,7 +74,7 @@ def test_failed_republish_keeps_the_published_media(live_server, cms, asset_serv
 
 def test_republish_takes_payloads_record_over_a_stale_mirror(live_server, cms, asset_server):
     from distribution.models import MirroredRecord, PublishAttempt
-    from distribution.publishing import republish
+    from distribution.publishing.pipeline import republish
 
     audit_log_id = "dist_it_" + secrets.token_hex(6)
     assert publish(live_server, publish_request(asset_server.url + "/sample.mp4", audit_log_id=audit_log_id)).is_success

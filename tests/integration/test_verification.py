@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from distribution.models import RecordCheck, VerificationRun
-from distribution.publishing import publish
+from distribution.publishing.pipeline import publish
 from tests.conftest import publish_request
 
 # The public URLs verified are the local PayloadCMS's, on 127.0.0.1.

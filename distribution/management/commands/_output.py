@@ -15,8 +15,8 @@ from django.core.management.base import CommandError
 from distribution.errors import PublishError
 from distribution.jobs import dispatch
 from distribution.jobs.bodies import job_body
+from distribution.management.progress import TerminalProgress
 from distribution.models import PublishAttempt
-from distribution.progress import TerminalProgress
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 import anyio
 from django.core.management.base import BaseCommand
 
-from distribution.mcp_tools import serve_http, serve_stdio
+from distribution.mcp import serve_http, serve_stdio
 
 
 class Command(BaseCommand):

@@ -3,10 +3,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from distribution.management.commands._output import add_job_arguments, caller, enqueue, print_result, run_with_progress
 from distribution.models import PublishAttempt
-from distribution.publishing import publish
-
-from ._output import add_job_arguments, caller, enqueue, print_result, run_with_progress
+from distribution.publishing.pipeline import publish
 
 
 class Command(BaseCommand):

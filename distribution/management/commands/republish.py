@@ -1,9 +1,8 @@
 from django.core.management.base import BaseCommand
 
+from distribution.management.commands._output import add_job_arguments, caller, enqueue, print_result, run_with_progress
 from distribution.models import PublishAttempt
-from distribution.publishing import republish, republish_request
-
-from ._output import add_job_arguments, caller, enqueue, print_result, run_with_progress
+from distribution.publishing.pipeline import republish, republish_request
 
 
 class Command(BaseCommand):

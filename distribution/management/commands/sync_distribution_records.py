@@ -3,11 +3,10 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from distribution import mirror
-from distribution.cms_client import PayloadCMSClient
-from distribution.http_client import new_client
-
-from ._output import run_with_progress
+from distribution.cms import mirror
+from distribution.cms.client import PayloadCMSClient
+from distribution.management.commands._output import run_with_progress
+from distribution.outbound.clients import new_client
 
 
 def positive_int(text: str) -> int:

@@ -5,10 +5,9 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 
-from distribution import verification
-
-from ._output import run_with_progress
-from .sync_distribution_records import positive_int
+from distribution.management.commands._output import run_with_progress
+from distribution.management.commands.sync_distribution_records import positive_int
+from distribution.operators import verification
 
 
 def concurrency(text: str) -> int:

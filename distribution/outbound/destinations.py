@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from .conf import app_settings
-from .http_client import new_client, tls_context
+from distribution.conf import app_settings
+from distribution.outbound.clients import new_client, tls_context
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # resolver(host, port) -> every address the host resolves to, as strings (getaddrinfo by default).

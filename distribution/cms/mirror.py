@@ -5,8 +5,8 @@ from collections.abc import Callable
 
 from django.utils.dateparse import parse_datetime
 
-from .cms_client import DISTRIBUTION_RECORDS, PayloadCMSClient
-from .models import MirroredRecord
+from distribution.cms.client import DISTRIBUTION_RECORDS, PayloadCMSClient
+from distribution.models import MirroredRecord
 
 
 def _datetime(raw: str | None):

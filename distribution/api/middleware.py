@@ -1,6 +1,6 @@
 """Under /api/, every error answer is the JSON error shape, never one of Django's HTML pages.
 
-DRF's own refusals already are (api_views.error_handler); this middleware catches the
+DRF's own refusals already are (api.views.error_handler); this middleware catches the
 rest: unknown /api/ paths (404), requests Django refuses before DRF runs (a bad Host
 header, 400), and unhandled exceptions (500, logged by Django as usual).
 """

@@ -19,9 +19,9 @@ from django.core.validators import URLValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import destinations
-from .conf import app_settings
-from .errors import PublishError
+from distribution.conf import app_settings
+from distribution.errors import PublishError
+from distribution.outbound import destinations
 
 CHECKSUM_PATTERN = r"^sha256:[0-9a-fA-F]{64}$"
 AUDIT_LOG_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from . import destinations
-from .conf import app_settings
+from distribution.conf import app_settings
+from distribution.outbound import destinations
 
 EVENT = "distribution.publish"
 EVENT_FIELDS = (

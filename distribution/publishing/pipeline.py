@@ -17,19 +17,19 @@ from functools import partial
 import httpx
 from django.utils import timezone
 
-from . import mirror
-from .asset_fetching import AssetStream
-from .audit_events import iso as _iso
-from .cms_client import DISTRIBUTION_RECORDS, PayloadCMSClient, RefusedForSize, remove_unrecorded_upload
-from .conf import app_settings
-from .contract import distribution_record
-from .deadline import Deadline
-from .errors import PublishError
-from .http_client import new_client
-from .jobs import lifecycle
-from .models import MirroredRecord, PublishAttempt
-from .storage import direct_upload_wanted
-from .validation import PublishPlan, build_plan, check_public_url, storable_request
+from distribution.api.serializers import distribution_record
+from distribution.cms import mirror
+from distribution.cms.client import DISTRIBUTION_RECORDS, PayloadCMSClient, RefusedForSize, remove_unrecorded_upload
+from distribution.conf import app_settings
+from distribution.errors import PublishError
+from distribution.jobs import lifecycle
+from distribution.models import MirroredRecord, PublishAttempt
+from distribution.outbound.clients import new_client
+from distribution.outbound.deadline import Deadline
+from distribution.publishing.audit import iso as _iso
+from distribution.publishing.fetch import AssetStream
+from distribution.publishing.plan import PublishPlan, build_plan, check_public_url, storable_request
+from distribution.storage import direct_upload_wanted
 
 logger = logging.getLogger("distribution.publishing")
 
@@ -216,7 +216,7 @@ def _upload(cms: PayloadCMSClient, plan: PublishPlan, asset: AssetStream, deadli
             if not app_settings().s3_bucket:
                 raise
             asset.reopen()
-    from .storage.multipart import upload_multipart  # boto3 loads only where the direct path is taken
+    from distribution.storage.multipart import upload_multipart  # boto3 loads only where the direct path is taken
 
     size = upload_multipart(asset, plan.storage_path, size=asset.declared_size, deadline=deadline)
     return cms.register_media(plan.storage_path, fields, filesize=size)[0]

@@ -19,9 +19,9 @@ import httpx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from .conf import app_settings
-from .errors import PublishError
-from .http_client import new_client
+from distribution.conf import app_settings
+from distribution.errors import PublishError
+from distribution.outbound.clients import new_client
 
 MEDIA = "media"
 DISTRIBUTION_RECORDS = "distributionRecords"
@@ -195,7 +195,7 @@ def remove_unrecorded_upload(audit_log_id: str, storage_path: str) -> str:
             "delete it in PayloadCMS so its file is not left downloadable."
         )
     if app_settings().s3_bucket:
-        from .storage.multipart import delete_object  # boto3 loads only where the direct path is taken
+        from distribution.storage.multipart import delete_object  # boto3 loads only where the direct path is taken
 
         return delete_object(storage_path)
     return "No media document was left in PayloadCMS."

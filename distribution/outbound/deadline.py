@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from .errors import PublishError
+from distribution.errors import PublishError
 
 
 class Deadline:

@@ -13,7 +13,7 @@ import json
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 
-from .conf import app_settings
+from distribution.conf import app_settings
 
 
 class RequestTooLarge(exceptions.APIException):

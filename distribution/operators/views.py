@@ -1,15 +1,25 @@
-"""The staff dashboard: publish figures, the latest verification, a server-rendered SVG chart, the latest failures."""
+"""The operators' pages beside the admin: the landing page (GET /), the staff dashboard and Prometheus /metrics."""
+
+import hmac
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpResponse
 from django.shortcuts import render
+from prometheus_client.exposition import choose_encoder
 
-from . import metrics, verification
-from .models import PublishAttempt
+from distribution.conf import app_settings
+from distribution.models import PublishAttempt
+from distribution.operators import metrics, verification
 
 CHART_DAYS = 14
 CHART_WIDTH, CHART_HEIGHT = 640, 160
 LATEST_FAILURES = 10
+
+
+def landing_view(request):
+    """GET /: a small page linking what runs on this port, instead of a 404."""
+    return render(request, "distribution/landing.html")
 
 
 def chart_bars(days: list[dict]) -> tuple[int, list[dict]]:
@@ -40,6 +50,7 @@ def chart_bars(days: list[dict]) -> tuple[int, list[dict]]:
 
 @staff_member_required
 def dashboard_view(request):
+    """Publish figures, the latest verification, a server-rendered SVG chart, the latest failures."""
     peak, bars = chart_bars(metrics.attempts_per_day(CHART_DAYS))
     context = {
         **admin.site.each_context(request),
@@ -57,3 +68,16 @@ def dashboard_view(request):
         ],
     }
     return render(request, "distribution/dashboard.html", context)
+
+
+def metrics_view(request):
+    """The Prometheus /metrics endpoint, optionally behind a bearer token."""
+    token = app_settings().metrics_token
+    given = request.headers.get("Authorization", "")
+    if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    # Prometheus text format, or OpenMetrics when the scraper's Accept asks for it.
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encoder(metrics.registry), content_type=content_type)

@@ -23,13 +23,14 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import destinations, mirror
-from .cms_client import DISTRIBUTION_RECORDS, MEDIA, PayloadCMSClient
-from .conf import app_settings
-from .errors import PublishError
-from .http_client import new_client
-from .models import RecordCheck, VerificationFinding, VerificationRun
-from .validation import check_public_url
+from distribution.cms import mirror
+from distribution.cms.client import DISTRIBUTION_RECORDS, MEDIA, PayloadCMSClient
+from distribution.conf import app_settings
+from distribution.errors import PublishError
+from distribution.models import RecordCheck, VerificationFinding, VerificationRun
+from distribution.outbound import destinations
+from distribution.outbound.clients import new_client
+from distribution.publishing.plan import check_public_url
 
 URL_UNREACHABLE = "url_unreachable"
 SIZE_MISMATCH = "size_mismatch"

@@ -15,7 +15,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework_api_key.models import APIKey
 
-from .conf import app_settings
+from distribution.conf import app_settings
 
 API_KEY_HEADER = "X-API-Key"
 PUBLISH_PERMISSION = "distribution.publish"

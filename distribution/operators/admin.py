@@ -16,12 +16,19 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import publishing
-from .cms_client import DISTRIBUTION_RECORDS
-from .errors import PublishError
-from .jobs import dispatch
-from .models import CallbackDelivery, MirroredRecord, PublishAttempt, RecordCheck, VerificationFinding, VerificationRun
-from .templatetags.operator_format import milliseconds
+from distribution.cms.client import DISTRIBUTION_RECORDS
+from distribution.errors import PublishError
+from distribution.jobs import dispatch
+from distribution.models import (
+    CallbackDelivery,
+    MirroredRecord,
+    PublishAttempt,
+    RecordCheck,
+    VerificationFinding,
+    VerificationRun,
+)
+from distribution.publishing import pipeline as publishing
+from distribution.templatetags.operator_format import milliseconds
 
 admin.site.site_header = "Distribution operator"
 admin.site.site_title = "Distribution"

@@ -22,10 +22,10 @@ from contextlib import ExitStack, contextmanager
 
 import httpx
 
-from . import destinations
-from .conf import app_settings
-from .deadline import Deadline
-from .errors import PublishError
+from distribution.conf import app_settings
+from distribution.errors import PublishError
+from distribution.outbound import destinations
+from distribution.outbound.deadline import Deadline
 
 Progress = Callable[[int, int | None], None]
 

@@ -12,7 +12,7 @@ import ssl
 
 import httpx
 
-from .conf import app_settings
+from distribution.conf import app_settings
 
 
 @functools.cache

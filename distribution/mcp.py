@@ -20,13 +20,13 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from .contract import component_schema
-from .errors import PublishError
-from .jobs import dispatch
-from .jobs.bodies import job_body
-from .models import PublishAttempt
-from .publishing import find_record, publish
-from .validation import AUDIT_LOG_ID_PATTERN
+from distribution.api.serializers import component_schema
+from distribution.errors import PublishError
+from distribution.jobs import dispatch
+from distribution.jobs.bodies import job_body
+from distribution.models import PublishAttempt
+from distribution.publishing.pipeline import find_record, publish
+from distribution.publishing.plan import AUDIT_LOG_ID_PATTERN
 
 
 def tools() -> list[types.Tool]:

@@ -9,14 +9,14 @@ from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from .authentication import PUBLISH_PERMISSION
-from .contract import ErrorResponseSerializer, JobResponseSerializer, PublishResponseSerializer
-from .errors import ERRORS, PublishError
-from .jobs import dispatch
-from .jobs.bodies import job_body
-from .models import PublishAttempt
-from .parsers import BoundedJSONParser, RequestTooLarge
-from .validation import PublishRequestSerializer
+from distribution.api.authentication import PUBLISH_PERMISSION
+from distribution.api.parsers import BoundedJSONParser, RequestTooLarge
+from distribution.api.serializers import ErrorResponseSerializer, JobResponseSerializer, PublishResponseSerializer
+from distribution.errors import ERRORS, PublishError
+from distribution.jobs import dispatch
+from distribution.jobs.bodies import job_body
+from distribution.models import PublishAttempt
+from distribution.publishing.plan import PublishRequestSerializer
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 

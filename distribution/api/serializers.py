@@ -12,9 +12,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from .audit_events import iso
-from .errors import ERROR_CODES
-from .validation import AUDIT_LOG_ID_PATTERN, CHECKSUM_PATTERN
+from distribution.errors import ERROR_CODES
+from distribution.publishing.audit import iso
+from distribution.publishing.plan import AUDIT_LOG_ID_PATTERN, CHECKSUM_PATTERN
 
 JOB_STATUSES = ("queued", "running", "published", "failed")
 JOB_STAGES = ("download", "upload", "record")
