@@ -74,7 +74,7 @@ def print_breakdown(cluster, concurrencies: list[int], response_seconds: dict[st
     sql = (
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM run_started_at - started_at)),"
         " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - run_started_at))"
-        " FROM distribution_publishattempt WHERE audit_log_id LIKE %s ESCAPE '!' AND status = 'published'"
+        " FROM distribution_publishjob WHERE audit_log_id LIKE %s ESCAPE '!' AND status = 'published'"
     )
     for concurrency in concurrencies:
         [(queued, run)] = cluster.postgres.query("distribution", sql, f"dist!_bench!_c{concurrency}!_%")

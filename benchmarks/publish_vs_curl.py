@@ -226,7 +226,7 @@ def job_timings(database: Path, prefix: str) -> dict[str, float]:
     upload, total = "coalesce(upload_ms, 0) / 1e3", "latency_ms / 1e3"  # upload_ms: run start to media stored
     sql = (
         f"SELECT {queued}, {upload}, {total} - {queued} - {upload}, {total}"
-        " FROM distribution_publishattempt WHERE audit_log_id LIKE ? ESCAPE '!' AND status = 'published'"
+        " FROM distribution_publishjob WHERE audit_log_id LIKE ? ESCAPE '!' AND status = 'published'"
     )
     with contextlib.closing(sqlite3.connect(database)) as db:
         rows = db.execute(sql, (prefix.replace("_", "!_") + "!_%",)).fetchall()

@@ -189,7 +189,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 # Run jobs inside the calling process instead of on workers (tests of a single process, debugging).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_TASK_IGNORE_RESULT = True  # a job's state and result live in PublishAttempt, not a result backend
+CELERY_TASK_IGNORE_RESULT = True  # a job's state and result live in PublishJob, not a result backend
 # Acknowledge a job's message after its run, and reserve one message per pool process: a worker that is
 # killed then holds no message it has not started (with early acks it would hold one more per process, and
 # Redis would hand those back only after its visibility timeout, an hour). A message delivered again finds

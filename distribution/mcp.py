@@ -24,7 +24,7 @@ from distribution.api.serializers import component_schema
 from distribution.errors import PublishError
 from distribution.jobs import dispatch
 from distribution.jobs.bodies import job_body
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.publishing.pipeline import find_record, publish
 from distribution.publishing.plan import AUDIT_LOG_ID_PATTERN
 
@@ -88,13 +88,13 @@ def tools() -> list[types.Tool]:
 def run_tool(name: str, arguments: dict) -> dict:
     """Run one tool synchronously (ORM and httpx); raise PublishError on refusal."""
     if name == "distribution_publish":
-        job = dispatch.start(arguments, source=PublishAttempt.Source.MCP, caller="mcp")
+        job = dispatch.start(arguments, source=PublishJob.Source.MCP, caller="mcp")
         job = dispatch.wait(job, dispatch.sync_wait_seconds())
         return job_body(job) if job.is_active else dispatch.outcome(job)
     if name == "distribution_get_job":
         return job_body(dispatch.get_job(arguments.get("job_id")))
     if name == "distribution_dry_run":
-        return publish(arguments, source=PublishAttempt.Source.MCP, dry_run=True).distribution_record
+        return publish(arguments, source=PublishJob.Source.MCP, dry_run=True).distribution_record
     if name == "distribution_get_record":
         return find_record(_audit_log_id(arguments)).as_distribution_record()
     raise PublishError("unknown_tool", f"No tool named {name!r}.", http_status=404)

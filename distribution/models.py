@@ -3,7 +3,7 @@ from django.db import models
 from distribution.api.serializers import distribution_record
 
 
-class PublishAttempt(models.Model):
+class PublishJob(models.Model):
     """One publish job: a run of the publish pipeline, from its request to its record or error.
 
     queued -> running -> published | failed. At most one job per audit_log_id is active
@@ -82,7 +82,7 @@ class PublishAttempt(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.audit_log_id or 'attempt'} ({self.status})"
+        return f"{self.audit_log_id or 'job'} ({self.status})"
 
     @property
     def is_active(self) -> bool:
@@ -96,7 +96,7 @@ class PublishAttempt(models.Model):
 class CallbackDelivery(models.Model):
     """One POST of an ended job's body to its callback_url; failed ones are tried again later."""
 
-    job = models.ForeignKey(PublishAttempt, on_delete=models.CASCADE, related_name="callback_deliveries")
+    job = models.ForeignKey(PublishJob, on_delete=models.CASCADE, related_name="callback_deliveries")
     attempt = models.PositiveSmallIntegerField()
     url = models.URLField(max_length=2048)
     delivered = models.BooleanField()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from tests.processes import moto_s3
 from tests.servers import AssetServer, PayloadDouble, Route
 
@@ -44,8 +44,8 @@ def publish_request(video_url: str, **overrides) -> dict:
 
 
 def make_attempt(status: str, latency_ms: int | None, size: int | None = None, days_ago: int = 0, **fields):
-    """A PublishAttempt as the pipeline leaves it, for figures that need chosen latencies and dates."""
-    return PublishAttempt.objects.create(
+    """A PublishJob as the pipeline leaves it, for figures that need chosen latencies and dates."""
+    return PublishJob.objects.create(
         status=status,
         latency_ms=latency_ms,
         asset_size=size,

@@ -6,11 +6,11 @@ import json
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from distribution.models import MirroredRecord, PublishAttempt
+from distribution.models import MirroredRecord, PublishJob
 from distribution.publishing.pipeline import publish
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, make_attempt, publish_request
 
-ATTEMPTS = "/admin/distribution/publishattempt/"
+ATTEMPTS = "/admin/distribution/publishjob/"
 RECORDS = "/admin/distribution/mirroredrecord/"
 STORAGE_PATH = "concept-42/mvp/dist_ops.mp4"
 
@@ -27,7 +27,7 @@ def messages_of(response) -> list[str]:
     return [html.unescape(str(message)) for message in response.context["messages"]]
 
 
-def job_link(job: PublishAttempt) -> str:
+def job_link(job: PublishJob) -> str:
     return f' (<a href="{ATTEMPTS}{job.pk}/change/">job {job.pk}</a>)'
 
 
@@ -68,7 +68,7 @@ def test_attempt_list_shows_readable_columns(admin_client, published):
     assert '<span class="badge badge-published">Published</span>' in rows
     assert '<span class="badge badge-failed">Failed</span><code class="error-code">asset_fetch_failed</code>' in rows
     assert "3.1\xa0KB" in rows and "2.0 s" in rows and "30.1 s" in rows
-    started = PublishAttempt.objects.get(audit_log_id="dist_ops").started_at  # UTC, the settings' time zone
+    started = PublishJob.objects.get(audit_log_id="dist_ops").started_at  # UTC, the settings' time zone
     assert f'{started:%Y-%m-%d}<br><span class="quiet">{started:%H:%M:%S}</span>' in rows
 
 
@@ -109,7 +109,7 @@ def test_attempt_date_drill_down(admin_client, db):
 
 def test_record_list_shows_the_mirror_with_size_and_latency_of_its_latest_publish(admin_client, published):
     MirroredRecord.objects.create(audit_log_id="dist_gone", title="Gone cut", missing_from_cms=True)
-    attempt = PublishAttempt.objects.get(audit_log_id="dist_ops")
+    attempt = PublishJob.objects.get(audit_log_id="dist_ops")
 
     rows = result_rows(admin_client.get(RECORDS).content.decode())
 
@@ -127,7 +127,7 @@ def test_record_list_shows_the_mirror_with_size_and_latency_of_its_latest_publis
 
 
 def test_attempt_detail_is_read_only_with_pretty_json_link_and_preview(admin_client, published):
-    attempt = PublishAttempt.objects.get(audit_log_id="dist_ops")
+    attempt = PublishJob.objects.get(audit_log_id="dist_ops")
 
     html = admin_client.get(f"{ATTEMPTS}{attempt.pk}/change/").content.decode()
 
@@ -174,33 +174,33 @@ def test_record_detail_links_to_payloads_admin_when_configured(admin_client, pub
 
 
 def test_republish_needs_the_permission(client, published):
-    staff(client, "view_publishattempt", "view_mirroredrecord")
-    attempt = PublishAttempt.objects.get()
+    staff(client, "view_publishjob", "view_mirroredrecord")
+    attempt = PublishJob.objects.get()
 
     assert 'value="republish"' not in client.get(ATTEMPTS).content.decode()
     detail = client.get(f"{ATTEMPTS}{attempt.pk}/change/").content.decode()
     assert "Re-publish" not in detail
     refused = client.post(ATTEMPTS, {"action": "republish", "_selected_action": [attempt.pk], "confirm": "yes"})
-    assert refused.status_code == 200 and "Select publish attempt to view" in refused.content.decode()
+    assert refused.status_code == 200 and "Select publish job to view" in refused.content.decode()
     assert client.get(f"{ATTEMPTS}{attempt.pk}/republish/").status_code == 403
     assert client.post(f"{RECORDS}{MirroredRecord.objects.get().pk}/republish/").status_code == 403
-    assert PublishAttempt.objects.count() == 1  # nothing ran
+    assert PublishJob.objects.count() == 1  # nothing ran
 
 
 def test_republish_action_confirms_then_overwrites_in_the_cms(client, published, stale_cms):
-    staff(client, "view_publishattempt", "republish")
-    attempt = PublishAttempt.objects.get()
+    staff(client, "view_publishjob", "republish")
+    attempt = PublishJob.objects.get()
     selection = {"action": "republish", "_selected_action": [attempt.pk]}
 
     confirmation = client.post(ATTEMPTS, selection)
     page = confirmation.content.decode()
     assert confirmation.status_code == 200 and "Re-publish 1 record?" in page and "<code>dist_ops</code>" in page
-    assert 'id="confirm-republish"' in page and PublishAttempt.objects.count() == 1
+    assert 'id="confirm-republish"' in page and PublishJob.objects.count() == 1
     assert stale_cms.state.records[0]["published_at"] == "2000-01-01T00:00:00Z"  # nothing written yet
 
     done = client.post(ATTEMPTS, {**selection, "confirm": "yes"}, follow=True)
 
-    rerun = PublishAttempt.objects.get(source="admin")
+    rerun = PublishJob.objects.get(source="admin")
     assert messages_of(done) == [f"Re-published dist_ops to {published['public_url']}{job_link(rerun)}"]
     assert_overwritten(stale_cms)
     assert (rerun.audit_log_id, rerun.status, rerun.public_url) == ("dist_ops", "published", published["public_url"])
@@ -218,7 +218,7 @@ def test_republish_action_runs_for_each_selected_record(client, cms, asset_serve
         "Re-published dist_ops",
         "Re-published dist_two",
     ]
-    assert sorted(PublishAttempt.objects.filter(source="admin").values_list("audit_log_id", flat=True)) == [
+    assert sorted(PublishJob.objects.filter(source="admin").values_list("audit_log_id", flat=True)) == [
         "dist_ops",
         "dist_two",
     ]
@@ -235,35 +235,35 @@ def test_republish_failure_in_the_cms_is_reported_and_recorded(client, published
     [message] = messages_of(done)
     assert message.startswith("Re-publish of dist_ops failed (cms_upload_failed): PayloadCMS answered HTTP 500")
     assert [m.level_tag for m in done.context["messages"]] == ["error"]
-    assert PublishAttempt.objects.filter(source="admin", status="failed", error_code="cms_upload_failed").count() == 1
+    assert PublishJob.objects.filter(source="admin", status="failed", error_code="cms_upload_failed").count() == 1
 
 
 def test_republish_of_a_record_gone_everywhere_says_record_not_found(client, db, cms):
     make_attempt("failed", 40, audit_log_id="dist_gone", error_code="qc_not_passed")
-    staff(client, "view_publishattempt", "republish")
+    staff(client, "view_publishjob", "republish")
 
     done = client.post(
         ATTEMPTS,
-        {"action": "republish", "_selected_action": [PublishAttempt.objects.get().pk], "confirm": "yes"},
+        {"action": "republish", "_selected_action": [PublishJob.objects.get().pk], "confirm": "yes"},
         follow=True,
     )
 
     assert messages_of(done) == [
         "Re-publish of dist_gone failed (record_not_found): No distribution record 'dist_gone'."
     ]
-    assert PublishAttempt.objects.count() == 1  # the lookup failed before any publish ran
+    assert PublishJob.objects.count() == 1  # the lookup failed before any publish ran
 
 
 def test_rows_without_an_audit_log_id_are_not_republished(client, db, cms):
     make_attempt("failed", 5, error_code="invalid_request")
-    staff(client, "view_publishattempt", "republish")
+    staff(client, "view_publishjob", "republish")
 
     done = client.post(
-        ATTEMPTS, {"action": "republish", "_selected_action": [PublishAttempt.objects.get().pk]}, follow=True
+        ATTEMPTS, {"action": "republish", "_selected_action": [PublishJob.objects.get().pk]}, follow=True
     )
 
     assert messages_of(done) == ["None of the selected rows has an audit_log_id to re-publish."]
-    assert PublishAttempt.objects.count() == 1
+    assert PublishJob.objects.count() == 1
 
 
 def test_republish_button_on_the_detail_page(client, published, stale_cms):
@@ -274,21 +274,21 @@ def test_republish_button_on_the_detail_page(client, published, stale_cms):
     assert '<a href="republish/" class="republish-link">Re-publish</a>' in client.get(detail_url).content.decode()
     confirmation = client.get(f"{RECORDS}{record.pk}/republish/").content.decode()
     assert "Re-publish 1 record?" in confirmation and f'href="{detail_url}"' in confirmation
-    assert PublishAttempt.objects.count() == 1
+    assert PublishJob.objects.count() == 1
 
     done = client.post(f"{RECORDS}{record.pk}/republish/", follow=True)
 
     assert done.redirect_chain == [(detail_url, 302)]
-    rerun = PublishAttempt.objects.get(source="admin")
+    rerun = PublishJob.objects.get(source="admin")
     assert messages_of(done) == [f"Re-published dist_ops to {published['public_url']}{job_link(rerun)}"]
     assert_overwritten(stale_cms)
-    assert PublishAttempt.objects.filter(source="admin", status="published").count() == 1
+    assert PublishJob.objects.filter(source="admin", status="published").count() == 1
 
 
 # -- jobs ----------------------------------------------------------------------------------
 
 
-def running_job(**fields) -> PublishAttempt:
+def running_job(**fields) -> PublishJob:
     return make_attempt(
         "running",
         None,
@@ -329,7 +329,7 @@ def test_republish_of_a_record_with_an_active_job_links_that_job(client, publish
     [message] = messages_of(done)
     assert message.startswith("Re-publish of dist_ops failed (publish_in_progress): A publish of dist_ops is already")
     assert message.endswith(job_link(holder))
-    assert PublishAttempt.objects.filter(source="admin").count() == 0
+    assert PublishJob.objects.filter(source="admin").count() == 0
 
 
 def test_republish_handed_to_workers_says_queued_and_links_the_job(client, published, cms):
@@ -341,6 +341,6 @@ def test_republish_handed_to_workers_says_queued_and_links_the_job(client, publi
         done = client.post(f"{RECORDS}{MirroredRecord.objects.get().pk}/republish/", follow=True)
     finally:
         app.control.purge()  # no later worker may pick this message up
-    job = PublishAttempt.objects.get(source="admin")
+    job = PublishJob.objects.get(source="admin")
     assert job.status == "queued" and job.caller == "operator"
     assert messages_of(done) == [f"Re-publish of dist_ops queued; follow it on{job_link(job)}"]

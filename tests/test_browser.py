@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.publishing.pipeline import publish
 from tests.conftest import SAMPLE_MP4, publish_request, screenshot
 
@@ -70,7 +70,7 @@ HISTORY = [
 
 def log_in(driver, live_server) -> None:
     user = User.objects.create_user("operator", password="s3cret-pass", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_publishattempt", "republish"]))
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_publishjob", "republish"]))
     driver.get(f"{live_server.url}/admin/login/")
     driver.find_element(By.NAME, "username").send_keys("operator")
     driver.find_element(By.NAME, "password").send_keys("s3cret-pass")
@@ -84,7 +84,7 @@ def add_history() -> None:
     for hours_ago, suffix, title, project, source, size_mb, latency, code, message in HISTORY:
         audit_log_id = f"dist_01KAW{suffix}8H2C5N7QJ4V6X9RTB3"
         started = now - timedelta(hours=hours_ago, minutes=17)
-        PublishAttempt.objects.create(
+        PublishJob.objects.create(
             audit_log_id=audit_log_id,
             title=title,
             project_id=project,
@@ -111,7 +111,7 @@ def test_operator_republishes_from_the_admin_list(browser, live_server, cms, ass
     add_history()
     log_in(browser, live_server)
 
-    browser.get(f"{live_server.url}/admin/distribution/publishattempt/")
+    browser.get(f"{live_server.url}/admin/distribution/publishjob/")
     browser.find_element(By.XPATH, f"//tr[.//a[text()='{AUDIT_LOG_ID}']]//input[@name='_selected_action']").click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("republish")
     browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
@@ -120,11 +120,11 @@ def test_operator_republishes_from_the_admin_list(browser, live_server, cms, ass
     confirm.click()
 
     message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success")
-    rerun = PublishAttempt.objects.get(source="admin", audit_log_id=AUDIT_LOG_ID)
+    rerun = PublishJob.objects.get(source="admin", audit_log_id=AUDIT_LOG_ID)
     public_url = f"{cms.url}/api/media/file/proj-7/mvp/{AUDIT_LOG_ID}.mp4"
     assert message.text == f"Re-published {AUDIT_LOG_ID} to {public_url} (job {rerun.pk})"
     job_page = message.find_element(By.TAG_NAME, "a").get_attribute("href")
-    assert job_page == f"{live_server.url}/admin/distribution/publishattempt/{rerun.pk}/change/"
+    assert job_page == f"{live_server.url}/admin/distribution/publishjob/{rerun.pk}/change/"
     assert len(cms.state.records) == 1 and len(cms.state.media) == 1  # overwritten in place
     assert cms.state.files[f"proj-7/mvp/{AUDIT_LOG_ID}.mp4"] == SAMPLE_MP4
     assert rerun.status == "published"

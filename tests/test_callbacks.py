@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from distribution.jobs import lifecycle
-from distribution.models import CallbackDelivery, PublishAttempt
+from distribution.models import CallbackDelivery, PublishJob
 from tests.conftest import publish_request
 from tests.servers import LocalServer
 
@@ -62,7 +62,7 @@ def test_the_ended_job_is_posted_signed_to_the_callback_url(api_client, cms, ass
 
     [(headers, sent)] = receiver.received
     assert abs(verify(headers, sent) - time.time()) < 60
-    job = PublishAttempt.objects.get()
+    job = PublishJob.objects.get()
     assert json.loads(sent) == api_client.get(job.status_url).json()  # the job's final body
     assert json.loads(sent)["job"]["distribution_record"] == response.json()["distribution_record"]
     assert headers["Content-Type"] == "application/json" and headers["Distribution-Delivery-Attempt"] == "1"
@@ -95,7 +95,7 @@ def test_a_failing_receiver_gets_retries_and_the_publish_runs_once(api_client, c
     assert [(d.delivered, d.status_code) for d in deliveries] == [(False, 500), (False, 503), (True, 204)]
     assert deliveries[0].error == "The receiver answered HTTP 500." and deliveries[0].next_attempt_at
     assert asset_server.requests == [("GET", "/sample.mp4")] and len(cms.state.media) == 1
-    assert PublishAttempt.objects.count() == 1
+    assert PublishJob.objects.count() == 1
 
 
 def test_delivery_gives_up_after_the_configured_retries(api_client, cms, asset_server, callbacks_on):
@@ -108,7 +108,7 @@ def test_delivery_gives_up_after_the_configured_retries(api_client, cms, asset_s
     assert [d.attempt for d in deliveries] == [1, 2, 3]  # the first try and two retries
     assert all(not d.delivered and d.error.startswith("No answer from the receiver") for d in deliveries)
     assert deliveries[-1].next_attempt_at is None
-    assert PublishAttempt.objects.get().status == "published"
+    assert PublishJob.objects.get().status == "published"
 
 
 def test_a_callback_to_a_non_public_address_is_refused_and_recorded(api_client, cms, asset_server, callbacks_on):
@@ -123,7 +123,7 @@ def test_a_callback_to_a_non_public_address_is_refused_and_recorded(api_client, 
 
 def test_a_reaped_job_is_posted_as_worker_lost(db, callbacks_on, receiver, loopback_allowed):
     now = timezone.now()
-    PublishAttempt.objects.create(
+    PublishJob.objects.create(
         audit_log_id="dist_lost_cb",
         status="running",
         started_at=now,
@@ -153,10 +153,10 @@ def test_deliveries_show_on_the_job_page_and_in_their_list(admin_client, api_cli
     with Receiver(500) as receiver:
         body = publish_request(asset_server.url + "/sample.mp4", callback_url=receiver.url + "/hook")
         api_client.post(PUBLISH, body, format="json")
-    job = PublishAttempt.objects.get()
+    job = PublishJob.objects.get()
 
-    page = admin_client.get(f"/admin/distribution/publishattempt/{job.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/distribution/publishjob/{job.pk}/change/").content.decode()
     assert "Callback deliveries" in page and "The receiver answered HTTP 500." in page
     assert receiver.url + "/hook" in page
     listing = admin_client.get("/admin/distribution/callbackdelivery/").content.decode()
-    assert f'href="/admin/distribution/publishattempt/{job.pk}/change/">job {job.pk}</a>' in listing
+    assert f'href="/admin/distribution/publishjob/{job.pk}/change/">job {job.pk}</a>' in listing

@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from tests.conftest import ORCHESTRATOR_KEY, publish_request
 
 PUBLISH = "/api/distribution/publish"
@@ -42,7 +42,7 @@ def refused(response, status: int, code: str) -> None:
 
 def test_token_callers_need_the_publish_permission(db, cms, body):
     refused(token_client(user("reader", publish=False)).post(PUBLISH, body, format="json"), 403, "permission_denied")
-    assert cms.requests == [] and PublishAttempt.objects.count() == 0
+    assert cms.requests == [] and PublishJob.objects.count() == 0
     assert token_client(user("publisher", publish=True)).post(PUBLISH, body, format="json").status_code == 201
 
 
@@ -52,7 +52,7 @@ def test_a_staff_session_without_the_permission_cannot_overwrite_a_record(db, cm
     staff = APIClient(enforce_csrf_checks=False)
     staff.force_login(user("staff", publish=False, staff=True))
     refused(staff.post(PUBLISH, {**body, "audit_log_id": "dist_callers"}, format="json"), 403, "permission_denied")
-    assert len(cms.state.media) == 1 and PublishAttempt.objects.count() == 1
+    assert len(cms.state.media) == 1 and PublishJob.objects.count() == 1
 
     granted = APIClient()
     granted.force_login(user("editor", publish=True, staff=True))
@@ -119,12 +119,12 @@ def test_every_job_records_its_caller(db, cms, body, api_client):
     assert api_client.post(PUBLISH, body, format="json").status_code == 201
     assert token_client(user("publisher", publish=True)).post(PUBLISH, body, format="json").status_code == 201
     token_client(user("reader", publish=False)).post(PUBLISH, body, format="json")  # refused: no job at all
-    callers = list(PublishAttempt.objects.order_by("started_at").values_list("caller", flat=True))
+    callers = list(PublishJob.objects.order_by("started_at").values_list("caller", flat=True))
     assert callers == ["api-key:orchestrator", "publisher"]
 
 
 def test_following_a_job_needs_the_publish_permission_too(db, cms, body, api_client):
     assert api_client.post(PUBLISH, body, format="json").status_code == 201
-    job_url = PublishAttempt.objects.get().status_url
+    job_url = PublishJob.objects.get().status_url
     assert api_client.get(job_url).status_code == 200
     refused(token_client(user("reader", publish=False)).get(job_url), 403, "permission_denied")

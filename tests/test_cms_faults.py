@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from distribution.jobs import lifecycle
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from tests.conftest import publish_request
 
 PUBLISH = "/api/distribution/publish"
@@ -84,7 +84,7 @@ def test_record_write_failure_removes_the_new_media(publish, cms):
     error = failed(publish(audit_log_id="dist_rec"), "cms_record_failed")
     assert error["message"].endswith("The new media document and its file were deleted from PayloadCMS.")
     assert cms.kept_nothing()
-    attempt = PublishAttempt.objects.get()
+    attempt = PublishJob.objects.get()
     assert "were deleted" in attempt.error_message
     assert ("DELETE", "/api/media/1") in cms.requests
 
@@ -102,7 +102,7 @@ def test_when_the_cleanup_fails_the_error_says_so(publish, cms):
     cms.fail_next["DELETE media"] = 500
     error = failed(publish(audit_log_id="dist_stuck"), "cms_record_failed")
     assert "The new media document for dist_stuck could not be deleted (cms_delete_failed)" in error["message"]
-    assert "could not be deleted" in PublishAttempt.objects.get().error_message
+    assert "could not be deleted" in PublishJob.objects.get().error_message
 
 
 def test_public_url_refused_after_upload_removes_the_media(publish, cms, settings):
@@ -140,7 +140,7 @@ def test_the_reaper_removes_what_a_dead_worker_left(publish, cms, record_written
     if not record_written:
         cms.state.records.clear()  # the worker died between the upload and the record write
     now = timezone.now()
-    dead = PublishAttempt.objects.create(
+    dead = PublishJob.objects.create(
         audit_log_id="dist_dead",
         status="running",
         worker="gone:1",
@@ -162,11 +162,11 @@ def test_the_reaper_removes_what_a_dead_worker_left(publish, cms, record_written
 
 def test_the_reaper_leaves_the_cms_alone_for_a_job_no_worker_started(db, cms):
     now = timezone.now()
-    PublishAttempt.objects.create(
+    PublishJob.objects.create(
         audit_log_id="dist_never", status="queued", started_at=now, lease_expires_at=now - timedelta(seconds=1)
     )
 
     assert lifecycle.reap_expired() == 1
 
-    assert PublishAttempt.objects.get().error_code == "not_started"
+    assert PublishJob.objects.get().error_code == "not_started"
     assert cms.requests == []

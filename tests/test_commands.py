@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from distribution.management.progress import TerminalProgress
-from distribution.models import MirroredRecord, PublishAttempt
+from distribution.models import MirroredRecord, PublishJob
 from distribution.publishing.pipeline import publish
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.servers import Route
@@ -41,7 +41,7 @@ def test_dry_run_prints_the_record_and_writes_nothing(db, cms, request_file):
     assert body["distribution_record"]["storage_location"] == "payloadcms://media/concept-42/mvp/dist_dry.mp4"
     assert body["distribution_record"]["metadata"]["checksum"] == SAMPLE_CHECKSUM
     assert cms.requests == []
-    assert not PublishAttempt.objects.exists() and not MirroredRecord.objects.exists()
+    assert not PublishJob.objects.exists() and not MirroredRecord.objects.exists()
 
 
 def test_publish_writes_the_cms_and_the_mirror(db, cms, request_file):
@@ -50,7 +50,7 @@ def test_publish_writes_the_cms_and_the_mirror(db, cms, request_file):
     assert body["distribution_record"]["audit_log_id"] == "dist_cmd"
     assert [r["audit_log_id"] for r in cms.state.records] == ["dist_cmd"]
     assert MirroredRecord.objects.get().audit_log_id == "dist_cmd"
-    assert PublishAttempt.objects.get().source == "command"
+    assert PublishJob.objects.get().source == "command"
 
 
 def test_failures_raise_with_exit_code_1_and_json_error(db, cms, request_file):
@@ -84,7 +84,7 @@ def test_republish_by_audit_log_id(db, cms, request_file):
 
     assert body["distribution_record"]["audit_log_id"] == "dist_again"
     assert len(cms.state.records) == 1 and len(cms.state.media) == 1
-    assert PublishAttempt.objects.filter(source="command", status="published").count() == 2
+    assert PublishJob.objects.filter(source="command", status="published").count() == 2
     with pytest.raises(CommandError, match="record_not_found"):
         call_command("republish", "dist_nope", stdout=io.StringIO())
 
@@ -258,17 +258,17 @@ def test_stdout_is_always_json_and_audit_events_are_json_lines_on_stderr(manage,
 def test_enqueue_prints_the_job_and_wait_prints_the_outcome(db, cms, request_file):
     """Tasks run eagerly here; tests/test_workers.py follows a job on a real worker."""
     queued = run_json("publish", request_file(audit_log_id="dist_queue"), "--enqueue")
-    job = PublishAttempt.objects.get()
+    job = PublishJob.objects.get()
     assert queued["job"]["id"] == job.pk and queued["job"]["status_url"] == f"/api/distribution/jobs/{job.pk}"
     assert (job.source, job.audit_log_id) == ("command", "dist_queue") and job.caller
 
     followed = run_json("republish", "dist_queue", "--enqueue", "--wait")
     assert followed["distribution_record"]["audit_log_id"] == "dist_queue"
-    assert PublishAttempt.objects.filter(audit_log_id="dist_queue", status="published").count() == 2
+    assert PublishJob.objects.filter(audit_log_id="dist_queue", status="published").count() == 2
 
 
 def test_publish_of_an_active_id_exits_1_with_publish_in_progress(db, cms, request_file, asset_server):
-    holder = PublishAttempt.objects.create(audit_log_id="dist_held", status="running", started_at=timezone.now())
+    holder = PublishJob.objects.create(audit_log_id="dist_held", status="running", started_at=timezone.now())
     for extra in ([], ["--enqueue"]):
         out = io.StringIO()
         with pytest.raises(CommandError) as caught:
@@ -276,7 +276,7 @@ def test_publish_of_an_active_id_exits_1_with_publish_in_progress(db, cms, reque
         assert caught.value.returncode == 1
         error = json.loads(out.getvalue())["error"]
         assert (error["code"], error["job_id"]) == ("publish_in_progress", holder.pk)
-    assert asset_server.requests == [] and PublishAttempt.objects.count() == 1
+    assert asset_server.requests == [] and PublishJob.objects.count() == 1
 
 
 def test_job_flags_are_usage_errors_where_they_make_no_sense(db, request_file):
@@ -284,4 +284,4 @@ def test_job_flags_are_usage_errors_where_they_make_no_sense(db, request_file):
         with pytest.raises(CommandError) as caught:
             call_command("publish", request_file(), *args, stdout=io.StringIO())
         assert caught.value.returncode == 2
-    assert not PublishAttempt.objects.exists()
+    assert not PublishJob.objects.exists()

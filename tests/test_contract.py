@@ -9,7 +9,7 @@ from openapi_spec_validator import validate
 
 from distribution.api.serializers import component_schema, openapi_document
 from distribution.errors import ERRORS
-from distribution.models import MirroredRecord, PublishAttempt
+from distribution.models import MirroredRecord, PublishJob
 from tests.conftest import ROOT, publish_request
 
 README = (ROOT / "README.md").read_text()
@@ -102,7 +102,7 @@ def test_answers_follow_the_contract(api_client, cms, asset_server):
     mirrored = MirroredRecord.objects.get(audit_log_id=record["audit_log_id"]).as_distribution_record()
     assert mirrored == record  # one builder: the mirror answers what the publish answered
 
-    job = api_client.get(PublishAttempt.objects.get(audit_log_id=record["audit_log_id"]).status_url)
+    job = api_client.get(PublishJob.objects.get(audit_log_id=record["audit_log_id"]).status_url)
     assert job.status_code == 200
     assert_valid("JobResponse", job.json())
 
@@ -115,7 +115,7 @@ def test_answers_follow_the_contract(api_client, cms, asset_server):
         api_client.get(PUBLISH, HTTP_ACCEPT="text/csv"),
         api_client.get("/api/distribution/jobs/999999"),
     ]
-    failed_job = api_client.get(PublishAttempt.objects.get(error_code="qc_not_passed").status_url)
+    failed_job = api_client.get(PublishJob.objects.get(error_code="qc_not_passed").status_url)
     assert_valid("JobResponse", failed_job.json())
     for response in refusals:
         body = response.json()

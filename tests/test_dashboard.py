@@ -4,7 +4,7 @@ import re
 
 from django.contrib.auth.models import User
 
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.publishing.pipeline import publish
 from tests.conftest import make_attempt, publish_request
 
@@ -43,7 +43,7 @@ def test_dashboard_shows_the_figures_chart_and_failures(admin_client):
     assert re.search(r'<rect class="published" x="[\d.]+" y="0.0" width="[\d.]+" height="160.0"/>', html)
     assert re.search(r'<rect class="failed" x="[\d.]+" y="106.7" width="[\d.]+" height="53.3"/>', html)
     assert "3 published, 0 failed" in html and "0 published, 1 failed" in html
-    assert f'href="/admin/distribution/publishattempt/{failure.pk}/change/">dist_broken</a>' in html
+    assert f'href="/admin/distribution/publishjob/{failure.pk}/change/">dist_broken</a>' in html
     assert "<code>checksum_mismatch</code>" in html and "does not match final_edit.checksum" in html
     assert 'href="/dashboard/">Dashboard</a>' in html and "Log out" in html  # the admin header
 
@@ -62,7 +62,7 @@ def test_dashboard_without_attempts(admin_client):
     html = admin_client.get("/dashboard/").content.decode()
 
     assert 'id="success-rate">\u2013<' in html and 'id="latency-p50">—<' in html
-    assert "No failed attempts." in html and html.count('height="0.0"') == 28
+    assert "No failed jobs." in html and html.count('height="0.0"') == 28
 
 
 def test_dashboard_counts_a_real_publish(admin_client, cms, asset_server):
@@ -72,4 +72,4 @@ def test_dashboard_counts_a_real_publish(admin_client, cms, asset_server):
 
     assert 'id="success-rate">100%<' in html and "(1 of 1)" in html
     assert f'id="bytes-published">{result.asset_size / 1024:.1f}\xa0KB<' in html
-    assert PublishAttempt.objects.get().status == "published"
+    assert PublishJob.objects.get().status == "published"

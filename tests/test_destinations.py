@@ -18,7 +18,7 @@ import pytest
 import trustme
 
 from distribution.errors import PublishError
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.outbound import destinations
 from distribution.outbound.destinations import (
     DestinationRefused,
@@ -263,7 +263,7 @@ def test_publish_api_refuses_cloud_metadata_without_side_effects(api_client, cms
     assert "169.254.169.254/latest/meta-data/iam/?[redacted]" in error["message"]
     assert "link-local" not in error["message"]
     assert cms.requests == []
-    attempt = PublishAttempt.objects.get()
+    attempt = PublishJob.objects.get()
     assert "link-local address 169.254.169.254" in attempt.error_detail and "link-local" not in attempt.error_message
 
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.publishing.pipeline import run, submit
 from tests.conftest import publish_request
 
@@ -34,7 +34,7 @@ def send(api_client, cms, asset_server):
         if status is not None:
             assert response.status_code == status, error
         assert asset_server.requests == [] and cms.requests == [] and cms.state.files == {}
-        for attempt in PublishAttempt.objects.all():  # what was recorded can be stored, shown and re-read
+        for attempt in PublishJob.objects.all():  # what was recorded can be stored, shown and re-read
             json.dumps(attempt.request, allow_nan=False).encode("utf-8")
         return error
 
@@ -60,9 +60,7 @@ def test_null_and_non_object_bodies(send):
     for body in ("null", "[]", '"text"', "42", "true"):
         error = send(body, 400)
         assert error["code"] == "invalid_request"
-    assert {a.request["not_stored"] for a in PublishAttempt.objects.all()} == {
-        "The request body was not a JSON object."
-    }
+    assert {a.request["not_stored"] for a in PublishJob.objects.all()} == {"The request body was not a JSON object."}
 
 
 def test_empty_and_unparseable_bodies(send):
@@ -162,17 +160,17 @@ def test_extra_metadata_limits(send, sample_url):
 def test_the_job_keeps_the_signed_url_only_while_it_runs(api_client, cms, asset_server, sample_url, admin_client):
     signed = sample_url.replace("http://", "http://user:hunter2@") + "?X-Amz-Signature=deadbeef"
     queued = submit(json.loads(body_with(sample_url, final_edit={"video_url": signed})), source="api")
-    assert PublishAttempt.objects.get(pk=queued.pk).fetch_url == signed  # what the worker will fetch
+    assert PublishJob.objects.get(pk=queued.pk).fetch_url == signed  # what the worker will fetch
 
     run(queued.pk)
 
     assert ("GET", "/sample.mp4?X-Amz-Signature=deadbeef") in asset_server.requests  # fetched in full
-    job = PublishAttempt.objects.get()
+    job = PublishJob.objects.get()
     assert (job.status, job.fetch_url) == ("published", "")
     stored = json.dumps(job.request) + json.dumps(job.audit_event) + json.dumps(job.distribution_record)
     assert "hunter2" not in stored and "deadbeef" not in stored
     assert job.request["final_edit"]["video_url"] == sample_url + "?[redacted]"
-    page = admin_client.get(f"/admin/distribution/publishattempt/{job.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/distribution/publishjob/{job.pk}/change/").content.decode()
     assert "hunter2" not in page and "deadbeef" not in page and "?[redacted]" in page
 
 
@@ -180,5 +178,5 @@ def test_a_failed_job_forgets_the_signed_url_too(api_client, cms, sample_url):
     signed = sample_url.replace("/sample.mp4", "/missing.mp4") + "?token=s3cret"
     response = api_client.post(PUBLISH, json.loads(body_with(sample_url, final_edit={"video_url": signed})), "json")
     assert response.json()["error"]["code"] == "asset_fetch_failed"
-    job = PublishAttempt.objects.get()
+    job = PublishJob.objects.get()
     assert job.fetch_url == "" and "s3cret" not in json.dumps(job.request) + job.error_message + job.error_detail

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from config.celery import app
 from distribution.jobs import lifecycle
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from tests.conftest import SAMPLE_MP4, audit_events, publish_request
 from tests.servers import Route
 
@@ -23,10 +23,10 @@ def post(client, body, **headers):
     return client.post(PUBLISH, body, format="json", headers=headers)
 
 
-def active_job(audit_log_id: str, status="running", lease_seconds: float = 60, **fields) -> PublishAttempt:
+def active_job(audit_log_id: str, status="running", lease_seconds: float = 60, **fields) -> PublishJob:
     """A job another process holds, as the database shows it."""
     now = timezone.now()
-    return PublishAttempt.objects.create(
+    return PublishJob.objects.create(
         audit_log_id=audit_log_id,
         status=status,
         started_at=now,
@@ -44,9 +44,9 @@ def test_the_database_allows_one_active_job_per_audit_log_id(db):
     active_job("dist_one")
     with pytest.raises(IntegrityError), transaction.atomic():
         active_job("dist_one", status="queued")
-    PublishAttempt.objects.create(audit_log_id="dist_one", status="failed", started_at=timezone.now())
-    PublishAttempt.objects.create(audit_log_id="dist_one", status="published", started_at=timezone.now())
-    assert PublishAttempt.objects.filter(audit_log_id="dist_one").count() == 3
+    PublishJob.objects.create(audit_log_id="dist_one", status="failed", started_at=timezone.now())
+    PublishJob.objects.create(audit_log_id="dist_one", status="published", started_at=timezone.now())
+    assert PublishJob.objects.filter(audit_log_id="dist_one").count() == 3
 
 
 def test_publish_of_an_active_id_is_409_with_no_side_effect(api_client, cms, asset_server, sample_url, caplog):
@@ -66,13 +66,13 @@ def test_publish_of_an_active_id_is_409_with_no_side_effect(api_client, cms, ass
         }
     }
     assert asset_server.requests == [] and cms.requests == []
-    assert list(PublishAttempt.objects.all()) == [holder]
+    assert list(PublishJob.objects.all()) == [holder]
     assert audit_events(caplog) == []
 
 
 def test_a_finished_publish_is_readable_as_a_job(api_client, cms, sample_url):
     record = post(api_client, publish_request(sample_url, audit_log_id="dist_job")).json()["distribution_record"]
-    job_id = PublishAttempt.objects.get().pk
+    job_id = PublishJob.objects.get().pk
 
     response = api_client.get(f"/api/distribution/jobs/{job_id}")
 
@@ -91,7 +91,7 @@ def test_a_failed_job_carries_the_error_body(api_client, cms, sample_url):
     body["final_edit"]["checksum"] = "sha256:" + "0" * 64
     error = post(api_client, body).json()["error"]
 
-    job = api_client.get(PublishAttempt.objects.get().status_url).json()["job"]
+    job = api_client.get(PublishJob.objects.get().status_url).json()["job"]
 
     assert (job["status"], job["distribution_record"]) == ("failed", None)
     assert job["error"] == error and error["code"] == "checksum_mismatch"
@@ -99,7 +99,7 @@ def test_a_failed_job_carries_the_error_body(api_client, cms, sample_url):
 
 def test_refusals_are_failed_jobs_without_a_queue(api_client, cms, sample_url):
     response = post(api_client, publish_request(sample_url, qc_report={"status": "fail"}))
-    job = PublishAttempt.objects.get()
+    job = PublishJob.objects.get()
     assert response.status_code == 422
     assert (job.status, job.error_code, job.error_status, job.run_started_at) == ("failed", "qc_not_passed", 422, None)
 
@@ -214,7 +214,7 @@ def test_broker_down_is_503_and_releases_the_id(api_client, cms, sample_url, set
         (celery_broker_dir / "away").rename(queue)
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "queue_unavailable"
-    job = PublishAttempt.objects.get()
+    job = PublishJob.objects.get()
     assert (job.status, job.error_code) == ("failed", "queue_unavailable")
     assert cms.requests == []
 
@@ -223,9 +223,9 @@ def test_an_insert_failing_for_another_reason_is_not_reported_as_in_progress(api
     """Only the one-active-job constraint means 409: any other integrity error is a bug, answered 500."""
 
     def broken_insert(self, *args, **kwargs):
-        raise IntegrityError("NOT NULL constraint failed: distribution_publishattempt.some_column")
+        raise IntegrityError("NOT NULL constraint failed: distribution_publishjob.some_column")
 
-    monkeypatch.setattr(PublishAttempt, "save", broken_insert)
+    monkeypatch.setattr(PublishJob, "save", broken_insert)
     response = post(api_client, publish_request(sample_url))
     assert (response.status_code, response.json()["error"]["code"]) == (500, "internal_error")
     assert cms.requests == []

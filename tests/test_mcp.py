@@ -149,7 +149,7 @@ def test_publish_is_a_job_readable_with_get_job(server_env, cms, asset_server, t
     async def scenario(session):
         published = await session.call_tool("distribution_publish", body)
         with sqlite3.connect(tmp_path / "db.sqlite3") as db:
-            [(job_id,)] = db.execute("SELECT id FROM distribution_publishattempt").fetchall()
+            [(job_id,)] = db.execute("SELECT id FROM distribution_publishjob").fetchall()
         return published, await session.call_tool("distribution_get_job", {"job_id": job_id}), job_id
 
     published, found, job_id = run(server_env, scenario)
@@ -167,8 +167,8 @@ def test_get_job_of_an_unknown_id_is_job_not_found(server_env):
 
 def test_publish_of_an_active_id_is_409_with_no_side_effect(server_env, cms, asset_server):
     running = (
-        "from django.utils import timezone; from distribution.models import PublishAttempt; "
-        "PublishAttempt.objects.create(audit_log_id='dist_busy', status='running', started_at=timezone.now())"
+        "from django.utils import timezone; from distribution.models import PublishJob; "
+        "PublishJob.objects.create(audit_log_id='dist_busy', status='running', started_at=timezone.now())"
     )
     subprocess.run([sys.executable, "manage.py", "shell", "-c", running], cwd=ROOT, env=server_env, check=True)
     body = publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_busy")
@@ -311,7 +311,7 @@ def test_stdout_carries_only_the_protocol(server_env, tmp_path, cms, asset_serve
     events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert [(e["audit_log_id"], e["status"]) for e in events] == [("dist_stdio", "published")]
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:
-        attempts = db.execute("SELECT audit_log_id, source, status FROM distribution_publishattempt").fetchall()
+        attempts = db.execute("SELECT audit_log_id, source, status FROM distribution_publishjob").fetchall()
     assert attempts == [("dist_stdio", "mcp", "published")]
 
 

@@ -7,7 +7,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.operators import metrics
 from tests.conftest import SAMPLE_MP4, make_attempt, publish_request
 
@@ -90,7 +90,7 @@ def test_metrics_follow_publishes_through_the_api(api_client, cms, asset_server)
     assert samples['distribution_publish_total{code="checksum_mismatch",status="failed"}'] == 1
     assert samples["distribution_publish_duration_seconds_count"] == 4
     assert samples["distribution_publish_duration_seconds_sum"] == pytest.approx(
-        PublishAttempt.objects.aggregate(total=Sum("latency_ms"))["total"] / 1000
+        PublishJob.objects.aggregate(total=Sum("latency_ms"))["total"] / 1000
     )
     assert samples["distribution_asset_size_bytes_count"] == 2  # refused and mismatched assets have no size
     assert samples["distribution_asset_size_bytes_sum"] == 2 * len(SAMPLE_MP4)
@@ -113,7 +113,7 @@ def test_summary_percentiles_rate_and_bytes(db):
     make_attempt("running", None, size=10**9)
 
     assert metrics.summary() == {
-        "attempts": 21,
+        "finished": 21,
         "published": 20,
         "failed": 1,
         "success_rate": 20 / 21,
@@ -125,7 +125,7 @@ def test_summary_percentiles_rate_and_bytes(db):
 
 def test_summary_without_attempts(db):
     assert metrics.summary() == {
-        "attempts": 0,
+        "finished": 0,
         "published": 0,
         "failed": 0,
         "success_rate": None,
@@ -135,14 +135,14 @@ def test_summary_without_attempts(db):
     }
 
 
-def test_attempts_per_day_is_zero_filled_oldest_first(db):
+def test_jobs_per_day_is_zero_filled_oldest_first(db):
     make_attempt("published", 100)
     make_attempt("published", 100)
     make_attempt("running", None)
     make_attempt("failed", 100, days_ago=3)
     make_attempt("published", 100, days_ago=7)  # outside a 7-day window
 
-    days = metrics.attempts_per_day(7)
+    days = metrics.jobs_per_day(7)
 
     today = timezone.now().date()
     assert [day["day"] for day in days] == [today - timedelta(days=n) for n in range(6, -1, -1)]

@@ -10,7 +10,7 @@ import ssl
 import pytest
 from rest_framework.test import APIClient
 
-from distribution.models import MirroredRecord, PublishAttempt
+from distribution.models import MirroredRecord, PublishJob
 from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, audit_events, publish_request
 from tests.servers import LocalServer, Route
 
@@ -60,7 +60,7 @@ def test_publish_returns_distribution_record_and_writes_cms(api_client, cms, sam
     assert event["status"] == "published" and event["audit_log_id"] == audit_log_id
     assert event["storage_path"] == path and event["checksum"] == SAMPLE_CHECKSUM
     assert ISO_UTC.match(event["published_at"])
-    attempt = PublishAttempt.objects.get()
+    attempt = PublishJob.objects.get()
     assert event == attempt.audit_event  # what the admin shows is what went out
     assert attempt.status == "published" and attempt.asset_size == len(SAMPLE_MP4)
     assert attempt.latency_ms is not None and attempt.distribution_record == record
@@ -88,7 +88,7 @@ def test_republish_same_audit_log_id_overwrites(api_client, cms, asset_server, s
     assert cms.state.records[0]["title"] == "Second cut"
     assert cms.state.files["concept-42/mvp/dist_fixed.mp4"] == other
     assert MirroredRecord.objects.get(audit_log_id="dist_fixed").title == "Second cut"
-    assert PublishAttempt.objects.filter(audit_log_id="dist_fixed", status="published").count() == 2
+    assert PublishJob.objects.filter(audit_log_id="dist_fixed", status="published").count() == 2
 
 
 def test_qc_failure_is_422_with_no_outbound_request(api_client, cms, asset_server, sample_url, caplog):
@@ -98,7 +98,7 @@ def test_qc_failure_is_422_with_no_outbound_request(api_client, cms, asset_serve
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "qc_not_passed"
     assert asset_server.requests == [] and cms.requests == []
-    assert PublishAttempt.objects.get().error_code == "qc_not_passed"
+    assert PublishJob.objects.get().error_code == "qc_not_passed"
     assert audit_events(caplog)[0]["status"] == "failed"
 
 
@@ -111,7 +111,7 @@ def test_checksum_mismatch_uploads_nothing(api_client, cms, sample_url):
     error = response.json()["error"]
     assert error["code"] == "checksum_mismatch" and error["audit_log_id"].startswith("dist_")
     assert cms.kept_nothing() and ("DELETE" not in {method for method, _ in cms.requests})
-    attempt = PublishAttempt.objects.get()
+    attempt = PublishJob.objects.get()
     assert (attempt.status, attempt.audit_log_id) == ("failed", error["audit_log_id"])
 
 
@@ -146,7 +146,7 @@ def test_unreachable_asset_host_is_502_without_saying_why(api_client, cms, loopb
     error = response.json()["error"]
     assert (response.status_code, error["code"]) == (502, "asset_fetch_failed")
     assert error["message"] == f"Could not download the asset from {url}."
-    assert "ConnectError" in PublishAttempt.objects.get().error_detail  # operators see what happened
+    assert "ConnectError" in PublishJob.objects.get().error_detail  # operators see what happened
 
 
 def test_cms_upload_error_is_502_and_recorded(api_client, cms, sample_url):
@@ -156,7 +156,7 @@ def test_cms_upload_error_is_502_and_recorded(api_client, cms, sample_url):
     assert (response.status_code, error["code"]) == (502, "cms_upload_failed")
     assert "HTTP 500" in error["message"]
     assert cms.state.records == []
-    assert PublishAttempt.objects.get().error_code == "cms_upload_failed"
+    assert PublishJob.objects.get().error_code == "cms_upload_failed"
 
 
 def test_cms_record_error_is_502(api_client, cms, sample_url):
@@ -169,7 +169,7 @@ def test_wrong_cms_key_is_a_clear_502_without_the_key(api_client, cms, settings,
     settings.PAYLOADCMS_API_KEY = "wrong-secret-key-xyz"
     response = post(api_client, publish_request(sample_url))
     assert (response.status_code, response.json()["error"]["code"]) == (502, "cms_auth_failed")
-    everything = response.content.decode() + caplog.text + json.dumps(PublishAttempt.objects.get().audit_event)
+    everything = response.content.decode() + caplog.text + json.dumps(PublishJob.objects.get().audit_event)
     assert "wrong-secret-key-xyz" not in everything
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from distribution.errors import PublishError
-from distribution.models import MirroredRecord, PublishAttempt
+from distribution.models import MirroredRecord, PublishJob
 from distribution.publishing.pipeline import publish, republish
 from tests.conftest import SAMPLE_MP4, publish_request
 
@@ -14,26 +14,26 @@ def published(db, cms, asset_server):
 
 
 def test_republish_overwrites_the_same_record(published, cms):
-    result = republish("dist_again", source=PublishAttempt.Source.ADMIN)
+    result = republish("dist_again", source=PublishJob.Source.ADMIN)
 
     assert result.distribution_record["storage_location"] == published["storage_location"]
     assert result.distribution_record["metadata"] == published["metadata"]
     assert len(cms.state.media) == 1 and len(cms.state.records) == 1
     assert cms.state.files["concept-42/mvp/dist_again.mp4"] == SAMPLE_MP4
-    sources = list(PublishAttempt.objects.order_by("started_at").values_list("source", "status"))
+    sources = list(PublishJob.objects.order_by("started_at").values_list("source", "status"))
     assert sources == [("api", "published"), ("admin", "published")]
 
 
 def test_republish_reads_the_cms_when_the_mirror_lacks_the_record(published, cms):
     MirroredRecord.objects.all().delete()
-    republish("dist_again", source=PublishAttempt.Source.COMMAND)
+    republish("dist_again", source=PublishJob.Source.COMMAND)
     assert MirroredRecord.objects.get().audit_log_id == "dist_again"
     assert len(cms.state.records) == 1
 
 
 def test_republish_of_an_unknown_id_is_record_not_found(db, cms):
     with pytest.raises(PublishError) as caught:
-        republish("dist_nope", source=PublishAttempt.Source.COMMAND)
+        republish("dist_nope", source=PublishJob.Source.COMMAND)
     assert (caught.value.code, caught.value.http_status, caught.value.audit_log_id) == (
         "record_not_found",
         404,
@@ -48,7 +48,7 @@ def test_republish_reads_the_record_from_payloadcms_not_the_mirror(published, cm
         title="Stale mirror title", storage_path="elsewhere/old/dist_again.mp4"
     )
 
-    result = republish("dist_again", source=PublishAttempt.Source.ADMIN)
+    result = republish("dist_again", source=PublishJob.Source.ADMIN)
 
     assert result.distribution_record["metadata"]["title"] == "Edited in the CMS"
     assert cms.state.records[0]["title"] == "Edited in the CMS"
@@ -63,7 +63,7 @@ def test_the_storage_prefix_is_stored_and_reused_as_is(published, cms):
     assert cms.state.records[0]["storage_prefix"] == "mvp"
     cms.state.records[0]["storage_path"] = "not/a/path/it/could/be/cut/from.mp4"
 
-    again = republish("dist_again", source=PublishAttempt.Source.COMMAND).distribution_record
+    again = republish("dist_again", source=PublishJob.Source.COMMAND).distribution_record
 
     assert (
         again["storage_location"] == published["storage_location"] == "payloadcms://media/concept-42/mvp/dist_again.mp4"
@@ -73,12 +73,12 @@ def test_the_storage_prefix_is_stored_and_reused_as_is(published, cms):
 
 def test_records_written_before_storage_prefix_was_stored_still_republish(published, cms):
     del cms.state.records[0]["storage_prefix"]
-    result = republish("dist_again", source=PublishAttempt.Source.COMMAND)
+    result = republish("dist_again", source=PublishJob.Source.COMMAND)
     assert result.distribution_record["storage_location"] == published["storage_location"]
 
 
 def test_republish_of_a_record_only_the_mirror_knows_is_record_not_found(published, cms):
     cms.state.records.clear()
     with pytest.raises(PublishError) as caught:
-        republish("dist_again", source=PublishAttempt.Source.COMMAND)
+        republish("dist_again", source=PublishJob.Source.COMMAND)
     assert caught.value.code == "record_not_found"

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from config.celery import app
-from distribution.models import CallbackDelivery, PublishAttempt
+from distribution.models import CallbackDelivery, PublishJob
 from tests.conftest import CMS_API_KEY, ORCHESTRATOR_KEY, SAMPLE_MP4, install_api_key, publish_request
 from tests.servers import Route
 from tests.test_callbacks import SECRET, Receiver, verify
@@ -85,7 +85,7 @@ def test_publish_waits_for_the_worker_and_answers_201(live_server, cms, asset_se
     assert response.status_code == 201, response.text
     assert response.json()["distribution_record"]["audit_log_id"] == "dist_w1"
     assert cms.state.files["concept-42/mvp/dist_w1.mp4"] == SAMPLE_MP4
-    job = PublishAttempt.objects.get(audit_log_id="dist_w1")
+    job = PublishJob.objects.get(audit_log_id="dist_w1")
     assert job.status == "published" and job.worker.endswith(f":{worker.process.pid}")
     assert (job.stage, job.bytes_done, job.bytes_total) == ("record", len(SAMPLE_MP4), len(SAMPLE_MP4))
 
@@ -117,7 +117,7 @@ def test_respond_async_202_then_409_for_the_same_id_then_the_job_publishes(
             "status_url": job["status_url"],
         }
         assert len(asset_server.requests) == requests_before  # no side effect at all
-        assert PublishAttempt.objects.filter(audit_log_id="dist_w2").count() == 1
+        assert PublishJob.objects.filter(audit_log_id="dist_w2").count() == 1
 
         done = wait_for(lambda: (j := get_job(live_server, job["id"]))["status"] == "published" and j, what="end")
     assert done["distribution_record"]["public_url"].endswith("/concept-42/mvp/dist_w2.mp4")
@@ -134,15 +134,15 @@ def test_sigkilled_worker_is_reaped_to_worker_lost_and_the_id_is_free_again(live
     doomed = start_worker(worker_env, name="doomed", **lease)
     try:
         job_id = post(live_server, body, Prefer="respond-async").json()["job"]["id"]
-        wait_for(lambda: PublishAttempt.objects.get(pk=job_id).status == "running", what="running")
-        wait_for(lambda: PublishAttempt.objects.get(pk=job_id).bytes_done > 0, what="the asset streaming")
+        wait_for(lambda: PublishJob.objects.get(pk=job_id).status == "running", what="running")
+        wait_for(lambda: PublishJob.objects.get(pk=job_id).bytes_done > 0, what="the asset streaming")
     finally:
         doomed.kill()
-    assert PublishAttempt.objects.get(pk=job_id).status == "running"  # nobody has noticed yet
+    assert PublishJob.objects.get(pk=job_id).status == "running"  # nobody has noticed yet
 
     with start_worker(worker_env, name="survivor", beat=True, **lease) as survivor:
         reaped = wait_for(
-            lambda: (j := PublishAttempt.objects.get(pk=job_id)).status == "failed" and j, timeout=30, what="reaping"
+            lambda: (j := PublishJob.objects.get(pk=job_id)).status == "failed" and j, timeout=30, what="reaping"
         )
         assert (reaped.error_code, reaped.error_status) == ("worker_lost", 500)
         assert reaped.audit_event["status"] == "failed" and reaped.audit_event["error_code"] == "worker_lost"
@@ -157,7 +157,7 @@ def test_sigkilled_worker_is_reaped_to_worker_lost_and_the_id_is_free_again(live
         ("dist_w3", "failed", "worker_lost"),
         ("dist_w3", "published", None),
     }
-    assert PublishAttempt.objects.filter(status__in=["queued", "running"]).count() == 0
+    assert PublishJob.objects.filter(status__in=["queued", "running"]).count() == 0
 
 
 def test_command_enqueue_wait_follows_the_worker_with_the_progress_line(cms, asset_server, worker_env, tmp_path):
@@ -168,7 +168,7 @@ def test_command_enqueue_wait_follows_the_worker_with_the_progress_line(cms, ass
         call_command("publish", str(request), "--enqueue", "--wait", "--json", stdout=out, stderr=terminal)
 
     assert json.loads(out.getvalue())["distribution_record"]["audit_log_id"] == "dist_w4"
-    job = PublishAttempt.objects.get(audit_log_id="dist_w4")
+    job = PublishJob.objects.get(audit_log_id="dist_w4")
     assert job.worker.endswith(f":{worker.process.pid}") and job.source == "command"
     lines = final_lines(terminal)
     assert lines[0].startswith("download") and lines[0].endswith("KiB"), lines  # chunked: no total, no percentage

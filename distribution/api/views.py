@@ -15,7 +15,7 @@ from distribution.api.serializers import ErrorResponseSerializer, JobResponseSer
 from distribution.errors import ERRORS, PublishError
 from distribution.jobs import dispatch
 from distribution.jobs.bodies import job_body
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.publishing.plan import PublishRequestSerializer
 
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
@@ -75,7 +75,7 @@ class PublishView(APIView):
     )
     def post(self, request):
         try:
-            job = dispatch.start(request.data, source=PublishAttempt.Source.API, caller=str(request.user))
+            job = dispatch.start(request.data, source=PublishJob.Source.API, caller=str(request.user))
         except PublishError as error:
             return error_response(error)
         seconds, applied = wait_preference(request.headers.get("Prefer", ""))

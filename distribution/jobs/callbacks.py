@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from distribution.conf import app_settings
 from distribution.jobs.bodies import job_body
-from distribution.models import CallbackDelivery, PublishAttempt
+from distribution.models import CallbackDelivery, PublishJob
 from distribution.outbound import destinations
 
 SIGNATURE_HEADER = "Distribution-Signature"
@@ -41,7 +41,7 @@ def retry_delay(attempt: int) -> float | None:
 
 def deliver(job_id: int, attempt: int) -> bool:
     """POST the job's body to its callback_url once and record the attempt; True if the receiver took it (2xx)."""
-    job = PublishAttempt.objects.get(pk=job_id)
+    job = PublishJob.objects.get(pk=job_id)
     body = json.dumps(job_body(job), separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",

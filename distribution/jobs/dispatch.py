@@ -8,13 +8,13 @@ from distribution.conf import app_settings
 from distribution.errors import PublishError
 from distribution.jobs import lifecycle
 from distribution.jobs.tasks import run_publish_job
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.publishing.pipeline import submit
 
 logger = logging.getLogger("distribution.jobs")
 
 
-def start(payload, *, source: str, caller: str = "") -> PublishAttempt:
+def start(payload, *, source: str, caller: str = "") -> PublishJob:
     """Submit (validate, lock: PublishError on refusal or 409) and hand the job to the Celery workers."""
     job = submit(payload, source=source, caller=caller)
     try:
@@ -35,7 +35,7 @@ def start(payload, *, source: str, caller: str = "") -> PublishAttempt:
     return job
 
 
-def wait(job: PublishAttempt, seconds: float) -> PublishAttempt:
+def wait(job: PublishJob, seconds: float) -> PublishJob:
     """The job, re-read until it has ended or `seconds` have passed.
 
     Polls the database (every process shares it) after pauses of a tenth of the time waited so far
@@ -56,25 +56,25 @@ def sync_wait_seconds() -> float:
     return app_settings().sync_wait_seconds
 
 
-def outcome(job: PublishAttempt) -> dict:
+def outcome(job: PublishJob) -> dict:
     """An ended job's distribution_record; its PublishError, raised, if it failed."""
-    if job.status == PublishAttempt.Status.FAILED:
+    if job.status == PublishJob.Status.FAILED:
         raise lifecycle.job_error(job)
     return job.distribution_record or {}
 
 
-def follow(job: PublishAttempt, progress: Callable[[str, int, int | None], None]) -> dict:
+def follow(job: PublishJob, progress: Callable[[str, int, int | None], None]) -> dict:
     """Wait for the job to end, reporting its stored stage and bytes to `progress`; then its outcome."""
     while job.is_active:
         job = wait(job, 0.25)
-        if job.stage in (PublishAttempt.Stage.DOWNLOAD, PublishAttempt.Stage.UPLOAD):
+        if job.stage in (PublishJob.Stage.DOWNLOAD, PublishJob.Stage.UPLOAD):
             progress(job.stage, job.bytes_done, job.bytes_total)
     return outcome(job)
 
 
-def get_job(job_id) -> PublishAttempt:
+def get_job(job_id) -> PublishJob:
     """The job with this id; 404 job_not_found otherwise."""
-    job = PublishAttempt.objects.filter(pk=job_id).first() if str(job_id).isdigit() else None
+    job = PublishJob.objects.filter(pk=job_id).first() if str(job_id).isdigit() else None
     if job is None:
         raise PublishError("job_not_found", f"No publish job {job_id}.", http_status=404)
     return job

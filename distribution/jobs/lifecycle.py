@@ -18,12 +18,12 @@ from django.utils import timezone
 from distribution.cms.client import remove_unrecorded_upload
 from distribution.conf import app_settings
 from distribution.errors import PublishError, publish_in_progress
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.publishing import audit
 
 logger = logging.getLogger("distribution.jobs")
 
-Status = PublishAttempt.Status
+Status = PublishJob.Status
 PROGRESS_WRITE_INTERVAL = 0.25  # seconds between progress writes: at most 4 a second
 
 # Sent once when a queued or running job ends (published, failed or reaped), with `job`.
@@ -34,7 +34,7 @@ def _seconds(name: str) -> timedelta:
     return timedelta(seconds=getattr(app_settings(), name))
 
 
-def lock(job: PublishAttempt) -> None:
+def lock(job: PublishJob) -> None:
     """Insert `job` as queued, holding its audit_log_id; raise 409 publish_in_progress if another job holds it.
 
     The partial unique constraint (one queued/running job per audit_log_id) decides, in the
@@ -50,7 +50,7 @@ def lock(job: PublishAttempt) -> None:
             return
         except IntegrityError:
             job.pk = None
-            active = PublishAttempt.objects.filter(audit_log_id=job.audit_log_id, status__in=PublishAttempt.ACTIVE)
+            active = PublishJob.objects.filter(audit_log_id=job.audit_log_id, status__in=PublishJob.ACTIVE)
             holder = active.first()
             if holder is None and last_try:
                 raise  # no job holds the id: some other constraint failed, a bug (answered internal_error)
@@ -60,23 +60,23 @@ def lock(job: PublishAttempt) -> None:
                 ) from None
 
 
-def claim(job_id: int) -> PublishAttempt | None:
+def claim(job_id: int) -> PublishJob | None:
     """Move a queued job to running under this process's lease; None if it is not queued any more."""
     now = timezone.now()
-    claimed = PublishAttempt.objects.filter(pk=job_id, status=Status.QUEUED).update(
+    claimed = PublishJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
         status=Status.RUNNING,
-        stage=PublishAttempt.Stage.DOWNLOAD,
+        stage=PublishJob.Stage.DOWNLOAD,
         run_started_at=now,
         lease_expires_at=now + _seconds("job_lease_seconds"),
         worker=f"{socket.gethostname()}:{os.getpid()}",
     )
-    return PublishAttempt.objects.get(pk=job_id) if claimed else None
+    return PublishJob.objects.get(pk=job_id) if claimed else None
 
 
 class Heartbeat(threading.Thread):
     """Renews a running job's lease every quarter lease; sets `lost` if the job is no longer ours."""
 
-    def __init__(self, job: PublishAttempt):
+    def __init__(self, job: PublishJob):
         super().__init__(name=f"lease-job-{job.pk}", daemon=True)
         self.job_id = job.pk
         self.lost = False
@@ -86,7 +86,7 @@ class Heartbeat(threading.Thread):
         lease = _seconds("job_lease_seconds")
         try:
             while not self._stop_event.wait(lease.total_seconds() / 4):
-                renewed = PublishAttempt.objects.filter(pk=self.job_id, status=Status.RUNNING).update(
+                renewed = PublishJob.objects.filter(pk=self.job_id, status=Status.RUNNING).update(
                     lease_expires_at=timezone.now() + lease
                 )
                 if not renewed:
@@ -113,7 +113,7 @@ class JobProgress:
     when the heartbeat lost the lease (the reaper has failed the job meanwhile).
     """
 
-    def __init__(self, job: PublishAttempt, heartbeat: Heartbeat, forward=None):
+    def __init__(self, job: PublishJob, heartbeat: Heartbeat, forward=None):
         self.job = job
         self.heartbeat = heartbeat
         self.forward = forward
@@ -136,12 +136,12 @@ class JobProgress:
         self._write("stage")
 
     def _write(self, *fields: str) -> None:
-        PublishAttempt.objects.filter(pk=self.job.pk, status=Status.RUNNING).update(
+        PublishJob.objects.filter(pk=self.job.pk, status=Status.RUNNING).update(
             **{field: getattr(self.job, field) for field in fields}
         )
 
 
-def finish(job: PublishAttempt, error: PublishError | None = None) -> bool:
+def finish(job: PublishJob, error: PublishError | None = None) -> bool:
     """Mark an active job published (no error) or failed, and emit its audit event.
 
     False, and no event, if the job had already ended (e.g. reaped while this process ran it).
@@ -168,23 +168,23 @@ def finish(job: PublishAttempt, error: PublishError | None = None) -> bool:
         "bytes_done",
         "bytes_total",
     ]
-    ended = PublishAttempt.objects.filter(pk=job.pk, status__in=PublishAttempt.ACTIVE).update(
+    ended = PublishJob.objects.filter(pk=job.pk, status__in=PublishJob.ACTIVE).update(
         **{field: getattr(job, field) for field in fields}
     )
     if ended:
         audit.emit(event)
-        job_ended.send(sender=PublishAttempt, job=job)
+        job_ended.send(sender=PublishJob, job=job)
     return bool(ended)
 
 
-def record_refusal(job: PublishAttempt, error: PublishError) -> None:
+def record_refusal(job: PublishJob, error: PublishError) -> None:
     """A request refused before it became a job (invalid, QC not passed): stored as a failed job, event emitted."""
     event = _set_outcome(job, error)
     job.save(force_insert=True)
     audit.emit(event)
 
 
-def _set_outcome(job: PublishAttempt, error: PublishError | None) -> dict:
+def _set_outcome(job: PublishJob, error: PublishError | None) -> dict:
     """Set the job's end state and audit event (published without an error, else failed); return the event."""
     job.finished_at = job.finished_at or timezone.now()
     job.fetch_url = ""  # the full video_url lives only as long as the job runs
@@ -210,7 +210,7 @@ def _set_outcome(job: PublishAttempt, error: PublishError | None) -> dict:
     return job.audit_event
 
 
-def job_error(job: PublishAttempt) -> PublishError:
+def job_error(job: PublishJob) -> PublishError:
     """The PublishError a failed job ended with, as its caller would have received it."""
     error = PublishError(
         job.error_code, job.error_message, http_status=job.error_status or 500, details=job.error_fields
@@ -225,7 +225,7 @@ def reap_expired(audit_log_id: str | None = None) -> int:
     Releases the audit_log_id, emits the failed audit event and deletes a media document the
     job created without its record. The publish itself is never retried: the operator re-publishes. Returns the count.
     """
-    expired = PublishAttempt.objects.filter(status__in=PublishAttempt.ACTIVE, lease_expires_at__lt=timezone.now())
+    expired = PublishJob.objects.filter(status__in=PublishJob.ACTIVE, lease_expires_at__lt=timezone.now())
     if audit_log_id is not None:
         expired = expired.filter(audit_log_id=audit_log_id)
     reaped = 0

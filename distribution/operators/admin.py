@@ -1,4 +1,4 @@
-"""Operator admin: publish attempts and mirrored records, read-only, with a guarded Re-publish action and button."""
+"""Operator admin: publish jobs and mirrored records, read-only, with a guarded Re-publish action and button."""
 
 import json
 from datetime import UTC
@@ -22,7 +22,7 @@ from distribution.jobs import dispatch
 from distribution.models import (
     CallbackDelivery,
     MirroredRecord,
-    PublishAttempt,
+    PublishJob,
     RecordCheck,
     VerificationFinding,
     VerificationRun,
@@ -59,7 +59,7 @@ def badge(kind: str, label: str) -> str:
 class RepublishMixin(admin.ModelAdmin):
     """Re-publish, as a list action and as a button on the detail page: confirm, then run the publish service.
 
-    Both need the `distribution.republish` permission; every run is recorded by the service as a new attempt.
+    Both need the `distribution.republish` permission; every run is recorded by the service as a new job.
     """
 
     actions = ["republish"]
@@ -116,7 +116,7 @@ class RepublishMixin(admin.ModelAdmin):
             try:
                 job = dispatch.start(
                     publishing.republish_request(audit_log_id),
-                    source=PublishAttempt.Source.ADMIN,
+                    source=PublishJob.Source.ADMIN,
                     caller=request.user.get_username(),
                 )
             except PublishError as error:
@@ -125,9 +125,9 @@ class RepublishMixin(admin.ModelAdmin):
                 self.message_user(request, format_html("{}{}", message, job_link(holder)), messages.ERROR)
                 continue
             job.refresh_from_db()
-            if job.status == PublishAttempt.Status.PUBLISHED:
+            if job.status == PublishJob.Status.PUBLISHED:
                 text, level = f"Re-published {audit_log_id} to {job.public_url}", messages.SUCCESS
-            elif job.status == PublishAttempt.Status.FAILED:
+            elif job.status == PublishJob.Status.FAILED:
                 text = f"Re-publish of {audit_log_id} failed ({job.error_code}): {job.error_message}"
                 level = messages.ERROR
             else:
@@ -136,7 +136,7 @@ class RepublishMixin(admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_republish"] = bool(obj and obj.audit_log_id and self.has_republish_permission(request))
-        if isinstance(obj, PublishAttempt) and obj.is_active:
+        if isinstance(obj, PublishJob) and obj.is_active:
             context["refresh_seconds"] = LIVE_REFRESH_SECONDS
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -145,7 +145,7 @@ def job_link(job_id: int | None) -> str:
     """' (job N)', linking to the job's admin page; empty without a job."""
     if job_id is None:
         return ""
-    url = reverse("admin:distribution_publishattempt_change", args=[job_id])
+    url = reverse("admin:distribution_publishjob_change", args=[job_id])
     return format_html(' (<a href="{}">job {}</a>)', url, job_id)
 
 
@@ -181,7 +181,7 @@ class VerificationFilter(admin.SimpleListFilter):
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Operators look and re-publish; PayloadCMS and the pipeline are the only writers.
 
-    Attempts and records carry duration_seconds and public_url, and (the records by annotation) asset_size and
+    Jobs and records carry duration_seconds and public_url, and (the records by annotation) asset_size and
     latency_ms; verification runs use only the no-write permissions.
     """
 
@@ -221,7 +221,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def attempts_link(self, obj):
         if not obj.audit_log_id:
             return "—"
-        url = reverse("admin:distribution_publishattempt_changelist")
+        url = reverse("admin:distribution_publishjob_changelist")
         return format_html(
             '<a href="{}?audit_log_id__exact={}">Every attempt for {}</a>', url, obj.audit_log_id, obj.audit_log_id
         )
@@ -259,12 +259,12 @@ class CallbackDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="job", ordering="job")
     def job_link(self, delivery):
-        url = reverse("admin:distribution_publishattempt_change", args=[delivery.job_id])
+        url = reverse("admin:distribution_publishjob_change", args=[delivery.job_id])
         return format_html('<a href="{}">job {}</a>', url, delivery.job_id)
 
 
-@admin.register(PublishAttempt)
-class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
+@admin.register(PublishJob)
+class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
     inlines = [CallbackDeliveryInline]
     list_display = ("audit_log_id", "title", "project", "status_label", "started", "duration", "size", "latency")
     list_filter = ("status", "source", "project_id", "started_at")
@@ -298,50 +298,50 @@ class PublishAttemptAdmin(RepublishMixin, ReadOnlyAdmin):
     )
 
     @admin.display(description="status", ordering="status")
-    def status_label(self, attempt):
-        label = badge(attempt.status, attempt.get_status_display())
-        if attempt.error_code:
-            return format_html('{}<code class="error-code">{}</code>', label, attempt.error_code)
-        if attempt.status == PublishAttempt.Status.RUNNING:
-            return format_html('{}<br><span class="quiet job-progress">{}</span>', label, self.progress(attempt))
+    def status_label(self, job):
+        label = badge(job.status, job.get_status_display())
+        if job.error_code:
+            return format_html('{}<code class="error-code">{}</code>', label, job.error_code)
+        if job.status == PublishJob.Status.RUNNING:
+            return format_html('{}<br><span class="quiet job-progress">{}</span>', label, self.progress(job))
         return label
 
     @admin.display(description="progress")
-    def progress(self, attempt):
+    def progress(self, job):
         """The stage and bytes so far, e.g. 'upload 1.2 MB of 2.7 MB (45%)'."""
-        if not attempt.stage:
+        if not job.stage:
             return "—"
-        done = filesizeformat(attempt.bytes_done)
-        if not attempt.bytes_total:
-            return f"{attempt.stage} {done}"
-        percent = attempt.bytes_done * 100 // attempt.bytes_total
-        return f"{attempt.stage} {done} of {filesizeformat(attempt.bytes_total)} ({percent}%)"
+        done = filesizeformat(job.bytes_done)
+        if not job.bytes_total:
+            return f"{job.stage} {done}"
+        percent = job.bytes_done * 100 // job.bytes_total
+        return f"{job.stage} {done} of {filesizeformat(job.bytes_total)} ({percent}%)"
 
     @admin.display(description="job API")
-    def status_link(self, attempt):
-        return format_html('<a href="{0}">{0}</a>', attempt.status_url)
+    def status_link(self, job):
+        return format_html('<a href="{0}">{0}</a>', job.status_url)
 
     def changelist_view(self, request, extra_context=None):
         """While any job is queued or running, the list reloads itself to show live state and progress."""
-        live = PublishAttempt.objects.filter(status__in=PublishAttempt.ACTIVE).exists()
+        live = PublishJob.objects.filter(status__in=PublishJob.ACTIVE).exists()
         refresh = {"refresh_seconds": LIVE_REFRESH_SECONDS} if live else {}
         return super().changelist_view(request, {**(extra_context or {}), **refresh})
 
     @admin.display(description="started (UTC)", ordering="started_at")
-    def started(self, attempt):
-        return utc_time(attempt.started_at)
+    def started(self, job):
+        return utc_time(job.started_at)
 
     @admin.display(description="audit event")
-    def audit_event_json(self, attempt):
-        return pretty_json(attempt.audit_event)
+    def audit_event_json(self, job):
+        return pretty_json(job.audit_event)
 
     @admin.display(description="request")
-    def request_json(self, attempt):
-        return pretty_json(attempt.request)
+    def request_json(self, job):
+        return pretty_json(job.request)
 
     @admin.display(description="distribution record")
-    def distribution_record_json(self, attempt):
-        return pretty_json(attempt.distribution_record)
+    def distribution_record_json(self, job):
+        return pretty_json(job.distribution_record)
 
 
 @admin.register(MirroredRecord)
@@ -383,9 +383,9 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
     )
 
     def get_queryset(self, request):
-        """Size, latency and audit event of the record's latest successful attempt, when this database saw one."""
-        latest = PublishAttempt.objects.filter(
-            audit_log_id=OuterRef("audit_log_id"), status=PublishAttempt.Status.PUBLISHED
+        """Size, latency and audit event of the record's latest successful job, when this database saw one."""
+        latest = PublishJob.objects.filter(
+            audit_log_id=OuterRef("audit_log_id"), status=PublishJob.Status.PUBLISHED
         ).order_by("-started_at")
         return (
             super()

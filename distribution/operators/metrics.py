@@ -1,8 +1,8 @@
 """Publish figures for /metrics (Prometheus) and the dashboard, computed from the database.
 
-Computed from PublishAttempt and VerificationRun rather than kept in process memory, so every web
+Computed from PublishJob and VerificationRun rather than kept in process memory, so every web
 process and worker reports the same numbers and a restart loses nothing. `summary()`,
-`attempts_per_day()` and `jobs_now()` feed the dashboard; `DatabaseCollector` turns the same figures
+`jobs_per_day()` and `jobs_now()` feed the dashboard; `DatabaseCollector` turns the same figures
 into Prometheus metric families, and prometheus_client writes the exposition format.
 """
 
@@ -16,26 +16,26 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from distribution.models import PublishAttempt, VerificationRun
+from distribution.models import PublishJob, VerificationRun
 from distribution.operators import verification
 
 LATENCY_BUCKETS_SECONDS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 SIZE_BUCKETS_BYTES = tuple(2**power for power in (20, 24, 26, 28, 30, 32, 34))  # 1 MiB .. 16 GiB
 
-Status = PublishAttempt.Status
+Status = PublishJob.Status
 _FINISHED = Q(status__in=[Status.PUBLISHED, Status.FAILED])
 
 
 def outcomes() -> dict[tuple[str, str], int]:
-    """Finished attempts by (status, error code); the code is "" for published ones."""
-    rows = PublishAttempt.objects.filter(_FINISHED).values_list("status", "error_code").annotate(n=Count("id"))
+    """Finished jobs by (status, error code); the code is "" for published ones."""
+    rows = PublishJob.objects.filter(_FINISHED).values_list("status", "error_code").annotate(n=Count("id"))
     return {(status, code): n for status, code, n in rows.order_by()}
 
 
 def jobs_now() -> dict[str, int]:
     """Jobs waiting for a worker and jobs running, now."""
     counts = dict(
-        PublishAttempt.objects.filter(status__in=[Status.QUEUED, Status.RUNNING])
+        PublishJob.objects.filter(status__in=[Status.QUEUED, Status.RUNNING])
         .values_list("status")
         .annotate(n=Count("id"))
         .order_by()
@@ -56,27 +56,27 @@ def summary() -> dict:
     by_status: dict[str, int] = {Status.PUBLISHED: 0, Status.FAILED: 0}
     for (status, _code), n in outcomes().items():
         by_status[status] += n
-    attempts = by_status[Status.PUBLISHED] + by_status[Status.FAILED]
-    latencies = PublishAttempt.objects.filter(_FINISHED, latency_ms__isnull=False)
+    finished = by_status[Status.PUBLISHED] + by_status[Status.FAILED]
+    latencies = PublishJob.objects.filter(_FINISHED, latency_ms__isnull=False)
     latency_count = latencies.count()
-    bytes_published = PublishAttempt.objects.filter(status=Status.PUBLISHED).aggregate(total=Sum("asset_size"))
+    bytes_published = PublishJob.objects.filter(status=Status.PUBLISHED).aggregate(total=Sum("asset_size"))
     return {
-        "attempts": attempts,
+        "finished": finished,
         "published": by_status[Status.PUBLISHED],
         "failed": by_status[Status.FAILED],
-        "success_rate": by_status[Status.PUBLISHED] / attempts if attempts else None,
+        "success_rate": by_status[Status.PUBLISHED] / finished if finished else None,
         "latency_p50_ms": _percentile(latencies, latency_count, 0.50),
         "latency_p95_ms": _percentile(latencies, latency_count, 0.95),
         "bytes_published": bytes_published["total"] or 0,
     }
 
 
-def attempts_per_day(days: int = 14) -> list[dict]:
+def jobs_per_day(days: int = 14) -> list[dict]:
     """Published/failed counts per UTC day for the last `days` days, oldest first, zero-filled."""
     today = timezone.now().date()
     first = today - timedelta(days=days - 1)
     rows = (
-        PublishAttempt.objects.filter(_FINISHED, started_at__date__gte=first)
+        PublishJob.objects.filter(_FINISHED, started_at__date__gte=first)
         .annotate(day=TruncDate("started_at"))
         .values("day")
         .annotate(
@@ -94,8 +94,8 @@ def attempts_per_day(days: int = 14) -> list[dict]:
 
 
 def _histogram(name: str, documentation: str, field: str, buckets, scale: float = 1) -> HistogramMetricFamily:
-    """Finished attempts' `field` (divided by `scale`) as cumulative buckets, counted by the database."""
-    observed = PublishAttempt.objects.filter(_FINISHED, **{f"{field}__isnull": False})
+    """Finished jobs' `field` (divided by `scale`) as cumulative buckets, counted by the database."""
+    observed = PublishJob.objects.filter(_FINISHED, **{f"{field}__isnull": False})
     counts = observed.aggregate(
         total=Count("id"),
         sum=Sum(field),
@@ -118,14 +118,14 @@ class DatabaseCollector(Collector):
 
     def collect(self):
         publishes = CounterMetricFamily(
-            "distribution_publish", "Finished publish attempts by status and error code.", labels=["status", "code"]
+            "distribution_publish", "Finished publish jobs by status and error code.", labels=["status", "code"]
         )
         for (status, code), n in sorted(outcomes().items()):
             publishes.add_metric([status, code], n)
         yield publishes
         yield _histogram(
             "distribution_publish_duration_seconds",
-            "Wall time of finished publish attempts, from request to answer.",
+            "Wall time of finished publish jobs, from request to answer.",
             "latency_ms",
             LATENCY_BUCKETS_SECONDS,
             scale=1000,

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from prometheus_client.exposition import choose_encoder
 
 from distribution.conf import app_settings
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.operators import metrics, verification
 
 CHART_DAYS = 14
@@ -51,7 +51,7 @@ def chart_bars(days: list[dict]) -> tuple[int, list[dict]]:
 @staff_member_required
 def dashboard_view(request):
     """Publish figures, the latest verification, a server-rendered SVG chart, the latest failures."""
-    peak, bars = chart_bars(metrics.attempts_per_day(CHART_DAYS))
+    peak, bars = chart_bars(metrics.jobs_per_day(CHART_DAYS))
     context = {
         **admin.site.each_context(request),
         "title": "Distribution dashboard",
@@ -63,7 +63,7 @@ def dashboard_view(request):
         "bars": bars,
         "chart_width": CHART_WIDTH,
         "chart_height": CHART_HEIGHT,
-        "failures": PublishAttempt.objects.filter(status=PublishAttempt.Status.FAILED).order_by("-started_at")[
+        "failures": PublishJob.objects.filter(status=PublishJob.Status.FAILED).order_by("-started_at")[
             :LATEST_FAILURES
         ],
     }

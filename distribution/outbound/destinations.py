@@ -8,7 +8,7 @@ no second DNS lookup for a rebinding answer to slip into. TLS still verifies the
 certificate against the URL's hostname (SNI included), because httpx keeps the
 hostname as the connection's origin; only the socket goes to the checked IP.
 
-Refusals raise `DestinationRefused`; its reason is for operators (logs, attempts),
+Refusals raise `DestinationRefused`; its reason is for operators (logs, jobs),
 never for the caller, so the service cannot be used as a port or network scanner.
 """
 

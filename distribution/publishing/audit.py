@@ -1,4 +1,4 @@
-"""Step 5: emit one JSON audit event per publish attempt.
+"""Step 5: emit one JSON audit event per publish job.
 
 Each event carries its own `event_id` and `timestamp` (when it was emitted) beside the publish's fields
 (schema in README, "Audit events"). The sink is `app_settings().audit_sink`: `log` hands the event to the
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 def build_event(**values) -> dict:
-    """A new event: always every field, None where a failed attempt never got that far."""
+    """A new event: always every field, None where a failed job never got that far."""
     unknown = set(values) - set(EVENT_FIELDS)
     if unknown:
         raise TypeError(f"Unknown audit event fields: {sorted(unknown)}")

@@ -12,7 +12,7 @@ destination checks of `destinations.py`.
 
 Errors tell the caller that the download failed or was refused, never what answered
 (status, exception, computed hash): those go to `PublishError.detail`, which is kept in
-the attempt for operators only.
+the job for operators only.
 """
 
 import hashlib

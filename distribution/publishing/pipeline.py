@@ -2,7 +2,7 @@
 
 validate -> stream + verify -> upload media -> upsert distributionRecords ->
 emit audit event -> answer. It halts at the first failure (no retries). Every
-non-dry run is a job (PublishAttempt): `submit()` validates and takes the
+non-dry run is a job (PublishJob): `submit()` validates and takes the
 audit_log_id's lock, `run()` executes it, in a Celery worker or inline.
 """
 
@@ -23,7 +23,7 @@ from distribution.cms.client import DISTRIBUTION_RECORDS, PayloadCMSClient, Refu
 from distribution.conf import app_settings
 from distribution.errors import PublishError
 from distribution.jobs import lifecycle
-from distribution.models import MirroredRecord, PublishAttempt
+from distribution.models import MirroredRecord, PublishJob
 from distribution.outbound.clients import new_client
 from distribution.outbound.deadline import Deadline
 from distribution.publishing.audit import iso as _iso
@@ -40,14 +40,14 @@ StageProgress = Callable[[str, int, int | None], None]
 @dataclass
 class PublishResult:
     distribution_record: dict
-    attempt: PublishAttempt | None
+    job: PublishJob | None
     asset_size: int
 
 
 def publish(
     payload,
     *,
-    source: str = PublishAttempt.Source.API,
+    source: str = PublishJob.Source.API,
     caller: str = "",
     dry_run: bool = False,
     progress: StageProgress | None = None,
@@ -67,7 +67,7 @@ def publish(
     return result
 
 
-def submit(payload, *, source: str, caller: str = "") -> PublishAttempt:
+def submit(payload, *, source: str, caller: str = "") -> PublishJob:
     """Validate the request and take its audit_log_id: the new job, queued.
 
     A refusal (invalid request, QC not passed) is recorded as a failed job and raised; a
@@ -76,14 +76,14 @@ def submit(payload, *, source: str, caller: str = "") -> PublishAttempt:
     URL (signed-URL tokens and all) is kept in `fetch_url` only while the job is active.
     """
     request = storable_request(payload)
-    job = PublishAttempt(source=source, caller=caller[:150], request=request, started_at=timezone.now())
+    job = PublishJob(source=source, caller=caller[:150], request=request, started_at=timezone.now())
     try:
         plan = build_plan(payload)
     except Exception as exc:
         error = _as_publish_error(exc)
         lifecycle.record_refusal(job, error)
         raise error from None
-    _describe_attempt(job, plan)
+    _describe_job(job, plan)
     job.fetch_url = plan.video_url
     try:
         lifecycle.lock(job)
@@ -172,7 +172,7 @@ def _run(plan: PublishPlan, http: httpx.Client, job, progress, deadline: Deadlin
         with _upload_removed_on_failure(plan, asset):
             media = _upload(cms, plan, asset, deadline)
             job.upload_ms = _elapsed_ms(started)
-            progress.enter_stage(PublishAttempt.Stage.RECORD)
+            progress.enter_stage(PublishJob.Stage.RECORD)
             public_url = check_public_url(_public_url(cms, plan, media))
             expires_at = cms.media_expiry(media) or _default_expiry(plan)
             published_at = timezone.now()
@@ -276,14 +276,14 @@ def _as_publish_error(exc: Exception) -> PublishError:
     )
 
 
-def _describe_attempt(attempt: PublishAttempt, plan: PublishPlan) -> None:
-    attempt.audit_log_id = plan.audit_log_id
-    attempt.project_id = plan.project_id
-    attempt.title = plan.title
-    attempt.checksum = plan.checksum
-    attempt.duration_seconds = plan.duration_seconds
-    attempt.storage_path = plan.storage_path
-    attempt.callback_url = plan.callback_url
+def _describe_job(job: PublishJob, plan: PublishPlan) -> None:
+    job.audit_log_id = plan.audit_log_id
+    job.project_id = plan.project_id
+    job.title = plan.title
+    job.checksum = plan.checksum
+    job.duration_seconds = plan.duration_seconds
+    job.storage_path = plan.storage_path
+    job.callback_url = plan.callback_url
 
 
 def republish(

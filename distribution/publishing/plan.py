@@ -247,7 +247,7 @@ def sanitise_path(raw: str, field: str) -> str:
 
 
 def storable_request(payload) -> dict:
-    """The request as the attempt keeps it: video_url without credentials or query, nothing unsafe to store."""
+    """The request as the job keeps it: video_url without credentials or query, nothing unsafe to store."""
     if not isinstance(payload, dict):
         return {"not_stored": "The request body was not a JSON object."}
     problem = json_problem(payload, finite=True)

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from config.celery import app
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.integration.conftest import IT_KEY
 from tests.servers import Route
@@ -62,4 +62,4 @@ def test_worker_publishes_into_payload_while_a_second_publish_gets_409(
     assert media["checksum"] == stored["checksum"] == SAMPLE_CHECKSUM
     assert stored["public_url"] == record["public_url"]
     assert httpx.get(record["public_url"]).content == SAMPLE_MP4
-    assert PublishAttempt.objects.filter(audit_log_id=audit_log_id).count() == 1  # the 409 left no job
+    assert PublishJob.objects.filter(audit_log_id=audit_log_id).count() == 1  # the 409 left no job

@@ -73,7 +73,7 @@ def test_failed_republish_keeps_the_published_media(live_server, cms, asset_serv
 
 
 def test_republish_takes_payloads_record_over_a_stale_mirror(live_server, cms, asset_server):
-    from distribution.models import MirroredRecord, PublishAttempt
+    from distribution.models import MirroredRecord, PublishJob
     from distribution.publishing.pipeline import republish
 
     audit_log_id = "dist_it_" + secrets.token_hex(6)
@@ -88,7 +88,7 @@ def test_republish_takes_payloads_record_over_a_stale_mirror(live_server, cms, a
     assert edited.status_code == 200, edited.text
     MirroredRecord.objects.filter(audit_log_id=audit_log_id).update(title="stale", storage_path="old/x.mp4")
 
-    result = republish(audit_log_id, source=PublishAttempt.Source.COMMAND)
+    result = republish(audit_log_id, source=PublishJob.Source.COMMAND)
 
     assert result.distribution_record["metadata"]["title"] == "Edited in Payload"
     [doc] = cms.find("distributionRecords", audit_log_id=audit_log_id)["docs"]

@@ -75,7 +75,7 @@ def assert_published_once(cluster, audit_log_id: str, checksum: str) -> None:
 
 
 def assert_every_job_ended(cluster) -> None:
-    sql = "SELECT id, audit_log_id, status FROM distribution_publishattempt WHERE status IN ('queued', 'running')"
+    sql = "SELECT id, audit_log_id, status FROM distribution_publishjob WHERE status IN ('queued', 'running')"
     assert cluster.postgres.query("distribution", sql) == []
 
 
@@ -117,7 +117,7 @@ def test_ten_rounds_of_ten_concurrent_publishes_of_one_id(cluster, assets):
         # Jobs of one id never overlap, so the record is the one of the job that finished last.
         [(last,)] = cluster.postgres.query(
             "distribution",
-            "SELECT checksum FROM distribution_publishattempt WHERE audit_log_id = %s AND status = 'published' "
+            "SELECT checksum FROM distribution_publishjob WHERE audit_log_id = %s AND status = 'published' "
             "ORDER BY finished_at DESC LIMIT 1",
             audit_log_id,
         )
@@ -160,7 +160,7 @@ def test_worker_killed_in_the_middle_of_a_transfer(cluster, assets):
         assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
         time.sleep(0.05)
 
-    sql = "SELECT worker FROM distribution_publishattempt WHERE id = %s"
+    sql = "SELECT worker FROM distribution_publishjob WHERE id = %s"
     [(worker,)] = cluster.postgres.query("distribution", sql, first)
     [victim] = [process for process in cluster.workers if process.owns(int(worker.rsplit(":", 1)[1]))]
     victim.crash()

@@ -16,7 +16,7 @@ from distribution.errors import PublishError
 from distribution.jobs import dispatch
 from distribution.jobs.bodies import job_body
 from distribution.management.progress import TerminalProgress
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 
 T = TypeVar("T")
 
@@ -64,8 +64,8 @@ def enqueue(command, options: dict, request: Callable[[], dict], headline: str) 
     if options["wait"] and not options["enqueue"]:
         raise CommandError("--wait follows a job handed to the workers: add --enqueue.", returncode=2)
 
-    def start(progress: TerminalProgress) -> tuple[PublishAttempt, dict | None]:
-        job = dispatch.start(request(), source=PublishAttempt.Source.COMMAND, caller=caller())
+    def start(progress: TerminalProgress) -> tuple[PublishJob, dict | None]:
+        job = dispatch.start(request(), source=PublishJob.Source.COMMAND, caller=caller())
         return job, dispatch.follow(job, progress.bytes) if options["wait"] else None
 
     job, record = run_with_progress(command, options, start)

@@ -4,7 +4,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from distribution.management.commands._output import add_job_arguments, caller, enqueue, print_result, run_with_progress
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.publishing.pipeline import publish
 
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
             options,
             lambda progress: publish(
                 payload,
-                source=PublishAttempt.Source.COMMAND,
+                source=PublishJob.Source.COMMAND,
                 caller=caller(),
                 dry_run=options["dry_run"],
                 progress=progress.bytes,

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from distribution.management.commands._output import add_job_arguments, caller, enqueue, print_result, run_with_progress
-from distribution.models import PublishAttempt
+from distribution.models import PublishJob
 from distribution.publishing.pipeline import republish, republish_request
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
             self,
             options,
             lambda progress: republish(
-                audit_log_id, source=PublishAttempt.Source.COMMAND, caller=caller(), progress=progress.bytes
+                audit_log_id, source=PublishJob.Source.COMMAND, caller=caller(), progress=progress.bytes
             ),
         )
         print_result(self, options, {"distribution_record": result.distribution_record}, f"Re-published {audit_log_id}")
