@@ -1,1 +1,1 @@
-"""Benchmarks, run as scripts: .venv/bin/python benchmarks/<name>.py (see README, Benchmarks)."""
+"""Benchmarks, run as scripts: .venv/bin/python benchmarks/<name>.py (see docs/benchmarks.md)."""

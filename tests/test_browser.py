@@ -1,6 +1,6 @@
 """The admin in a real browser: headless Chromium (Debian's) driven by Selenium against the live server.
 
-Set DISTRIBUTION_SCREENSHOT_DIR to keep the screenshots (`scripts/screenshots` retakes the README's).
+Set DISTRIBUTION_SCREENSHOT_DIR to keep the screenshots (`scripts/screenshots` retakes those of docs/operators.md).
 """
 
 from datetime import timedelta

@@ -12,7 +12,8 @@ from distribution.errors import ERRORS
 from distribution.models import MirroredRecord, PublishJob
 from tests.conftest import ROOT, publish_request
 
-README = (ROOT / "README.md").read_text()
+# The docs whose examples and error table are checked: the README's publish, the API reference, the MCP page.
+DOCS = "\n".join((ROOT / name).read_text() for name in ("README.md", "docs/api.md", "docs/mcp.md"))
 PUBLISH = "/api/distribution/publish"
 
 
@@ -42,9 +43,9 @@ def test_the_served_document_is_valid_openapi_3_1(client):
 
 
 def readme_bodies() -> list[tuple[str, object]]:
-    """(component, body) for every request or answer body the README shows."""
-    blocks = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", README, re.S)]
-    blocks += [json.loads(body) for body in re.findall(r"-d '(\{.*?\})'", README, re.S)]
+    """(component, body) for every request or answer body the docs show."""
+    blocks = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", DOCS, re.S)]
+    blocks += [json.loads(body) for body in re.findall(r"-d '(\{.*?\})'", DOCS, re.S)]
     found: list[tuple[str, object]] = []
     for body in blocks:
         if "final_edit" in body:
@@ -76,14 +77,14 @@ def test_every_readme_example_body_follows_the_contract():
 
 def readme_error_table() -> dict[str, int]:
     table = {}
-    for status, codes in re.findall(r"^\| (\d{3}) \| (`[a-z0-9_]+`(?:, `[a-z0-9_]+`)*) \|", README, re.M):
+    for status, codes in re.findall(r"^\| (\d{3}) \| (`[a-z0-9_]+`(?:, `[a-z0-9_]+`)*) \|", DOCS, re.M):
         for code in re.findall(r"`([a-z0-9_]+)`", codes):
             table[code] = int(status)
     return table
 
 
 def test_error_codes_are_one_list_with_their_statuses():
-    """README's table, the ErrorSerializer's enum, and every PublishError raised in the code agree."""
+    """docs/api.md's table, the ErrorSerializer's enum, and every PublishError raised in the code agree."""
     assert readme_error_table() == {code: status for code, (status, _) in ERRORS.items()}
     assert component_schema("Error")["properties"]["code"]["enum"] == list(ERRORS)
     code = "".join(path.read_text() for path in (ROOT / "distribution").rglob("*.py"))
@@ -93,7 +94,7 @@ def test_error_codes_are_one_list_with_their_statuses():
 
 @pytest.mark.django_db
 def test_answers_follow_the_contract(api_client, cms, asset_server):
-    """What the code builds, not only what the README says: records, jobs, errors of each kind."""
+    """What the code builds, not only what the docs say: records, jobs, errors of each kind."""
     sample = asset_server.url + "/sample.mp4"
     published = api_client.post(PUBLISH, publish_request(sample), format="json")
     assert published.status_code == 201
