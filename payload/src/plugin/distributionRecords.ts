@@ -2,7 +2,7 @@ import type { CollectionConfig, Field } from 'payload'
 
 import { anyone, signedIn } from './access'
 import { CLIENT_COMPONENTS } from './components/paths'
-import { recordsUpsert } from './endpoints'
+import { recordsUpsert } from './endpoints/mediaRegister'
 
 export const DISTRIBUTION_RECORDS_SLUG = 'distributionRecords'
 

@@ -12,7 +12,7 @@
 import type { Config, Plugin } from 'payload'
 
 import { DISTRIBUTION_RECORDS_SLUG, distributionRecords } from './distributionRecords'
-import type { UpsertOptions } from './endpoints'
+import type { UpsertOptions } from './endpoints/mediaRegister'
 import { withDistributionMedia } from './media'
 
 export type DistributionPluginOptions = UpsertOptions & {

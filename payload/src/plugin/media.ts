@@ -10,7 +10,7 @@ import type {
 
 import { anyone, signedIn } from './access'
 import { CLIENT_COMPONENTS } from './components/paths'
-import { mediaEndpoints, type UpsertOptions } from './endpoints'
+import { mediaEndpoints, type UpsertOptions } from './endpoints/mediaRegister'
 
 /** The fields every distribution upload carries; they go together (all or none). */
 export const DISTRIBUTION_MEDIA_FIELDS = ['project_id', 'audit_log_id', 'checksum', 'storage_path'] as const
@@ -115,7 +115,7 @@ export const withDistributionMedia = (
       beforeValidate: [...(hooks.beforeValidate ?? []), prefixFromStoragePath],
     },
     fields: [...collection.fields, ...distributionFields()],
-    // PUT <slug>/upsert and <slug>/register (endpoints.ts); a collection with endpoints disabled keeps them off.
+    // PUT <slug>/upsert and <slug>/register (endpoints/); a collection with endpoints disabled keeps them off.
     endpoints: collection.endpoints === false ? false : [...(collection.endpoints ?? []), ...mediaEndpoints(slug, options)],
   }
 }
