@@ -1,44 +1,23 @@
 /**
- * The plugin's one-round-trip endpoints (src/plugin/endpoints.ts) on a project set up like this
+ * The plugin's one-round-trip endpoints (src/plugin/endpoints/) on a project set up like this
  * one: the plugin creates `media`, uploads stream to temp files (`upload.useTempFiles`), the
  * local-disk adapter stores by prefix and the upsert endpoint receives into <media>/.incoming.
- * Real Payload, SQLite and a media folder in a temp dir, requests through handleEndpoints.
+ * Real Payload, SQLite and a media folder in a temp dir, requests through handleEndpoints (test/setup.ts).
  *
  * Run: npm test (node's test runner through tsx).
  */
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { after, before, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
-
-import { sqliteAdapter } from '@payloadcms/db-sqlite'
-import { cloudStoragePlugin } from '@payloadcms/plugin-cloud-storage'
-import { buildConfig, getPayload, handleEndpoints, type Payload, type SanitizedConfig } from 'payload'
+import { describe, test } from 'node:test'
 
 import { localDiskAdapter } from '../src/localDiskAdapter'
-import { distributionPlugin } from '../src/plugin/index'
+import { auth, distributionFields, SAMPLE_MP4, SAMPLE_V2_MP4, sha256, startPayload, upsertURL, workFolders } from './setup'
 
-const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'fixtures')
-const SAMPLE_MP4 = readFileSync(path.join(fixtures, 'sample.mp4'))
-const SAMPLE_V2_MP4 = readFileSync(path.join(fixtures, 'sample-v2.mp4'))
-const API_KEY = 'endpoints-test-key-0123456789abcdef'
 const MAX_FILE_SIZE = 64 * 1024
 
-const workDir = mkdtempSync(path.join(os.tmpdir(), 'distribution-endpoints-test-'))
-const mediaDir = path.join(workDir, 'media')
-const incomingDir = path.join(mediaDir, '.incoming')
-const payloadTempDir = path.join(workDir, 'payload-tmp')
-
-let config: SanitizedConfig
-let payload: Payload
-
-const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
-
 /** A valid ISO-BMFF file of `size` bytes: an `ftyp` box, then one `mdat` box. */
-export const fakeMp4 = (size: number) => {
+const fakeMp4 = (size: number) => {
   const bytes = Buffer.alloc(size, 7)
   bytes.writeUInt32BE(24, 0)
   bytes.write('ftypisom', 4, 'latin1')
@@ -49,74 +28,28 @@ export const fakeMp4 = (size: number) => {
   return bytes
 }
 
-const send = async (method: string, url: string, init: { body?: BodyInit; headers?: Record<string, string> } = {}) => {
-  const request = new Request(`http://localhost${url}`, {
-    method,
-    body: init.body,
-    headers: init.headers,
-    // @ts-expect-error Node's fetch needs duplex for streamed request bodies
-    duplex: 'half',
-  })
-  const response = await handleEndpoints({ config, request })
-  return { status: response.status, body: await response.json() }
-}
+const folders = workFolders('endpoints')
+const { workDir, mediaDir } = folders
+const incomingDir = path.join(mediaDir, '.incoming')
+const payloadTempDir = path.join(workDir, 'payload-tmp')
 
-const auth = { Authorization: `users API-Key ${API_KEY}` }
-
-const params = (auditLogId: string, bytes: Buffer, overrides: Record<string, string> = {}) =>
-  new URLSearchParams({
-    audit_log_id: auditLogId,
-    project_id: 'proj-7',
-    checksum: sha256(bytes),
-    storage_path: `proj-7/mvp/${auditLogId}.mp4`,
-    ...overrides,
-  })
-
-const upsert = (auditLogId: string, bytes: Buffer, overrides: Record<string, string> = {}, headers = auth) =>
-  send('PUT', `/api/media/upsert?${params(auditLogId, bytes, overrides)}`, {
-    body: new Uint8Array(bytes),
-    headers: { ...headers, 'Content-Type': 'video/mp4' },
-  })
-
-const findMedia = async (auditLogId: string) =>
-  (await payload.find({ collection: 'media', where: { audit_log_id: { equals: auditLogId } } })).docs
+// As this project's own config: the plugin's `media`, uploads streamed to temp files, upsert receiving into .incoming.
+const project = startPayload({
+  name: 'endpoints',
+  folders,
+  plugin: { incomingDir },
+  upload: { useTempFiles: true, tempFileDir: payloadTempDir, limits: { fileSize: MAX_FILE_SIZE } },
+})
+const { send, download, upsertMedia, registerMedia, putObject, findMedia } = project
 
 const leftovers = () => [
   ...(existsSync(incomingDir) ? readdirSync(incomingDir) : []),
   ...(existsSync(payloadTempDir) ? readdirSync(payloadTempDir) : []),
 ]
 
-before(async () => {
-  config = await buildConfig({
-    secret: 'endpoints-test-secret',
-    collections: [{ slug: 'users', auth: { useAPIKey: true }, fields: [] }],
-    db: sqliteAdapter({ client: { url: `file:${path.join(workDir, 'payload.db')}` } }),
-    plugins: [
-      distributionPlugin({ incomingDir }),
-      cloudStoragePlugin({
-        collections: { media: { adapter: localDiskAdapter(mediaDir), disableLocalStorage: true, prefix: '' } },
-      }),
-    ],
-    upload: { useTempFiles: true, tempFileDir: payloadTempDir, limits: { fileSize: MAX_FILE_SIZE } },
-    logger: { options: { level: 'fatal' } },
-    telemetry: false,
-    typescript: { autoGenerate: false },
-  })
-  payload = await getPayload({ config })
-  await payload.create({
-    collection: 'users',
-    data: { email: 'service@endpoints.test', password: 'x'.repeat(24), enableAPIKey: true, apiKey: API_KEY },
-  })
-})
-
-after(async () => {
-  await payload.destroy()
-  rmSync(workDir, { recursive: true, force: true })
-})
-
 describe('PUT /api/media/upsert', () => {
   test('creates, then a re-publish replaces the file in place on the same document', async () => {
-    const first = await upsert('dist_up_1', SAMPLE_MP4)
+    const first = await upsertMedia('dist_up_1', SAMPLE_MP4)
 
     assert.equal(first.status, 201, JSON.stringify(first.body))
     assert.equal(first.body.created, true)
@@ -128,7 +61,7 @@ describe('PUT /api/media/upsert', () => {
     const stored = path.join(mediaDir, 'proj-7/mvp/dist_up_1.mp4')
     assert.deepEqual(readFileSync(stored), SAMPLE_MP4)
 
-    const again = await upsert('dist_up_1', SAMPLE_V2_MP4)
+    const again = await upsertMedia('dist_up_1', SAMPLE_V2_MP4)
 
     assert.equal(again.status, 200, JSON.stringify(again.body))
     assert.equal(again.body.created, false)
@@ -141,13 +74,13 @@ describe('PUT /api/media/upsert', () => {
     assert.equal((await findMedia('dist_up_1')).length, 1)
     assert.deepEqual(leftovers(), [])
 
-    const download = await handleEndpoints({ config, request: new Request(`http://localhost${again.body.doc.url}`) })
-    assert.equal(download.status, 200)
-    assert.deepEqual(Buffer.from(await download.arrayBuffer()), SAMPLE_V2_MP4)
+    const file = await download(again.body.doc.url)
+    assert.equal(file.status, 200)
+    assert.deepEqual(file.bytes, SAMPLE_V2_MP4)
   })
 
   test('a checksum mismatch answers 422 and writes nothing', async () => {
-    const answer = await upsert('dist_up_2', SAMPLE_MP4, { checksum: sha256(SAMPLE_V2_MP4) })
+    const answer = await upsertMedia('dist_up_2', SAMPLE_MP4, { checksum: sha256(SAMPLE_V2_MP4) })
 
     assert.equal(answer.status, 422)
     assert.match(answer.body.errors[0].message, /checksum mismatch/)
@@ -168,7 +101,7 @@ describe('PUT /api/media/upsert', () => {
         }
       },
     })
-    const answer = await send('PUT', `/api/media/upsert?${params('dist_up_3', SAMPLE_MP4)}`, {
+    const answer = await send('PUT', upsertURL('dist_up_3', SAMPLE_MP4), {
       body,
       headers: { ...auth, 'Content-Type': 'video/mp4' },
     })
@@ -180,7 +113,7 @@ describe('PUT /api/media/upsert', () => {
   })
 
   test('a body shorter than its Content-Length is refused', async () => {
-    const answer = await send('PUT', `/api/media/upsert?${params('dist_up_4', SAMPLE_MP4)}`, {
+    const answer = await send('PUT', upsertURL('dist_up_4', SAMPLE_MP4), {
       body: new Uint8Array(SAMPLE_MP4),
       headers: { ...auth, 'Content-Type': 'video/mp4', 'Content-Length': String(SAMPLE_MP4.length + 10) },
     })
@@ -192,18 +125,18 @@ describe('PUT /api/media/upsert', () => {
 
   test('over the upload limit answers 413 and writes nothing', async () => {
     const big = fakeMp4(MAX_FILE_SIZE + 1)
-    const answer = await upsert('dist_up_5', big)
+    const answer = await upsertMedia('dist_up_5', big)
 
     assert.equal(answer.status, 413)
     assert.deepEqual(await findMedia('dist_up_5'), [])
     assert.deepEqual(leftovers(), [])
     // just under the limit is fine
-    assert.equal((await upsert('dist_up_6', fakeMp4(MAX_FILE_SIZE))).status, 201)
+    assert.equal((await upsertMedia('dist_up_6', fakeMp4(MAX_FILE_SIZE))).status, 201)
   })
 
   test('a file that is not an MP4 is refused by Payload (400), nothing stored', async () => {
     const text = Buffer.from('not a video at all'.repeat(10))
-    const answer = await upsert('dist_up_7', text)
+    const answer = await upsertMedia('dist_up_7', text)
 
     assert.equal(answer.status, 400, JSON.stringify(answer.body))
     assert.deepEqual(await findMedia('dist_up_7'), [])
@@ -211,8 +144,8 @@ describe('PUT /api/media/upsert', () => {
   })
 
   test('needs a user: 401 without a key or with a wrong one', async () => {
-    assert.equal((await upsert('dist_up_8', SAMPLE_MP4, {}, {} as typeof auth)).status, 401)
-    const wrong = await upsert('dist_up_8', SAMPLE_MP4, {}, { Authorization: 'users API-Key nope' })
+    assert.equal((await upsertMedia('dist_up_8', SAMPLE_MP4, {}, {} as typeof auth)).status, 401)
+    const wrong = await upsertMedia('dist_up_8', SAMPLE_MP4, {}, { Authorization: 'users API-Key nope' })
     assert.equal(wrong.status, 401)
     assert.ok(wrong.body.errors[0].message)
     assert.deepEqual(await findMedia('dist_up_8'), [])
@@ -231,11 +164,11 @@ describe('PUT /api/media/upsert', () => {
       { _payload: '[1]' },
     ]
     for (const overrides of cases) {
-      const answer = await upsert('dist_up_9', SAMPLE_MP4, overrides)
+      const answer = await upsertMedia('dist_up_9', SAMPLE_MP4, overrides)
       assert.equal(answer.status, 400, JSON.stringify(overrides))
       assert.ok(answer.body.errors[0].message, JSON.stringify(answer.body))
     }
-    const typed = await send('PUT', `/api/media/upsert?${params('dist_up_9', SAMPLE_MP4)}`, {
+    const typed = await send('PUT', upsertURL('dist_up_9', SAMPLE_MP4), {
       body: new Uint8Array(SAMPLE_MP4),
       headers: { ...auth, 'Content-Type': 'image/png' },
     })
@@ -248,16 +181,13 @@ describe('PUT /api/media/upsert', () => {
 describe('PUT /api/distributionRecords/upsert', () => {
   const record = (title: string, auditLogId = 'dist_rec_1') =>
     JSON.stringify({
-      project_id: 'proj-7',
-      audit_log_id: auditLogId,
+      ...distributionFields(auditLogId),
       title,
-      checksum: sha256(SAMPLE_MP4),
-      storage_path: `proj-7/mvp/${auditLogId}.mp4`,
       public_url: `https://media.example.com/proj-7/mvp/${auditLogId}.mp4`,
       tags: ['a', 'b'],
     })
   const put = (body: string, headers: Record<string, string> = auth) =>
-    send('PUT', '/api/distributionRecords/upsert', { body, headers: { ...headers, 'Content-Type': 'application/json' } })
+    send('PUT', '/api/distributionRecords/upsert', { body, headers })
 
   test('creates (201), then updates the same record (200)', async () => {
     const first = await put(record('First'))
@@ -277,7 +207,7 @@ describe('PUT /api/distributionRecords/upsert', () => {
     const answers = await Promise.all([put(record('A', 'dist_rec_2')), put(record('B', 'dist_rec_2'))])
 
     assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 201], JSON.stringify(answers))
-    const { docs } = await payload.find({ collection: 'distributionRecords', where: { audit_log_id: { equals: 'dist_rec_2' } } })
+    const { docs } = await project.payload.find({ collection: 'distributionRecords', where: { audit_log_id: { equals: 'dist_rec_2' } } })
     assert.equal(docs.length, 1)
   })
 
@@ -288,38 +218,17 @@ describe('PUT /api/distributionRecords/upsert', () => {
     const invalid = await put(JSON.stringify({ audit_log_id: 'dist_rec_3', title: 'missing required fields' }))
     assert.equal(invalid.status, 400)
     assert.equal(invalid.body.errors[0].name, 'ValidationError')
-    const { totalDocs } = await payload.count({ collection: 'distributionRecords', where: { audit_log_id: { equals: 'dist_rec_3' } } })
+    const { totalDocs } = await project.payload.count({ collection: 'distributionRecords', where: { audit_log_id: { equals: 'dist_rec_3' } } })
     assert.equal(totalDocs, 0)
   })
 })
 
 describe('PUT /api/media/register', () => {
-  /** What the Django side does for S3/R2: put the object at storage_path itself. */
-  const putObject = (storagePath: string, bytes: Buffer) => {
-    const target = path.join(mediaDir, storagePath)
-    mkdirSync(path.dirname(target), { recursive: true })
-    writeFileSync(target, bytes)
-    return target
-  }
-  const register = (auditLogId: string, bytes: Buffer, overrides: Record<string, unknown> = {}, headers = auth) =>
-    send('PUT', '/api/media/register', {
-      body: JSON.stringify({
-        audit_log_id: auditLogId,
-        project_id: 'proj-7',
-        checksum: sha256(bytes),
-        storage_path: `proj-7/direct/${auditLogId}.mp4`,
-        filesize: bytes.length,
-        mimeType: 'video/mp4',
-        ...overrides,
-      }),
-      headers: { ...headers, 'Content-Type': 'application/json' },
-    })
-
   test('creates the document for an object already in storage, without writing or deleting it', async () => {
     const target = putObject('proj-7/direct/dist_reg_1.mp4', SAMPLE_MP4)
     const inode = statSync(target).ino
 
-    const first = await register('dist_reg_1', SAMPLE_MP4)
+    const first = await registerMedia('dist_reg_1', SAMPLE_MP4)
 
     assert.equal(first.status, 201, JSON.stringify(first.body))
     assert.equal(first.body.created, true)
@@ -330,13 +239,13 @@ describe('PUT /api/media/register', () => {
     )
     assert.match(doc.url, /^\/api\/media\/file\/dist_reg_1\.mp4/)
     assert.equal(statSync(target).ino, inode) // untouched: not rewritten
-    const download = await handleEndpoints({ config, request: new Request(`http://localhost${doc.url}`) })
-    assert.equal(download.status, 200)
-    assert.deepEqual(Buffer.from(await download.arrayBuffer()), SAMPLE_MP4)
+    const file = await download(doc.url)
+    assert.equal(file.status, 200)
+    assert.deepEqual(file.bytes, SAMPLE_MP4)
 
     // A re-publish: the client overwrote the object, registers again.
     putObject('proj-7/direct/dist_reg_1.mp4', SAMPLE_V2_MP4)
-    const again = await register('dist_reg_1', SAMPLE_V2_MP4)
+    const again = await registerMedia('dist_reg_1', SAMPLE_V2_MP4)
 
     assert.equal(again.status, 200, JSON.stringify(again.body))
     assert.equal(again.body.created, false)
@@ -353,8 +262,8 @@ describe('PUT /api/media/register', () => {
     const truncated = SAMPLE_MP4.subarray(0, SAMPLE_MP4.length - 100)
     putObject('proj-7/direct/dist_reg_4.mp4', truncated)
 
-    const notVideo = await register('dist_reg_3', text)
-    const broken = await register('dist_reg_4', truncated)
+    const notVideo = await registerMedia('dist_reg_3', text)
+    const broken = await registerMedia('dist_reg_4', truncated)
 
     assert.equal(notVideo.status, 400, JSON.stringify(notVideo.body))
     assert.equal(broken.status, 400, JSON.stringify(broken.body))
@@ -370,20 +279,20 @@ describe('PUT /api/media/register', () => {
     free.write('free', 4)
     const large = Buffer.concat([SAMPLE_MP4, free])
     putObject('proj-7/direct/dist_reg_large.mp4', large)
-    const registered = await register('dist_reg_large', large)
+    const registered = await registerMedia('dist_reg_large', large)
     assert.equal(registered.status, 201, JSON.stringify(registered.body))
     assert.equal(registered.body.doc.filesize, MAX_FILE_SIZE + 1)
   })
 
   test('refuses a missing object, a size that differs, bad parameters and anonymous calls', async () => {
-    assert.equal((await register('dist_reg_2', SAMPLE_MP4)).status, 422) // nothing stored there
+    assert.equal((await registerMedia('dist_reg_2', SAMPLE_MP4)).status, 422) // nothing stored there
     putObject('proj-7/direct/dist_reg_2.mp4', SAMPLE_MP4)
-    assert.equal((await register('dist_reg_2', SAMPLE_MP4, { filesize: 12 })).status, 422)
-    assert.equal((await register('dist_reg_2', SAMPLE_MP4, { filesize: '3200' })).status, 400)
-    assert.equal((await register('dist_reg_2', SAMPLE_MP4, { filesize: 0 })).status, 400)
-    assert.equal((await register('dist_reg_2', SAMPLE_MP4, { mimeType: 'image/png' })).status, 400)
-    assert.equal((await register('dist_reg_2', SAMPLE_MP4, { storage_path: 'proj-7/direct/x.mp4' })).status, 400)
-    assert.equal((await register('dist_reg_2', SAMPLE_MP4, {}, {} as typeof auth)).status, 401)
+    assert.equal((await registerMedia('dist_reg_2', SAMPLE_MP4, { filesize: 12 })).status, 422)
+    assert.equal((await registerMedia('dist_reg_2', SAMPLE_MP4, { filesize: '3200' })).status, 400)
+    assert.equal((await registerMedia('dist_reg_2', SAMPLE_MP4, { filesize: 0 })).status, 400)
+    assert.equal((await registerMedia('dist_reg_2', SAMPLE_MP4, { mimeType: 'image/png' })).status, 400)
+    assert.equal((await registerMedia('dist_reg_2', SAMPLE_MP4, { storage_path: 'proj-7/direct/x.mp4' })).status, 400)
+    assert.equal((await registerMedia('dist_reg_2', SAMPLE_MP4, {}, {} as typeof auth)).status, 401)
     assert.deepEqual(await findMedia('dist_reg_2'), [])
     // the object itself stays
     assert.deepEqual(readFileSync(path.join(mediaDir, 'proj-7/direct/dist_reg_2.mp4')), SAMPLE_MP4)

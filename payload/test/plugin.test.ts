@@ -1,41 +1,25 @@
 /**
  * distributionPlugin applied to a project that already has its own `media` collection (image
  * and video uploads, an `alt` field, its own hook and access rule), on a real Payload instance
- * (SQLite and a media folder in a temp dir): the project's fields and the plugin's both work.
+ * (test/setup.ts): the project's fields and the plugin's both work.
  *
  * Run: npm test (node's test runner through tsx).
  */
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { after, before, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
+import { describe, test } from 'node:test'
 
-import { sqliteAdapter } from '@payloadcms/db-sqlite'
-import { cloudStoragePlugin } from '@payloadcms/plugin-cloud-storage'
-import {
-  buildConfig,
-  getPayload,
-  handleEndpoints,
-  type CollectionConfig,
-  type Payload,
-  type SanitizedConfig,
-} from 'payload'
+import type { CollectionConfig } from 'payload'
 
-import { localDiskAdapter } from '../src/localDiskAdapter'
 import { distributionPlugin } from '../src/plugin/index'
+import { auth, distributionFields, SAMPLE_MP4, SAMPLE_V2_MP4, startPayload } from './setup'
 
-const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'fixtures')
-const SAMPLE_MP4 = readFileSync(path.join(fixtures, 'sample.mp4'))
-const SAMPLE_V2_MP4 = readFileSync(path.join(fixtures, 'sample-v2.mp4'))
 // A 1x1 transparent PNG, an editor's image upload.
 const PIXEL_PNG = Buffer.from(
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==',
   'base64',
 )
-const API_KEY = 'plugin-test-key-0123456789abcdef'
 
 /** The host project's own media collection, before the plugin. */
 const hostMedia: CollectionConfig = {
@@ -56,63 +40,15 @@ const hostMedia: CollectionConfig = {
   ],
 }
 
-const workDir = mkdtempSync(path.join(os.tmpdir(), 'distribution-plugin-test-'))
-const mediaDir = path.join(workDir, 'media')
+const project = startPayload({ name: 'plugin', collections: [hostMedia] })
+const { mediaDir, send, download, upsertMedia, registerMedia, putObject } = project
 
-const hostConfig = () =>
-  buildConfig({
-    secret: 'plugin-test-secret',
-    collections: [{ slug: 'users', auth: { useAPIKey: true }, fields: [] }, hostMedia],
-    db: sqliteAdapter({ client: { url: `file:${path.join(workDir, 'payload.db')}` } }),
-    plugins: [
-      distributionPlugin(),
-      cloudStoragePlugin({
-        collections: { media: { adapter: localDiskAdapter(mediaDir), disableLocalStorage: true, prefix: '' } },
-      }),
-    ],
-    logger: { options: { level: 'warn' } },
-    telemetry: false,
-    typescript: { autoGenerate: false },
-  })
-
-let config: SanitizedConfig
-let payload: Payload
-
-const rest = async (method: string, url: string, body?: BodyInit, key?: string) => {
-  const headers = new Headers(key ? { Authorization: `users API-Key ${key}` } : {})
-  if (typeof body === 'string') headers.set('Content-Type', 'application/json')
-  const request = new Request(`http://localhost${url}`, { method, body, headers })
-  const response = await handleEndpoints({ config, request })
-  return { status: response.status, body: await response.json() }
-}
-
-const upload = (fields: Record<string, unknown>, file: Buffer, name: string, type: string, key = API_KEY) => {
+const upload = (fields: Record<string, unknown>, file: Buffer, name: string, type: string) => {
   const form = new FormData()
   form.set('_payload', JSON.stringify(fields))
   form.set('file', new Blob([new Uint8Array(file)], { type }), name)
-  return rest('POST', '/api/media', form, key)
+  return send('POST', '/api/media', { body: form, headers: auth })
 }
-
-const distributionFields = (auditLogId: string) => ({
-  project_id: 'proj-7',
-  audit_log_id: auditLogId,
-  checksum: 'sha256:563516773e87654f53dd05706fcb232cc543755006e88474c38887a57bc2a36c',
-  storage_path: `proj-7/mvp/${auditLogId}.mp4`,
-})
-
-before(async () => {
-  config = await hostConfig()
-  payload = await getPayload({ config })
-  await payload.create({
-    collection: 'users',
-    data: { email: 'service@plugin.test', password: 'x'.repeat(24), enableAPIKey: true, apiKey: API_KEY },
-  })
-})
-
-after(async () => {
-  await payload.destroy()
-  rmSync(workDir, { recursive: true, force: true })
-})
 
 describe('distributionPlugin on a project with its own media collection', () => {
   test('a distribution upload carries both sets of fields and lands at the deterministic path', async () => {
@@ -129,9 +65,9 @@ describe('distributionPlugin on a project with its own media collection', () => 
     )
     assert.deepEqual(readFileSync(path.join(mediaDir, 'proj-7/mvp/dist_host_1.mp4')), SAMPLE_MP4)
 
-    const download = await handleEndpoints({ config, request: new Request(`http://localhost${doc.url}`) })
-    assert.equal(download.status, 200) // public read: the plugin filled in the undefined read rule
-    assert.deepEqual(Buffer.from(await download.arrayBuffer()), SAMPLE_MP4)
+    const file = await download(doc.url)
+    assert.equal(file.status, 200) // public read: the plugin filled in the undefined read rule
+    assert.deepEqual(file.bytes, SAMPLE_MP4)
   })
 
   test("an editor's image upload needs only the host's fields", async () => {
@@ -172,8 +108,8 @@ describe('distributionPlugin on a project with its own media collection', () => 
   })
 
   test("the host's access rules stay", async () => {
-    const { docs } = await payload.find({ collection: 'media', where: { audit_log_id: { equals: 'dist_host_1' } } })
-    const answer = await rest('DELETE', `/api/media/${docs[0].id}`, undefined, API_KEY)
+    const [doc] = await project.findMedia('dist_host_1')
+    const answer = await send('DELETE', `/api/media/${doc.id}`, { headers: auth })
 
     assert.equal(answer.status, 403)
   })
@@ -184,10 +120,10 @@ describe('distributionPlugin on a project with its own media collection', () => 
       title: 'Launch teaser',
       public_url: 'https://media.example.com/proj-7/mvp/dist_host_1.mp4',
     })
-    assert.equal((await rest('POST', '/api/distributionRecords', record)).status, 403)
-    assert.equal((await rest('POST', '/api/distributionRecords', record, API_KEY)).status, 201)
+    assert.equal((await send('POST', '/api/distributionRecords', { body: record })).status, 403)
+    assert.equal((await send('POST', '/api/distributionRecords', { body: record, headers: auth })).status, 201)
 
-    const found = await rest('GET', '/api/distributionRecords?where[audit_log_id][equals]=dist_host_1')
+    const found = await send('GET', '/api/distributionRecords?where[audit_log_id][equals]=dist_host_1')
 
     assert.equal(found.status, 200)
     assert.equal(found.body.docs[0].title, 'Launch teaser')
@@ -195,63 +131,43 @@ describe('distributionPlugin on a project with its own media collection', () => 
 })
 
 describe("the plugin's endpoints on a project with its own media collection", () => {
-  const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
-  const put = async (url: string, body: BodyInit, contentType: string) => {
-    const headers = { Authorization: `users API-Key ${API_KEY}`, 'Content-Type': contentType }
-    const response = await handleEndpoints({ config, request: new Request(`http://localhost${url}`, { method: 'PUT', body, headers }) })
-    return { status: response.status, body: await response.json() }
-  }
-  const upsert = (auditLogId: string, bytes: Buffer, extra?: Record<string, unknown>) => {
-    const query = new URLSearchParams({ ...distributionFields(auditLogId), checksum: sha256(bytes) })
-    if (extra) query.set('_payload', JSON.stringify(extra))
-    return put(`/api/media/upsert?${query}`, new Uint8Array(bytes), 'video/mp4')
-  }
-
   test("upsert: the host's required field comes in _payload; a re-publish keeps the document", async () => {
-    const refused = await upsert('dist_host_up', SAMPLE_MP4) // the host requires alt
+    const refused = await upsertMedia('dist_host_up', SAMPLE_MP4) // the host requires alt
     assert.equal(refused.status, 400)
     assert.equal(refused.body.errors[0].data.errors[0].path, 'alt')
 
-    const first = await upsert('dist_host_up', SAMPLE_MP4, { alt: 'Teaser' })
+    const first = await upsertMedia('dist_host_up', SAMPLE_MP4, { _payload: JSON.stringify({ alt: 'Teaser' }) })
     assert.equal(first.status, 201, JSON.stringify(first.body))
     assert.deepEqual([first.body.created, first.body.doc.alt, first.body.doc.credit], [true, 'Teaser', 'Newsroom'])
 
-    const again = await upsert('dist_host_up', SAMPLE_V2_MP4)
+    const again = await upsertMedia('dist_host_up', SAMPLE_V2_MP4)
     assert.equal(again.status, 200, JSON.stringify(again.body))
     assert.deepEqual([again.body.created, again.body.doc.id, again.body.doc.alt], [false, first.body.doc.id, 'Teaser'])
     assert.deepEqual(readFileSync(path.join(mediaDir, 'proj-7/mvp/dist_host_up.mp4')), SAMPLE_V2_MP4)
   })
 
   test('register: the document for an object already stored at storage_path', async () => {
-    const target = path.join(mediaDir, 'proj-7/mvp/dist_host_reg.mp4')
-    mkdirSync(path.dirname(target), { recursive: true })
-    writeFileSync(target, SAMPLE_MP4)
-    const body = {
-      ...distributionFields('dist_host_reg'),
-      checksum: sha256(SAMPLE_MP4),
-      filesize: SAMPLE_MP4.length,
-      mimeType: 'video/mp4',
-      _payload: { alt: 'Registered' },
-    }
+    putObject('proj-7/direct/dist_host_reg.mp4', SAMPLE_MP4)
 
-    const answer = await put('/api/media/register', JSON.stringify(body), 'application/json')
+    const answer = await registerMedia('dist_host_reg', SAMPLE_MP4, { _payload: { alt: 'Registered' } })
 
     assert.equal(answer.status, 201, JSON.stringify(answer.body))
     const doc = answer.body.doc
     assert.deepEqual(
       [doc.filename, doc.prefix, doc.filesize, doc.mimeType, doc.alt, doc.credit],
-      ['dist_host_reg.mp4', 'proj-7/mvp', SAMPLE_MP4.length, 'video/mp4', 'Registered', 'Newsroom'],
+      ['dist_host_reg.mp4', 'proj-7/direct', SAMPLE_MP4.length, 'video/mp4', 'Registered', 'Newsroom'],
     )
-    const download = await handleEndpoints({ config, request: new Request(`http://localhost${doc.url}`) })
-    assert.equal(download.status, 200)
-    assert.deepEqual(Buffer.from(await download.arrayBuffer()), SAMPLE_MP4)
+    const file = await download(doc.url)
+    assert.equal(file.status, 200)
+    assert.deepEqual(file.bytes, SAMPLE_MP4)
   })
 
   test('records upsert', async () => {
     const record = (title: string) =>
       JSON.stringify({ ...distributionFields('dist_host_rec'), title, public_url: 'https://media.example.com/x.mp4' })
-    const first = await put('/api/distributionRecords/upsert', record('One'), 'application/json')
-    const second = await put('/api/distributionRecords/upsert', record('Two'), 'application/json')
+    const put = (body: string) => send('PUT', '/api/distributionRecords/upsert', { body, headers: auth })
+    const first = await put(record('One'))
+    const second = await put(record('Two'))
 
     assert.deepEqual([first.status, first.body.created, second.status, second.body.created], [201, true, 200, false])
     assert.equal(second.body.doc.id, first.body.doc.id)

@@ -2,7 +2,7 @@ import type { CollectionConfig, Field } from 'payload'
 
 import { anyone, signedIn } from './access'
 import { CLIENT_COMPONENTS } from './components/paths'
-import { recordsUpsert } from './endpoints'
+import { recordUpsert } from './endpoints/recordUpsert'
 
 export const DISTRIBUTION_RECORDS_SLUG = 'distributionRecords'
 
@@ -42,7 +42,7 @@ const recordFields: Field[] = [
 export const distributionRecords = (): CollectionConfig => ({
   slug: DISTRIBUTION_RECORDS_SLUG,
   access: { read: anyone, create: signedIn, update: signedIn, delete: signedIn },
-  endpoints: [recordsUpsert(DISTRIBUTION_RECORDS_SLUG)],
+  endpoints: [recordUpsert(DISTRIBUTION_RECORDS_SLUG)],
   admin: {
     useAsTitle: 'title',
     defaultColumns: ['title', 'project_id', 'audit_log_id', 'checksum', 'public_url', 'published_at', 'expires_at'],

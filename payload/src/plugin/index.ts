@@ -12,15 +12,10 @@
 import type { Config, Plugin } from 'payload'
 
 import { DISTRIBUTION_RECORDS_SLUG, distributionRecords } from './distributionRecords'
-import type { UpsertOptions } from './endpoints'
 import { withDistributionMedia } from './media'
+import type { DistributionPluginOptions } from './types'
 
-export type DistributionPluginOptions = UpsertOptions & {
-  /** Slug of the upload collection to extend; created (MP4 only) when the config has none. Default `media`. */
-  mediaSlug?: string
-  /** Leave the config untouched (Payload's plugin convention). */
-  disabled?: boolean
-}
+export type { DistributionPluginOptions } from './types'
 
 export const distributionPlugin =
   (options: DistributionPluginOptions = {}): Plugin =>

@@ -10,7 +10,9 @@ import type {
 
 import { anyone, signedIn } from './access'
 import { CLIENT_COMPONENTS } from './components/paths'
-import { mediaEndpoints, type UpsertOptions } from './endpoints'
+import { mediaRegister } from './endpoints/mediaRegister'
+import { mediaUpsert } from './endpoints/mediaUpsert'
+import type { UpsertOptions } from './types'
 
 /** The fields every distribution upload carries; they go together (all or none). */
 export const DISTRIBUTION_MEDIA_FIELDS = ['project_id', 'audit_log_id', 'checksum', 'storage_path'] as const
@@ -115,7 +117,10 @@ export const withDistributionMedia = (
       beforeValidate: [...(hooks.beforeValidate ?? []), prefixFromStoragePath],
     },
     fields: [...collection.fields, ...distributionFields()],
-    // PUT <slug>/upsert and <slug>/register (endpoints.ts); a collection with endpoints disabled keeps them off.
-    endpoints: collection.endpoints === false ? false : [...(collection.endpoints ?? []), ...mediaEndpoints(slug, options)],
+    // PUT <slug>/upsert and <slug>/register; a collection with endpoints disabled keeps them off.
+    endpoints:
+      collection.endpoints === false
+        ? false
+        : [...(collection.endpoints ?? []), mediaUpsert(slug, options), mediaRegister(slug, options)],
   }
 }

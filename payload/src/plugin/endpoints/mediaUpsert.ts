@@ -1,0 +1,130 @@
+/** PUT /api/<mediaSlug>/upsert: the file itself as the body, the fields as query parameters. */
+import { createHash, randomUUID } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { copyFile, link, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
+
+import { APIError, type CollectionSlug, type Endpoint, type File as PayloadFile, type PayloadRequest } from 'payload'
+
+import type { UpsertOptions } from '../types'
+import {
+  answer,
+  badRequest,
+  distributionParams,
+  extraFields,
+  incomingFolder,
+  requireUser,
+  upsertByAuditLogId,
+  writeMediaDocument,
+} from './shared'
+
+/** payload.config's default limit for uploads (MAX_UPLOAD_BYTES), used when the config sets none. */
+export const DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 ** 3
+
+const maxFileSize = (req: PayloadRequest, options: UpsertOptions) =>
+  options.maxFileSize ?? req.payload.config.upload?.limits?.fileSize ?? DEFAULT_MAX_UPLOAD_BYTES
+
+const tooLarge = (limit: number) => new APIError(`File size limit has been reached (${limit} bytes).`, 413)
+
+const incomplete = () => badRequest('The request body was incomplete (the upload was interrupted).')
+
+/** Drain a body we refuse without reading, so the connection is not left half-read. */
+const discardBody = async (req: PayloadRequest) => {
+  await req.body?.cancel().catch(() => undefined)
+}
+
+/** The body is an MP4 (storage_path ends in .mp4): `video/mp4`, or untyped (`application/octet-stream`, none). */
+const checkContentType = (req: PayloadRequest) => {
+  const [essence] = (req.headers.get('content-type') || '').split(';', 1)
+  const type = essence.trim().toLowerCase()
+  if (type && type !== 'video/mp4' && type !== 'application/octet-stream') {
+    throw badRequest('Content-Type must be video/mp4.')
+  }
+}
+
+/**
+ * Stream the body to `target`, hashing and counting as it goes; never more than a chunk or two in
+ * memory. Refuses (and removes the file) over `limit` bytes, or when the body breaks off.
+ */
+const receiveBody = async (req: PayloadRequest, target: string, limit: number) => {
+  if (!req.body) throw badRequest('The request has no body.')
+  const hash = createHash('sha256')
+  let size = 0
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      size += chunk.length
+      if (size > limit) return callback(tooLarge(limit))
+      hash.update(chunk)
+      callback(null, chunk)
+    },
+  })
+  try {
+    await pipeline(Readable.fromWeb(req.body as NodeReadableStream), meter, createWriteStream(target, { flags: 'wx' }))
+  } catch (error) {
+    await rm(target, { force: true })
+    if (error instanceof APIError) throw error
+    throw incomplete()
+  }
+  const declared = req.headers.get('content-length')
+  if (declared !== null && Number(declared) !== size) {
+    await rm(target, { force: true })
+    throw incomplete()
+  }
+  return { size, checksum: `sha256:${hash.digest('hex')}` }
+}
+
+export const mediaUpsert = (mediaSlug: string, options: UpsertOptions): Endpoint => ({
+  path: '/upsert',
+  method: 'put',
+  handler: async (req) => {
+    let incoming: string | undefined
+    try {
+      requireUser(req)
+      const query = Object.fromEntries(req.searchParams)
+      const { fields } = distributionParams(query)
+      const data = { ...extraFields(query._payload), ...fields }
+      checkContentType(req)
+      const limit = maxFileSize(req, options)
+      const declared = req.headers.get('content-length')
+      if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
+
+      incoming = path.join(await incomingFolder(req, options), `${randomUUID()}.upload`)
+      const received = await receiveBody(req, incoming, limit)
+      if (received.checksum !== fields.checksum) {
+        throw new APIError(`checksum mismatch: the body's digest is ${received.checksum}.`, 422)
+      }
+
+      const source = incoming
+      const result = await upsertByAuditLogId({
+        req,
+        collection: mediaSlug as CollectionSlug,
+        auditLogId: fields.audit_log_id,
+        write: async (id) => {
+          // Each attempt gets its own hard link of the received file: Payload unlinks the
+          // operation's temp file when it ends (with `upload.useTempFiles`), also on failure.
+          const tempFilePath = `${source}.${randomUUID()}`
+          await link(source, tempFilePath).catch(() => copyFile(source, tempFilePath)) // a filesystem without hard links
+          // Payload's upload file object: with tempFilePath (and an empty buffer) Payload checks the
+          // file on disk and the storage adapter reads it from there; it is never loaded into memory.
+          const file: PayloadFile = {
+            name: path.posix.basename(fields.storage_path),
+            data: Buffer.alloc(0),
+            mimetype: 'video/mp4',
+            size: received.size,
+            tempFilePath,
+          }
+          return writeMediaDocument(req, mediaSlug, id, data, file)
+        },
+      })
+      return answer(result)
+    } catch (error) {
+      await discardBody(req)
+      throw error
+    } finally {
+      if (incoming) await rm(incoming, { force: true })
+    }
+  },
+})

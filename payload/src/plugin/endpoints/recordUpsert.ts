@@ -1,0 +1,26 @@
+/** PUT /api/distributionRecords/upsert: the JSON record, found by its audit_log_id. */
+import type { CollectionSlug, Endpoint } from 'payload'
+
+import { answer, badRequest, readJSON, requireUser, upsertByAuditLogId } from './shared'
+
+export const recordUpsert = (recordsSlug: string): Endpoint => ({
+  path: '/upsert',
+  method: 'put',
+  handler: async (req) => {
+    requireUser(req)
+    const data = await readJSON(req)
+    const auditLogId = data.audit_log_id
+    if (typeof auditLogId !== 'string' || !auditLogId.trim()) throw badRequest('audit_log_id is required.')
+    const collection = recordsSlug as CollectionSlug
+    const result = await upsertByAuditLogId({
+      req,
+      collection,
+      auditLogId,
+      write: (id) =>
+        id === undefined
+          ? req.payload.create({ collection, data, overrideAccess: false, req })
+          : req.payload.update({ collection, id, data, overrideAccess: false, req }),
+    })
+    return answer(result)
+  },
+})
