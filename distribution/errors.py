@@ -3,7 +3,7 @@
 Every step raises `PublishError` with a stable machine-readable `code`; the REST
 view, the admin, the management commands and the MCP tool all map it to their
 own surface without knowing which step failed. ERRORS lists every code with its
-HTTP status (README's table; contract.ErrorSerializer's enum).
+HTTP status (docs/api.md's table; api.serializers.ErrorSerializer's enum).
 
 `message` is what the caller sees. `detail` is for operators only (kept in the
 job's error_detail, shown in the admin, never in a response): what answered, the computed
