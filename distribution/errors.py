@@ -5,13 +5,14 @@ view, the admin, the management commands and the MCP tool all map it to their
 own surface without knowing which step failed. ERRORS lists every code with its
 HTTP status (docs/api.md's table; api.serializers.ErrorSerializer's enum).
 
-`message` is what the caller sees. `detail` is for operators only (kept in the
+`message` is what the caller sees. `operator_detail` is for operators only (kept in the
 job's error_detail, shown in the admin, never in a response): what answered, the computed
 hash of a mismatching asset, why a destination was refused.
 """
 
 # code -> (HTTP status, when). The REST answers, the MCP tool errors and the commands' JSON use these codes.
 ERRORS: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "a request refused before the API read it (e.g. a Host header not in DJANGO_ALLOWED_HOSTS)"),
     "invalid_request": (400, "missing or ill-typed fields, unsafe path segments"),
     "parse_error": (400, "the body is not well-formed JSON"),
     "not_authenticated": (401, "no token or API key"),
@@ -19,6 +20,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "permission_denied": (403, "no distribution.publish permission, or a session without its CSRF token"),
     "record_not_found": (404, "re-publish or MCP lookup of an unknown audit_log_id"),
     "job_not_found": (404, "GET of an unknown job id"),
+    "not_found": (404, "no API endpoint at this path"),
+    "unknown_tool": (404, "MCP: no tool of that name"),
     "method_not_allowed": (405, "a method the endpoint does not answer"),
     "not_acceptable": (406, "an Accept header that excludes JSON"),
     "request_too_large": (413, "the body is larger than DISTRIBUTION_MAX_REQUEST_BYTES"),
@@ -46,31 +49,35 @@ ERRORS: dict[str, tuple[int, str]] = {
 ERROR_CODES = tuple(ERRORS)
 
 
+def error_body(code: str, message: str, audit_log_id: str | None = None, **extra) -> dict:
+    """The one error shape every surface answers: {"error": {code, message, audit_log_id, ...}}."""
+    return {"error": {"code": code, "message": message, "audit_log_id": audit_log_id, **extra}}
+
+
+def status_of(code: str) -> int:
+    """The HTTP status ERRORS gives a code (500 for a code it does not know: a bug)."""
+    return ERRORS.get(code, (500, ""))[0]
+
+
 class PublishError(Exception):
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        http_status: int | None = None,
-        details=None,
-        detail: str = "",
-        extra: dict | None = None,
-    ):
+    """A refusal or failure with its stable `code`; ERRORS alone decides its HTTP status."""
+
+    def __init__(self, code: str, message: str, *, fields=None, operator_detail: str = "", extra: dict | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.http_status = http_status or ERRORS.get(code, (502, ""))[0]
-        self.details = details
+        self.fields = fields  # invalid_request: the field errors, by field path
         self.extra = extra or {}
-        self.detail = detail
+        self.operator_detail = operator_detail
         self.audit_log_id: str | None = None
 
+    @property
+    def http_status(self) -> int:
+        return status_of(self.code)
+
     def as_dict(self) -> dict:
-        body = {"code": self.code, "message": self.message, "audit_log_id": self.audit_log_id, **self.extra}
-        if self.details:
-            body["fields"] = self.details
-        return body
+        extra = {**self.extra, **({"fields": self.fields} if self.fields else {})}
+        return error_body(self.code, self.message, self.audit_log_id, **extra)["error"]
 
 
 def publish_in_progress(audit_log_id: str, job_id: int | None, status_url: str | None) -> PublishError:
@@ -78,7 +85,6 @@ def publish_in_progress(audit_log_id: str, job_id: int | None, status_url: str |
     error = PublishError(
         "publish_in_progress",
         f"A publish of {audit_log_id} is already queued or running; follow it at its status URL.",
-        http_status=409,
         extra={"job_id": job_id, "status_url": status_url},
     )
     error.audit_log_id = audit_log_id

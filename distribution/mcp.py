@@ -97,7 +97,7 @@ def run_tool(name: str, arguments: dict) -> dict:
         return publish(arguments, source=PublishJob.Source.MCP, dry_run=True).distribution_record
     if name == "distribution_get_record":
         return find_record(_audit_log_id(arguments)).as_distribution_record()
-    raise PublishError("unknown_tool", f"No tool named {name!r}.", http_status=404)
+    raise PublishError("unknown_tool", f"No tool named {name!r}.")
 
 
 def _audit_log_id(arguments: dict) -> str:
@@ -106,8 +106,7 @@ def _audit_log_id(arguments: dict) -> str:
         raise PublishError(
             "invalid_request",
             "Invalid request.",
-            http_status=400,
-            details={"audit_log_id": ["Expected an audit_log_id such as dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC."]},
+            fields={"audit_log_id": ["Expected an audit_log_id such as dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC."]},
         )
     return audit_log_id
 

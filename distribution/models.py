@@ -1,6 +1,7 @@
 from django.db import models
 
 from distribution.api.serializers import distribution_record
+from distribution.errors import status_of
 
 
 class PublishJob(models.Model):
@@ -46,7 +47,6 @@ class PublishJob(models.Model):
     error_detail = models.TextField(
         blank=True, help_text="For operators only, never answered: what the asset host answered, a computed hash, ..."
     )
-    error_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="HTTP status of the error.")
     error_fields = models.JSONField(null=True, blank=True)
     request = models.JSONField(default=dict, help_text="As received, with video_url's credentials and query redacted.")
     fetch_url = models.TextField(
@@ -87,6 +87,11 @@ class PublishJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def error_status(self) -> int | None:
+        """The HTTP status its error code answers with (ERRORS decides), None unless it failed."""
+        return status_of(self.error_code) if self.error_code else None
 
     @property
     def status_url(self) -> str:

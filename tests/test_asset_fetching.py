@@ -54,7 +54,7 @@ def test_checksum_mismatch_is_raised_by_the_last_read_and_keeps_the_hash_for_ope
     assert error.code == "checksum_mismatch" and stream.failure is error and stream.checksum is None
     digest = SAMPLE_CHECKSUM.removeprefix("sha256:")
     assert digest not in error.message and digest not in str(error.as_dict())
-    assert digest in error.detail
+    assert digest in error.operator_detail
 
 
 def test_the_asset_is_asked_for_as_is_and_hashed_as_sent():
@@ -87,7 +87,7 @@ def test_upstream_status_is_asset_fetch_failed_and_no_oracle():
     error = fetch_error(mock_http(b"", status=403))
     assert (error.code, error.http_status) == ("asset_fetch_failed", 502)
     assert "403" not in error.message and "secret" not in error.message
-    assert "HTTP 403" in error.detail and "secret" not in error.detail
+    assert "HTTP 403" in error.operator_detail and "secret" not in error.operator_detail
 
 
 def test_progress_reports_bytes_so_far():

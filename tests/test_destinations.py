@@ -113,7 +113,7 @@ def test_each_refused_class_is_refused_before_any_connection(address):
     # the caller learns it was refused, not what the name resolved to; operators learn both
     shown = str(ipaddress.ip_address(address.split("%")[0]))
     assert shown not in error.message and "s3cret" not in error.message
-    assert shown in error.detail
+    assert shown in error.operator_detail
 
 
 @pytest.mark.parametrize("address", PUBLIC)
@@ -187,7 +187,7 @@ def test_redirects_between_public_hosts_are_followed_a_few_times(origin):
 
     origin.routes["/loop"] = RedirectRoute("/loop")
     error = refused_fetch("http://a.example.com/loop", dns.transport())
-    assert "redirects" in error.detail
+    assert "redirects" in error.operator_detail
     assert len(origin.requests) == 1 + 1 + destinations.MAX_REDIRECTS + 1
 
 
@@ -235,7 +235,7 @@ def test_tls_verifies_the_hostname_not_the_checked_address(tmp_path):
         assert server.server_names == ["assets.example.com"]
         with pytest.raises(PublishError) as caught:
             fetch("https://other.example.com/sample.mp4", dns.transport(ssl_context=client_context))
-        assert caught.value.code == "asset_fetch_failed" and "CERTIFICATE_VERIFY_FAILED" in caught.value.detail
+        assert caught.value.code == "asset_fetch_failed" and "CERTIFICATE_VERIFY_FAILED" in caught.value.operator_detail
 
 
 def test_url_checks_without_the_network():

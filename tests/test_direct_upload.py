@@ -91,7 +91,7 @@ class Download:
         try:
             yield from chunked(self.data)
             if self.fail_at_end:
-                raise PublishError("checksum_mismatch", "The asset's sha256 is not the expected one.", http_status=422)
+                raise PublishError("checksum_mismatch", "The asset's sha256 is not the expected one.")
         finally:
             self.closed = True
 
@@ -229,7 +229,7 @@ def test_a_failing_part_aborts_the_upload(bucket):
     error = raised.value
     assert error.code == "storage_upload_failed" and error.http_status == 502 == ERRORS[error.code][0]
     assert error.message == f"Could not upload the asset to the storage bucket {bucket.name} at {key}."
-    assert "InternalError" in error.detail and "UploadPart" in error.detail
+    assert "InternalError" in error.operator_detail and "UploadPart" in error.operator_detail
     assert len(attempts) == 3  # botocore's standard retries, then the failure
     assert bucket.object_keys() == []
     assert bucket.uploads_in_progress() == []
@@ -243,7 +243,7 @@ def test_a_missing_bucket_is_storage_upload_failed(bucket, settings):
         upload_multipart(chunked(source(2 * PART)), key_for())
 
     assert raised.value.code == "storage_upload_failed"
-    assert "NoSuchBucket" in raised.value.detail
+    assert "NoSuchBucket" in raised.value.operator_detail
 
 
 def test_credentials_are_never_in_an_error_or_the_log(bucket, settings, caplog):
@@ -255,8 +255,8 @@ def test_credentials_are_never_in_an_error_or_the_log(bucket, settings, caplog):
 
     error = raised.value
     assert error.code == "storage_upload_failed"
-    assert "EndpointConnectionError" in error.detail
-    shown = " ".join([str(error), error.message, error.detail, repr(error.as_dict()), caplog.text])
+    assert "EndpointConnectionError" in error.operator_detail
+    shown = " ".join([str(error), error.message, error.operator_detail, repr(error.as_dict()), caplog.text])
     assert ACCESS_KEY_ID not in shown and SECRET_ACCESS_KEY not in shown
     from distribution.conf import app_settings
 
@@ -403,4 +403,4 @@ def test_an_unusable_endpoint_is_storage_upload_failed(bucket, settings):
     with pytest.raises(PublishError) as raised:
         upload_multipart(chunked(source(1_000)), key_for())
 
-    assert raised.value.code == "storage_upload_failed" and "ValueError" in raised.value.detail
+    assert raised.value.code == "storage_upload_failed" and "ValueError" in raised.value.operator_detail

@@ -60,7 +60,7 @@ def test_sanitise_path_refuses_traversal(raw):
     with pytest.raises(PublishError) as caught:
         sanitise_path(raw, "distribution_settings.storage_prefix")
     assert caught.value.http_status == 400
-    assert "distribution_settings.storage_prefix" in caught.value.details
+    assert "distribution_settings.storage_prefix" in caught.value.fields
 
 
 def test_traversal_in_request_is_a_400():
@@ -86,8 +86,8 @@ def test_given_audit_log_id_is_kept():
 def test_missing_and_ill_typed_fields_give_field_errors():
     error = refusal({"final_edit": {"video_url": "ftp://x/y", "duration_seconds": "long", "checksum": "md5:1"}})
     assert (error.code, error.http_status) == ("invalid_request", 400)
-    assert set(error.details["final_edit"]) == {"video_url", "duration_seconds", "checksum"}
-    assert "qc_report" in error.details
+    assert set(error.fields["final_edit"]) == {"video_url", "duration_seconds", "checksum"}
+    assert "qc_report" in error.fields
 
 
 def test_non_object_body_is_refused():
@@ -96,7 +96,7 @@ def test_non_object_body_is_refused():
 
 def test_bad_audit_log_id_is_refused():
     error = refusal(publish_request(URL, audit_log_id="../../etc/passwd"))
-    assert "audit_log_id" in error.details
+    assert "audit_log_id" in error.fields
 
 
 def test_qc_status_other_than_pass_is_422():
@@ -132,4 +132,4 @@ def test_public_url_http_allowed_only_when_configured(settings):
 def test_expiry_hours_bounds():
     body = publish_request(URL)
     body["distribution_settings"]["url_expiry_hours"] = 0
-    assert "distribution_settings" in refusal(body).details
+    assert "distribution_settings" in refusal(body).fields

@@ -9,8 +9,11 @@ from http import HTTPStatus
 
 from django.http import JsonResponse
 
+from distribution.errors import ERRORS, error_body
+
 API_PREFIX = "/api/"
-_CODES = {
+# The code each plain HTTP status answers with; every one of them is in ERRORS (the published contract).
+CODE_OF_STATUS = {
     400: "bad_request",
     401: "not_authenticated",
     403: "permission_denied",
@@ -18,16 +21,13 @@ _CODES = {
     405: "method_not_allowed",
     413: "request_too_large",
     415: "unsupported_media_type",
-    500: "internal_error",
 }
 
 
 def json_error(status: int, code: str | None = None, message: str | None = None) -> JsonResponse:
+    code = code or CODE_OF_STATUS.get(status, "internal_error")
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    body = {
-        "error": {"code": code or _CODES.get(status, "error"), "message": message or f"{phrase}.", "audit_log_id": None}
-    }
-    return JsonResponse(body, status=status)
+    return JsonResponse(error_body(code, message or f"{phrase}."), status=status if code in ERRORS else 500)
 
 
 class APIErrorsAsJSONMiddleware:

@@ -10,9 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from distribution.api.authentication import PUBLISH_PERMISSION
+from distribution.api.middleware import CODE_OF_STATUS
 from distribution.api.parsers import BoundedJSONParser, RequestTooLarge
 from distribution.api.serializers import ErrorResponseSerializer, JobResponseSerializer, PublishResponseSerializer
-from distribution.errors import ERRORS, PublishError
+from distribution.errors import ERRORS, PublishError, error_body
 from distribution.jobs import dispatch
 from distribution.jobs.bodies import job_body
 from distribution.models import PublishJob
@@ -44,6 +45,7 @@ def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
     }
 
 
+NOT_PUBLISH_ERRORS = ("record_not_found", "job_not_found", "not_found", "unknown_tool")
 AUTH_ERRORS = ("not_authenticated", "authentication_failed", "permission_denied", "not_acceptable")
 
 
@@ -69,7 +71,11 @@ class PublishView(APIView):
             201: OpenApiResponse(PublishResponseSerializer, description="Published."),
             202: OpenApiResponse(JobResponseSerializer, description="Still running: follow `Location`."),
             **error_responses(
-                *(code for code in ERRORS if code not in ("record_not_found", "job_not_found")),
+                *(
+                    code
+                    for code in ERRORS
+                    if code not in ("record_not_found", "job_not_found", "not_found", "unknown_tool")
+                ),
             ),
         },
     )
@@ -129,7 +135,8 @@ def error_handler(exc, context):
         exc = RequestTooLarge()
     response = exception_handler(exc, context)
     if response is not None:
-        code = getattr(exc, "default_code", "error")
-        message = str(getattr(exc, "detail", exc))
-        response.data = {"error": {"code": code, "message": message, "audit_log_id": None}}
+        code = getattr(exc, "default_code", "")
+        if code not in ERRORS:  # a DRF refusal the contract does not name: the plain code of its status
+            code = CODE_OF_STATUS.get(response.status_code, "bad_request")
+        response.data = error_body(code, str(getattr(exc, "detail", exc)))
     return response

@@ -27,7 +27,6 @@ def start(payload, *, source: str, caller: str = "") -> PublishJob:
         error = PublishError(
             "queue_unavailable",
             "The job queue (CELERY_BROKER_URL) did not accept the job; nothing was published.",
-            http_status=503,
         )
         error.audit_log_id = job.audit_log_id
         lifecycle.finish(job, error)
@@ -76,5 +75,5 @@ def get_job(job_id) -> PublishJob:
     """The job with this id; 404 job_not_found otherwise."""
     job = PublishJob.objects.filter(pk=job_id).first() if str(job_id).isdigit() else None
     if job is None:
-        raise PublishError("job_not_found", f"No publish job {job_id}.", http_status=404)
+        raise PublishError("job_not_found", f"No publish job {job_id}.")
     return job

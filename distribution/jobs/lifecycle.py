@@ -121,7 +121,7 @@ class JobProgress:
 
     def __call__(self, stage: str, done: int, total: int | None) -> None:
         if self.heartbeat.lost:
-            raise PublishError("worker_lost", "This job's lease ran out and it was failed; stopping.", http_status=500)
+            raise PublishError("worker_lost", "This job's lease ran out and it was failed; stopping.")
         stage_changed = stage != self.job.stage
         self.job.stage, self.job.bytes_done, self.job.bytes_total = stage, done, total
         now = time.monotonic()
@@ -153,7 +153,6 @@ def finish(job: PublishJob, error: PublishError | None = None) -> bool:
         "error_message",
         "error_detail",
         "fetch_url",
-        "error_status",
         "error_fields",
         "audit_log_id",
         "public_url",
@@ -202,8 +201,8 @@ def _set_outcome(job: PublishJob, error: PublishError | None) -> dict:
         job.audit_event = audit.build_event(**event, status="published")
     else:
         job.status = Status.FAILED
-        job.error_code, job.error_message, job.error_detail = error.code, error.message, error.detail
-        job.error_status, job.error_fields = error.http_status, error.details
+        job.error_code, job.error_message, job.error_detail = error.code, error.message, error.operator_detail
+        job.error_fields = error.fields
         job.audit_log_id = error.audit_log_id or job.audit_log_id
         event["audit_log_id"] = job.audit_log_id or None
         job.audit_event = audit.build_event(**event, status="failed", error_code=error.code)
@@ -212,9 +211,7 @@ def _set_outcome(job: PublishJob, error: PublishError | None) -> dict:
 
 def job_error(job: PublishJob) -> PublishError:
     """The PublishError a failed job ended with, as its caller would have received it."""
-    error = PublishError(
-        job.error_code, job.error_message, http_status=job.error_status or 500, details=job.error_fields
-    )
+    error = PublishError(job.error_code, job.error_message, fields=job.error_fields)
     error.audit_log_id = job.audit_log_id or None
     return error
 
@@ -235,13 +232,11 @@ def reap_expired(audit_log_id: str | None = None) -> int:
                 "worker_lost",
                 f"The worker running this publish ({job.worker}) stopped renewing its lease; "
                 "nothing is retried automatically, re-publish to try again.",
-                http_status=500,
             )
         else:
             error = PublishError(
                 "not_started",
                 "No worker started this publish in time (are Celery workers running?); re-publish to try again.",
-                http_status=503,
             )
         if job.status == Status.RUNNING:  # a dead worker must not leave a new file downloadable
             error.message += " " + remove_unrecorded_upload(job.audit_log_id, job.storage_path)

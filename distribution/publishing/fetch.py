@@ -11,7 +11,7 @@ is ever decompressed. Every connection (redirect hops included) goes through the
 destination checks of `destinations.py`.
 
 Errors tell the caller that the download failed or was refused, never what answered
-(status, exception, computed hash): those go to `PublishError.detail`, which is kept in
+(status, exception, computed hash): those go to `PublishError.operator_detail`, which is kept in
 the job for operators only.
 """
 
@@ -32,7 +32,7 @@ Progress = Callable[[int, int | None], None]
 
 def _fetch_failed(url: str, detail: str) -> PublishError:
     message = f"Could not download the asset from {destinations.redact_url(url)}."
-    return PublishError("asset_fetch_failed", message, http_status=502, detail=detail)
+    return PublishError("asset_fetch_failed", message, operator_detail=detail)
 
 
 def _refused(url: str, reason: str) -> PublishError:
@@ -40,18 +40,16 @@ def _refused(url: str, reason: str) -> PublishError:
         f"The asset URL {destinations.redact_url(url)} (or a redirect from it) is not a destination this service "
         "may fetch from: only public http(s) hosts, at most a few redirects."
     )
-    return PublishError("asset_url_refused", message, http_status=422, detail=reason)
+    return PublishError("asset_url_refused", message, operator_detail=reason)
 
 
 def _too_large(max_bytes: int) -> PublishError:
-    return PublishError("asset_too_large", f"The asset is larger than the {max_bytes} byte limit.", http_status=422)
+    return PublishError("asset_too_large", f"The asset is larger than the {max_bytes} byte limit.")
 
 
 def _check_mp4_signature(head: bytes) -> None:
     if len(head) < 8 or head[4:8] != b"ftyp":
-        raise PublishError(
-            "not_mp4", "The asset is not an MP4 file (no ISO-BMFF 'ftyp' box at its start).", http_status=422
-        )
+        raise PublishError("not_mp4", "The asset is not an MP4 file (no ISO-BMFF 'ftyp' box at its start).")
 
 
 class AssetStream:
@@ -169,8 +167,7 @@ class AssetStream:
             raise PublishError(
                 "checksum_mismatch",
                 f"The asset's sha256 is not the expected {self.expected_checksum}.",
-                http_status=422,
-                detail=f"computed {checksum}",
+                operator_detail=f"computed {checksum}",
             )
         self.checksum = checksum
 

@@ -271,9 +271,7 @@ def _as_publish_error(exc: Exception) -> PublishError:
     if isinstance(exc, PublishError):
         return exc
     logger.exception("Unexpected error in the publish pipeline")
-    return PublishError(
-        "internal_error", "Unexpected error in the publish pipeline; see the server log.", http_status=500
-    )
+    return PublishError("internal_error", "Unexpected error in the publish pipeline; see the server log.")
 
 
 def _describe_job(job: PublishJob, plan: PublishPlan) -> None:
@@ -319,7 +317,7 @@ def cms_record(audit_log_id: str, *, http: httpx.Client | None = None) -> dict:
         with _http_client(http) as client:
             doc = PayloadCMSClient.from_settings(client).find_by_audit_log_id(DISTRIBUTION_RECORDS, audit_log_id)
         if doc is None:
-            raise PublishError("record_not_found", f"No distribution record {audit_log_id!r}.", http_status=404)
+            raise PublishError("record_not_found", f"No distribution record {audit_log_id!r}.")
         mirror.upsert(doc)
     except Exception as exc:
         error = _as_publish_error(exc)
@@ -337,7 +335,7 @@ def find_record(audit_log_id: str, *, http: httpx.Client | None = None) -> Mirro
         with _http_client(http) as client:
             record = mirror.get_record(audit_log_id, PayloadCMSClient.from_settings(client))
         if record is None:
-            raise PublishError("record_not_found", f"No distribution record {audit_log_id!r}.", http_status=404)
+            raise PublishError("record_not_found", f"No distribution record {audit_log_id!r}.")
     except Exception as exc:
         error = _as_publish_error(exc)
         error.audit_log_id = audit_log_id

@@ -230,7 +230,7 @@ def new_audit_log_id() -> str:
 
 
 def _invalid(field: str, message: str) -> PublishError:
-    return PublishError("invalid_request", "Invalid request.", http_status=400, details={field: [message]})
+    return PublishError("invalid_request", "Invalid request.", fields={field: [message]})
 
 
 def sanitise_path(raw: str, field: str) -> str:
@@ -265,20 +265,19 @@ def storable_request(payload) -> dict:
 def build_plan(payload) -> PublishPlan:
     """Validate the request and derive project, path and audit id; raise PublishError on refusal."""
     if not isinstance(payload, dict):
-        raise PublishError("invalid_request", "The request body must be a JSON object.", http_status=400)
+        raise PublishError("invalid_request", "The request body must be a JSON object.")
     problem = json_problem(payload)
     if problem:
-        raise PublishError("invalid_request", problem, http_status=400)
+        raise PublishError("invalid_request", problem)
     serializer = PublishRequestSerializer(data=payload)
     if not serializer.is_valid():
-        raise PublishError("invalid_request", "Invalid request.", http_status=400, details=serializer.errors)
+        raise PublishError("invalid_request", "Invalid request.", fields=serializer.errors)
     data = serializer.validated_data
     audit_log_id = data["audit_log_id"]
     if data["qc_report"]["status"] != "pass":
         error = PublishError(
             "qc_not_passed",
             f"QC status is {data['qc_report']['status']!r}; only 'pass' may be published.",
-            http_status=422,
         )
         error.audit_log_id = audit_log_id
         raise error
@@ -324,6 +323,5 @@ def check_public_url(url: str) -> str:
         raise PublishError(
             "invalid_public_url",
             f"PayloadCMS returned a public URL that is not {' or '.join(sorted(allowed)).upper()}: {url!r}.",
-            http_status=502,
         )
     return url

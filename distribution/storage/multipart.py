@@ -116,9 +116,7 @@ class _Upload:
 
     def run(self, chunks: Iterator[bytes]) -> None:
         if not self.bucket:
-            raise PublishError(
-                "storage_upload_failed", "No storage bucket is configured (DISTRIBUTION_S3_BUCKET).", http_status=502
-            )
+            raise PublishError("storage_upload_failed", "No storage bucket is configured (DISTRIBUTION_S3_BUCKET).")
         buffer = bytearray()
         for chunk in chunks:
             self._check_deadline()
@@ -295,8 +293,7 @@ def _upload_failed(config: DistributionSettings, key: str, detail: str) -> Publi
     return PublishError(
         "storage_upload_failed",
         f"Could not upload the asset to the storage bucket {config.s3_bucket} at {key}.",
-        http_status=502,
-        detail=detail,
+        operator_detail=detail,
     )
 
 
