@@ -7,5 +7,5 @@ class DistributionConfig(AppConfig):
 
     def ready(self):
         from distribution import checks  # noqa: F401  (registers the system checks)
-        from distribution.jobs import tasks  # noqa: F401  (connects the job-ended callback receiver in every process)
+        from distribution.jobs import tasks  # noqa: F401  (registers the Celery tasks in every process)
         from distribution.operators import admin  # noqa: F401  (registers the models with the admin site)

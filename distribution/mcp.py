@@ -24,9 +24,10 @@ from distribution.api.serializers import component_schema
 from distribution.errors import PublishError
 from distribution.jobs import dispatch
 from distribution.jobs.bodies import job_body
+from distribution.jobs.runner import publish
 from distribution.models import PublishJob
-from distribution.publishing.pipeline import find_record, publish
 from distribution.publishing.plan import AUDIT_LOG_ID_PATTERN
+from distribution.publishing.republish import find_record
 
 
 def tools() -> list[types.Tool]:

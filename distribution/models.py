@@ -1,7 +1,7 @@
 from django.db import models
 
-from distribution.api.serializers import distribution_record
 from distribution.errors import status_of
+from distribution.records import MIRRORED_FIELDS, distribution_record
 
 
 class PublishJob(models.Model):
@@ -52,6 +52,7 @@ class PublishJob(models.Model):
     fetch_url = models.TextField(
         blank=True, help_text="The full video_url (signed-URL tokens included) while the job is active; then cleared."
     )
+    plan = models.JSONField(null=True, blank=True, help_text="The validated request's plan the worker runs.")
     distribution_record = models.JSONField(null=True, blank=True)
     audit_event = models.JSONField(null=True, blank=True)
     title = models.CharField(max_length=500, blank=True)
@@ -146,15 +147,7 @@ class MirroredRecord(models.Model):
     def as_distribution_record(self) -> dict:
         """The record in the publish API's `distribution_record` shape."""
         return distribution_record(
-            storage_path=self.storage_path,
-            public_url=self.public_url,
-            expires_at=self.expires_at,
-            title=self.title,
-            duration_seconds=self.duration_seconds,
-            checksum=self.checksum,
-            tags=self.tags,
-            extra_metadata=self.metadata,
-            audit_log_id=self.audit_log_id,
+            {"audit_log_id": self.audit_log_id, **{f: getattr(self, f) for f in MIRRORED_FIELDS}}
         )
 
 

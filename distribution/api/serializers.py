@@ -1,19 +1,17 @@
 """The publish contract, written once as DRF serializers.
 
-The request is `validation.PublishRequestSerializer`; here are the answers: the `distribution_record`,
-the error body (every code with its HTTP status, `ERRORS`) and the job. The OpenAPI 3.1 document
-(drf-spectacular, /api/schema/) and the MCP tools' schemas are generated from these serializers, and
-`distribution_record()` is the one function that builds a record.
+The request is `publishing.plan.PublishRequestSerializer` (every surface validates through it); here are
+the answers: the `distribution_record` (built by `records.distribution_record()`), the error body (every
+code with its HTTP status, `ERRORS`) and the job. The OpenAPI 3.1 document (drf-spectacular, /api/schema/)
+and the MCP tools' schemas are generated from these serializers.
 """
 
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 from rest_framework import serializers
 
 from distribution.errors import ERROR_CODES
-from distribution.publishing.audit import iso
 from distribution.publishing.plan import AUDIT_LOG_ID_PATTERN, CHECKSUM_PATTERN
 
 JOB_STATUSES = ("queued", "running", "published", "failed")
@@ -87,34 +85,6 @@ class JobSerializer(serializers.Serializer):
 
 class JobResponseSerializer(serializers.Serializer):
     job = JobSerializer()
-
-
-def distribution_record(
-    *,
-    storage_path: str,
-    public_url: str | None,
-    expires_at: datetime | None,
-    title: str,
-    duration_seconds: float | None,
-    checksum: str,
-    tags: list,
-    extra_metadata: dict,
-    audit_log_id: str,
-) -> dict:
-    """The one builder of a distribution_record (publish, dry run, mirror, MCP): DistributionRecordSerializer."""
-    return {
-        "storage_location": f"payloadcms://media/{storage_path}",
-        "public_url": public_url,
-        "expires_at": iso(expires_at) if expires_at else None,
-        "metadata": {
-            "title": title,
-            "duration_seconds": duration_seconds,
-            "checksum": checksum,
-            "tags": list(tags),
-            **extra_metadata,
-        },
-        "audit_log_id": audit_log_id,
-    }
 
 
 @cache

@@ -3,32 +3,9 @@
 from collections import Counter
 from collections.abc import Callable
 
-from django.utils.dateparse import parse_datetime
-
 from distribution.cms.client import DISTRIBUTION_RECORDS, PayloadCMSClient
 from distribution.models import MirroredRecord
-
-
-def _datetime(raw: str | None):
-    return parse_datetime(raw) if raw else None
-
-
-def mirror_fields(doc: dict) -> dict:
-    """The MirroredRecord field values for one CMS document."""
-    return {
-        "cms_id": str(doc.get("id") or ""),
-        "project_id": doc.get("project_id") or "",
-        "title": doc.get("title") or "",
-        "duration_seconds": doc.get("duration_seconds"),
-        "checksum": doc.get("checksum") or "",
-        "tags": doc.get("tags") or [],
-        "storage_path": doc.get("storage_path") or "",
-        "public_url": doc.get("public_url") or "",
-        "expires_at": _datetime(doc.get("expires_at")),
-        "published_at": _datetime(doc.get("published_at")),
-        "metadata": doc.get("metadata") or {},
-        "missing_from_cms": False,
-    }
+from distribution.records import mirror_fields
 
 
 def upsert(doc: dict) -> str:

@@ -1,8 +1,8 @@
-"""A job as the API shows it: GET /api/distribution/jobs/<id>, a 202, MCP's distribution_get_job, callbacks."""
+"""A job as the API shows it (GET /api/distribution/jobs/<id>, a 202, MCP, callbacks), and the error it ended with."""
 
-from distribution.jobs import lifecycle
+from distribution.errors import PublishError
 from distribution.models import PublishJob
-from distribution.publishing.audit import iso
+from distribution.records import iso
 
 
 def job_body(job: PublishJob) -> dict:
@@ -21,6 +21,13 @@ def job_body(job: PublishJob) -> dict:
             "run_started_at": iso(job.run_started_at) if job.run_started_at else None,
             "finished_at": iso(job.finished_at) if job.finished_at else None,
             "distribution_record": job.distribution_record if job.status == PublishJob.Status.PUBLISHED else None,
-            "error": lifecycle.job_error(job).as_dict() if job.status == PublishJob.Status.FAILED else None,
+            "error": job_error(job).as_dict() if job.status == PublishJob.Status.FAILED else None,
         }
     }
+
+
+def job_error(job: PublishJob) -> PublishError:
+    """The PublishError a failed job ended with, as its caller would have received it."""
+    error = PublishError(job.error_code, job.error_message, fields=job.error_fields)
+    error.audit_log_id = job.audit_log_id or None
+    return error

@@ -9,10 +9,12 @@ delivery is repeated, never the publish.
 import hashlib
 import hmac
 import json
+import logging
 import time
 from datetime import timedelta
 
 import httpx
+from celery import current_app
 from django.utils import timezone
 
 from distribution.conf import app_settings
@@ -21,6 +23,21 @@ from distribution.models import CallbackDelivery, PublishJob
 from distribution.outbound import destinations
 
 SIGNATURE_HEADER = "Distribution-Signature"
+DELIVER_TASK = "distribution.jobs.tasks.deliver_callback"
+logger = logging.getLogger("distribution.jobs")
+
+
+def schedule(job: PublishJob) -> None:
+    """Queue the delivery of an ended job's body, if it asked for a callback.
+
+    The task is looked up by name, not imported: tasks.py imports this module (apps.ready registers it).
+    """
+    if not job.callback_url:
+        return
+    try:
+        current_app.tasks[DELIVER_TASK].delay(job.pk)
+    except Exception:
+        logger.exception("Could not schedule the callback of job %s", job.pk)
 
 
 def sign(body: bytes, timestamp: int, secret: str) -> str:

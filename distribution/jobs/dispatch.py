@@ -7,9 +7,10 @@ from collections.abc import Callable
 from distribution.conf import app_settings
 from distribution.errors import PublishError
 from distribution.jobs import lifecycle
+from distribution.jobs.bodies import job_error
+from distribution.jobs.runner import submit
 from distribution.jobs.tasks import run_publish_job
 from distribution.models import PublishJob
-from distribution.publishing.pipeline import submit
 
 logger = logging.getLogger("distribution.jobs")
 
@@ -58,7 +59,7 @@ def sync_wait_seconds() -> float:
 def outcome(job: PublishJob) -> dict:
     """An ended job's distribution_record; its PublishError, raised, if it failed."""
     if job.status == PublishJob.Status.FAILED:
-        raise lifecycle.job_error(job)
+        raise job_error(job)
     return job.distribution_record or {}
 
 

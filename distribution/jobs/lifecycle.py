@@ -12,22 +12,21 @@ import time
 from datetime import timedelta
 
 from django.db import IntegrityError, connections, transaction
-from django.dispatch import Signal
 from django.utils import timezone
 
 from distribution.cms.client import remove_unrecorded_upload
 from distribution.conf import app_settings
 from distribution.errors import PublishError, publish_in_progress
+from distribution.jobs import callbacks
 from distribution.models import PublishJob
 from distribution.publishing import audit
+from distribution.records import event_record_fields, iso
 
 logger = logging.getLogger("distribution.jobs")
 
 Status = PublishJob.Status
+TRANSFER_STAGES = (PublishJob.Stage.DOWNLOAD, PublishJob.Stage.UPLOAD)
 PROGRESS_WRITE_INTERVAL = 0.25  # seconds between progress writes: at most 4 a second
-
-# Sent once when a queued or running job ends (published, failed or reaped), with `job`.
-job_ended = Signal()
 
 
 def _seconds(name: str) -> timedelta:
@@ -109,7 +108,7 @@ class Heartbeat(threading.Thread):
 class JobProgress:
     """Progress callback (stage, bytes_done, bytes_total) that stores the job's stage and bytes, throttled.
 
-    Also forwards every call to `forward` (a command's terminal line), and aborts the run
+    Also forwards the transfer's calls (download, upload) to `forward` (a command's terminal line), and aborts the run
     when the heartbeat lost the lease (the reaper has failed the job meanwhile).
     """
 
@@ -128,12 +127,8 @@ class JobProgress:
         if stage_changed or now - self._last_write >= PROGRESS_WRITE_INTERVAL or (total and done >= total):
             self._last_write = now
             self._write("stage", "bytes_done", "bytes_total")
-        if self.forward:
+        if self.forward and stage in TRANSFER_STAGES:
             self.forward(stage, done, total)
-
-    def enter_stage(self, stage: str) -> None:
-        self.job.stage = stage
-        self._write("stage")
 
     def _write(self, *fields: str) -> None:
         PublishJob.objects.filter(pk=self.job.pk, status=Status.RUNNING).update(
@@ -172,7 +167,7 @@ def finish(job: PublishJob, error: PublishError | None = None) -> bool:
     )
     if ended:
         audit.emit(event)
-        job_ended.send(sender=PublishJob, job=job)
+        callbacks.schedule(job)
     return bool(ended)
 
 
@@ -188,32 +183,18 @@ def _set_outcome(job: PublishJob, error: PublishError | None) -> dict:
     job.finished_at = job.finished_at or timezone.now()
     job.fetch_url = ""  # the full video_url lives only as long as the job runs
     job.latency_ms = round((job.finished_at - job.started_at).total_seconds() * 1000)
-    event = {
-        "audit_log_id": job.audit_log_id or None,
-        "project_id": job.project_id or None,
-        "storage_path": job.storage_path or None,
-        "duration_seconds": job.duration_seconds,
-        "checksum": job.checksum or None,
-    }
     if error is None:
         job.status = Status.PUBLISHED
-        event.update(public_url=job.public_url or None, published_at=audit.iso(job.finished_at))
+        event = {**event_record_fields(job), "published_at": iso(job.finished_at)}
         job.audit_event = audit.build_event(**event, status="published")
     else:
         job.status = Status.FAILED
         job.error_code, job.error_message, job.error_detail = error.code, error.message, error.operator_detail
         job.error_fields = error.fields
         job.audit_log_id = error.audit_log_id or job.audit_log_id
-        event["audit_log_id"] = job.audit_log_id or None
+        event = event_record_fields(job)
         job.audit_event = audit.build_event(**event, status="failed", error_code=error.code)
     return job.audit_event
-
-
-def job_error(job: PublishJob) -> PublishError:
-    """The PublishError a failed job ended with, as its caller would have received it."""
-    error = PublishError(job.error_code, job.error_message, fields=job.error_fields)
-    error.audit_log_id = job.audit_log_id or None
-    return error
 
 
 def reap_expired(audit_log_id: str | None = None) -> int:

@@ -6,11 +6,9 @@ A publish is never retried; only a callback delivery is, with the configured del
 import logging
 
 from celery import shared_task
-from django.dispatch import receiver
 
 from distribution.errors import PublishError
-from distribution.jobs import callbacks, lifecycle
-from distribution.publishing import pipeline as publishing
+from distribution.jobs import callbacks, lifecycle, runner
 
 logger = logging.getLogger("distribution.jobs")
 
@@ -19,7 +17,7 @@ logger = logging.getLogger("distribution.jobs")
 def run_publish_job(job_id: int) -> None:
     """Run the job; its outcome (record or error) is stored on the job, not returned."""
     try:
-        publishing.run(job_id)
+        runner.run(job_id)
     except PublishError as error:
         logger.info("Job %s failed: %s", job_id, error.code)
 
@@ -29,7 +27,7 @@ def reap_expired_jobs() -> int:
     return lifecycle.reap_expired()
 
 
-@shared_task(name="distribution.jobs.tasks.deliver_callback")
+@shared_task(name=callbacks.DELIVER_TASK)
 def deliver_callback(job_id: int, attempt: int = 1) -> None:
     """POST the ended job's body to its callback_url; if the receiver fails, try again after the next delay."""
     if callbacks.deliver(job_id, attempt):
@@ -39,13 +37,3 @@ def deliver_callback(job_id: int, attempt: int = 1) -> None:
         deliver_callback.apply_async((job_id, attempt + 1), countdown=delay)
     else:
         logger.warning("Gave up delivering the callback of job %s after %s attempts", job_id, attempt)
-
-
-@receiver(lifecycle.job_ended)
-def _schedule_callback(sender, job, **kwargs) -> None:
-    if not job.callback_url:
-        return
-    try:
-        deliver_callback.delay(job.pk)
-    except Exception:
-        logger.exception("Could not schedule the callback of job %s", job.pk)

@@ -27,7 +27,7 @@ from distribution.models import (
     VerificationFinding,
     VerificationRun,
 )
-from distribution.publishing import pipeline as publishing
+from distribution.publishing.republish import republish_request
 from distribution.templatetags.operator_format import milliseconds
 
 admin.site.site_header = "Distribution operator"
@@ -115,7 +115,7 @@ class RepublishMixin(admin.ModelAdmin):
         for audit_log_id in audit_log_ids:
             try:
                 job = dispatch.start(
-                    publishing.republish_request(audit_log_id),
+                    republish_request(audit_log_id),
                     source=PublishJob.Source.ADMIN,
                     caller=request.user.get_username(),
                 )

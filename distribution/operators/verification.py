@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 from django.db.models import Count
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from distribution.cms import mirror
 from distribution.cms.client import DISTRIBUTION_RECORDS, MEDIA, PayloadCMSClient
@@ -31,6 +30,7 @@ from distribution.models import RecordCheck, VerificationFinding, VerificationRu
 from distribution.outbound import destinations
 from distribution.outbound.clients import new_client
 from distribution.publishing.plan import check_public_url
+from distribution.records import iso, moment
 
 URL_UNREACHABLE = "url_unreachable"
 SIZE_MISMATCH = "size_mismatch"
@@ -54,7 +54,7 @@ class Options:
     concurrency: int = 4
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "since": _iso(self.since) if self.since else None}
+        return {**asdict(self), "since": iso(self.since) if self.since else None}
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def _selected_records(cms: PayloadCMSClient, options: Options) -> Iterator[tuple
     if options.project:
         where["project_id"] = {"equals": options.project}
     if options.since:
-        where["published_at"] = {"greater_than_equal": _iso(options.since)}
+        where["published_at"] = {"greater_than_equal": iso(options.since)}
     chosen = None
     for index, (doc, total) in enumerate(cms.iter_documents(DISTRIBUTION_RECORDS, where=where)):
         if options.sample is None:
@@ -187,9 +187,9 @@ class _Checker:
     @staticmethod
     def _expiry_problems(doc: dict) -> list[Problem]:
         """A record without expires_at never expires."""
-        expires_at = parse_datetime(doc["expires_at"]) if doc.get("expires_at") else None
+        expires_at = moment(doc.get("expires_at"))
         if expires_at and expires_at <= timezone.now():
-            return [Problem(EXPIRED, f"The record expired at {_iso(expires_at)}.")]
+            return [Problem(EXPIRED, f"The record expired at {iso(expires_at)}.")]
         return []
 
     def _url_problems(self, url: str, expected_size: int | None, expected_checksum: str) -> list[Problem]:
@@ -281,8 +281,8 @@ def report(run: VerificationRun) -> dict:
         "run_id": run.pk,
         "status": run.status,
         "options": run.options,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at) if run.finished_at else None,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at) if run.finished_at else None,
         "records_checked": run.records_checked,
         "records_sound": run.records_checked - run.records_with_problems,
         "records_with_problems": run.records_with_problems,
@@ -307,7 +307,3 @@ def latest_finished_run() -> VerificationRun | None:
     return VerificationRun.objects.filter(
         status__in=[VerificationRun.Status.SOUND, VerificationRun.Status.PROBLEMS]
     ).first()
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -46,11 +46,6 @@ def build_event(**values) -> dict:
     }
 
 
-def iso(moment: datetime) -> str:
-    """UTC, to the second, with a Z: the timestamp format of events and records."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def emit(event: dict) -> None:
     config = app_settings()
     if config.audit_sink == "webhook" and config.audit_webhook_url:

@@ -7,6 +7,7 @@ request it would refuse half-way (and no file is left behind by one).
 """
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -217,6 +218,14 @@ class PublishPlan:
     @property
     def storage_path(self) -> str:
         return "/".join(filter(None, [self.project_id, self.storage_prefix, f"{self.audit_log_id}.mp4"]))
+
+    def stored(self) -> dict:
+        """The plan as a job keeps it, without video_url (its credentials live only while the job runs)."""
+        return {name: value for name, value in dataclasses.asdict(self).items() if name != "video_url"}
+
+    @classmethod
+    def from_stored(cls, stored: dict, video_url: str) -> "PublishPlan":
+        return cls(video_url=video_url, **stored)
 
 
 def new_audit_log_id() -> str:

@@ -3,9 +3,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from distribution.jobs.runner import publish
 from distribution.management.commands._output import add_job_arguments, caller, enqueue, print_result, run_with_progress
 from distribution.models import PublishJob
-from distribution.publishing.pipeline import publish
 
 
 class Command(BaseCommand):

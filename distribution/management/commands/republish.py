@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand
 
+from distribution.jobs.runner import republish
 from distribution.management.commands._output import add_job_arguments, caller, enqueue, print_result, run_with_progress
 from distribution.models import PublishJob
-from distribution.publishing.pipeline import republish, republish_request
+from distribution.publishing.republish import republish_request
 
 
 class Command(BaseCommand):
