@@ -27,7 +27,7 @@ def measure(size_mib: int) -> None:
 
     django.setup()
     from distribution.publishing.fetch import AssetStream
-    from tests.servers import AssetServer, Route
+    from tests.support.servers import AssetServer, Route
 
     def body():
         yield MP4_HEAD

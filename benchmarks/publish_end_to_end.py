@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.scaleout.cluster import SAMPLE_MP4  # noqa: E402  (a real MP4 to pad)
+from tests.support.cluster import SAMPLE_MP4  # noqa: E402  (a real MP4 to pad)
 
 CHUNK = bytes(1024 * 1024)
 
@@ -41,9 +41,9 @@ def child(size_mib: int) -> None:
     import django
 
     django.setup()
-    from distribution.publishing.pipeline import publish
-    from tests.conftest import publish_request
-    from tests.servers import AssetServer, Route
+    from distribution.jobs.runner import publish
+    from tests.support.samples import publish_request
+    from tests.support.servers import AssetServer, Route
 
     body = padded_mp4(size_mib)
     digest = hashlib.sha256()
@@ -61,8 +61,8 @@ def child(size_mib: int) -> None:
 
 
 def main(sizes: list[int]) -> None:
-    from tests.integration.conftest import PayloadServer
-    from tests.processes import peak_rss_mib
+    from tests.support.payload import PayloadServer
+    from tests.support.processes import peak_rss_mib
 
     workdir = Path(tempfile.mkdtemp(prefix="publish-bench-"))
     payload = PayloadServer(workdir)

@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import VENV_BIN, Process, free_port  # noqa: E402
-from tests.scaleout.cluster import SAMPLE_MP4, mp4_asset, publish_body, running_cluster, sha256  # noqa: E402
+from tests.support.cluster import SAMPLE_MP4, mp4_asset, publish_body, running_cluster, sha256  # noqa: E402
+from tests.support.processes import VENV_BIN, Process, free_port  # noqa: E402
 
 CURL_PUBLISH = """set -e
 curl -sSf -o "$FILE" "$VIDEO_URL"

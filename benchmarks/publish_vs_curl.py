@@ -50,10 +50,10 @@ import httpx  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
 from benchmarks.publish_throughput import curl_publish, timed  # noqa: E402
-from tests.integration.conftest import PayloadServer  # noqa: E402
-from tests.processes import VENV_BIN, Process, free_port, moto_client, moto_s3, peak_rss_mib, reset_peak_rss  # noqa: E402
-from tests.scaleout.cluster import SAMPLE_MP4, STATIC_ROOT, Cluster, publish_body  # noqa: E402
-from tests.scaleout.services import RedisServer  # noqa: E402
+from tests.support.cluster import SAMPLE_MP4, STATIC_ROOT, Cluster, publish_body  # noqa: E402
+from tests.support.payload import PayloadServer  # noqa: E402
+from tests.support.processes import VENV_BIN, Process, free_port, moto_client, moto_s3, peak_rss_mib, reset_peak_rss  # noqa: E402
+from tests.support.services import RedisServer  # noqa: E402
 
 MIB = 1024 * 1024
 BUCKET = "distribution-media"

@@ -1,6 +1,6 @@
 """Benchmark verify_distribution: records per second and peak memory, by record count and concurrency.
 
-The PayloadCMS double (tests/servers.py) runs in this process with N published records; each
+The PayloadCMS double (tests/support/servers.py) runs in this process with N published records; each
 measurement is a fresh child process (its own SQLite database) running verification.verify(), so
 its peak RSS is the verifier's alone. Concurrency 1 is the baseline; rounds alternate between the
 concurrencies and the median is printed. A flat RSS column shows memory does not grow with N.
@@ -92,7 +92,7 @@ def main(counts: list[int], rounds: int) -> None:
     import django
 
     django.setup()
-    from tests.servers import PayloadDouble
+    from tests.support.servers import PayloadDouble
 
     body = (ROOT / "tests" / "fixtures" / "sample.mp4").read_bytes()
     print(f"{'records':>8}  {'concurrency':>11}  {'records/s':>9}  {'time':>8}  peak RSS (median of {rounds})")

@@ -1,57 +1,22 @@
-import hashlib
-import json
-import logging
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from distribution.models import PublishJob
-from tests.processes import moto_s3
-from tests.servers import AssetServer, PayloadDouble, Route
+from distribution.outbound import destinations
+from tests.support.processes import moto_s3
+from tests.support.samples import CMS_API_KEY, ORCHESTRATOR_KEY, ROOT, SAMPLE_MP4, install_api_key
+from tests.support.servers import AssetServer, PayloadDouble, Route
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_MP4 = (Path(__file__).parent / "fixtures" / "sample.mp4").read_bytes()
-SAMPLE_CHECKSUM = "sha256:" + hashlib.sha256(SAMPLE_MP4).hexdigest()
-CMS_API_KEY = "test-cms-key-0123456789"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}
-ORCHESTRATOR_KEY = "orchestr.test-orchestrator-secret-0123456789"
-
-
-def publish_request(video_url: str, **overrides) -> dict:
-    """A valid publish request for the sample MP4; keyword arguments replace top-level parts."""
-    body = {
-        "final_edit": {"video_url": video_url, "duration_seconds": 2.0, "checksum": SAMPLE_CHECKSUM},
-        "qc_report": {"status": "pass"},
-        "distribution_settings": {
-            "storage_prefix": "mvp/",
-            "url_expiry_hours": 72,
-            "metadata": {"title": "Sample cut", "concept_id": "concept-42", "tags": ["demo", "test"]},
-        },
-    }
-    body.update(overrides)
-    return body
-
-
-def make_attempt(status: str, latency_ms: int | None, size: int | None = None, days_ago: int = 0, **fields):
-    """A PublishJob as the pipeline leaves it, for figures that need chosen latencies and dates."""
-    return PublishJob.objects.create(
-        status=status,
-        latency_ms=latency_ms,
-        asset_size=size,
-        started_at=timezone.now() - timedelta(days=days_ago),
-        **fields,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +39,7 @@ def celery_broker_dir(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def celery_eager(celery_broker_dir):
-    """Jobs run inside .delay() unless a test starts real workers (tests/workers.py)."""
+    """Jobs run inside .delay() unless a test starts real workers (tests/support/workers.py)."""
     from config.celery import app
 
     app.conf.task_always_eager = True
@@ -82,15 +47,14 @@ def celery_eager(celery_broker_dir):
     app.conf.task_always_eager = False
 
 
-def audit_events(caplog) -> list[dict]:
-    """The audit events logged, each read back from the JSON line the configured `audit` handler writes."""
-    handler = next(h for h in logging.getLogger("distribution.audit").handlers if h.name == "audit")
-    assert handler.formatter is not None
-    return [
-        json.loads(handler.formatter.format(r))
-        for r in caplog.records
-        if r.name == "distribution.audit" and r.levelno == logging.INFO
-    ]
+@pytest.fixture
+def no_dns(monkeypatch):
+    """Every host but 127.0.0.1 resolves to a private address (refused), without asking DNS."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"] if host == "127.0.0.1" else ["10.255.255.1"]
+
+    monkeypatch.setattr(destinations, "system_resolver", resolve)
 
 
 @pytest.fixture
@@ -136,16 +100,6 @@ def manage(tmp_path, cms):
     return run
 
 
-def install_api_key(name: str, key: str) -> None:
-    """A real, hashed djangorestframework-api-key key whose value the test chooses ('<prefix>.<secret>')."""
-    from rest_framework_api_key.crypto import KeyGenerator
-    from rest_framework_api_key.models import APIKey
-
-    prefix = key.partition(".")[0]
-    hashed = KeyGenerator().hash(key)
-    APIKey.objects.create(id=f"{prefix}.{hashed}", name=name, prefix=prefix, hashed_key=hashed)
-
-
 @pytest.fixture
 def api_client(db):
     """A REST client holding an API key named 'orchestrator' (recorded as api-key:orchestrator)."""
@@ -183,15 +137,6 @@ def browser(tmp_path):
     driver.implicitly_wait(5)
     yield driver
     driver.quit()
-
-
-def screenshot(driver, tmp_path, name: str) -> Path:
-    target_dir = Path(os.environ.get("DISTRIBUTION_SCREENSHOT_DIR") or tmp_path)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    path = target_dir / f"{name}.png"
-    driver.save_screenshot(str(path))
-    assert path.stat().st_size > 10_000  # a rendered page, not a blank
-    return path
 
 
 @pytest.fixture(scope="session")

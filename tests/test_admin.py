@@ -6,9 +6,10 @@ import json
 import pytest
 from django.contrib.auth.models import Permission, User
 
+from distribution.jobs.runner import publish
 from distribution.models import MirroredRecord, PublishJob
-from distribution.publishing.pipeline import publish
-from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, make_attempt, publish_request
+from tests.support.pages import result_rows
+from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4, make_job, publish_request
 
 ATTEMPTS = "/admin/distribution/publishjob/"
 RECORDS = "/admin/distribution/mirroredrecord/"
@@ -29,11 +30,6 @@ def messages_of(response) -> list[str]:
 
 def job_link(job: PublishJob) -> str:
     return f' (<a href="{ATTEMPTS}{job.pk}/change/">job {job.pk}</a>)'
-
-
-def result_rows(html: str) -> str:
-    """The changelist's result table only, so filters and search hints don't count as rows."""
-    return html[html.index('id="result_list"') : html.index("</table>", html.index('id="result_list"'))]
 
 
 @pytest.fixture
@@ -60,7 +56,7 @@ def assert_overwritten(cms) -> None:
 
 
 def test_attempt_list_shows_readable_columns(admin_client, published):
-    make_attempt("failed", 30050, audit_log_id="dist_broken", title="Broken cut", error_code="asset_fetch_failed")
+    make_job("failed", 30050, audit_log_id="dist_broken", title="Broken cut", error_code="asset_fetch_failed")
 
     rows = result_rows(admin_client.get(ATTEMPTS).content.decode())
 
@@ -85,8 +81,8 @@ def test_attempt_list_shows_readable_columns(admin_client, published):
     ],
 )
 def test_attempt_search_and_filters(admin_client, published, query, expected):
-    make_attempt("failed", 50, audit_log_id="dist_broken", title="Broken cut", project_id="proj-7", source="mcp")
-    make_attempt("published", 90, days_ago=40, audit_log_id="dist_old", title="Old cut", source="api")
+    make_job("failed", 50, audit_log_id="dist_broken", title="Broken cut", project_id="proj-7", source="mcp")
+    make_job("published", 90, days_ago=40, audit_log_id="dist_old", title="Old cut", source="api")
 
     rows = result_rows(admin_client.get(ATTEMPTS, query).content.decode())
 
@@ -94,8 +90,8 @@ def test_attempt_search_and_filters(admin_client, published, query, expected):
 
 
 def test_attempt_date_drill_down(admin_client, db):
-    old = make_attempt("published", 90, days_ago=40, audit_log_id="dist_old")
-    make_attempt("published", 90, audit_log_id="dist_new")
+    old = make_job("published", 90, days_ago=40, audit_log_id="dist_old")
+    make_job("published", 90, audit_log_id="dist_new")
     day = old.started_at
 
     rows = result_rows(
@@ -239,7 +235,7 @@ def test_republish_failure_in_the_cms_is_reported_and_recorded(client, published
 
 
 def test_republish_of_a_record_gone_everywhere_says_record_not_found(client, db, cms):
-    make_attempt("failed", 40, audit_log_id="dist_gone", error_code="qc_not_passed")
+    make_job("failed", 40, audit_log_id="dist_gone", error_code="qc_not_passed")
     staff(client, "view_publishjob", "republish")
 
     done = client.post(
@@ -255,7 +251,7 @@ def test_republish_of_a_record_gone_everywhere_says_record_not_found(client, db,
 
 
 def test_rows_without_an_audit_log_id_are_not_republished(client, db, cms):
-    make_attempt("failed", 5, error_code="invalid_request")
+    make_job("failed", 5, error_code="invalid_request")
     staff(client, "view_publishjob", "republish")
 
     done = client.post(
@@ -289,7 +285,7 @@ def test_republish_button_on_the_detail_page(client, published, stale_cms):
 
 
 def running_job(**fields) -> PublishJob:
-    return make_attempt(
+    return make_job(
         "running",
         None,
         audit_log_id="dist_live",
@@ -321,7 +317,7 @@ def test_running_jobs_show_live_progress_and_the_pages_refresh(admin_client, pub
 
 def test_republish_of_a_record_with_an_active_job_links_that_job(client, published, cms):
     staff(client, "view_mirroredrecord", "republish")
-    holder = make_attempt("queued", None, audit_log_id="dist_ops")
+    holder = make_job("queued", None, audit_log_id="dist_ops")
     record = MirroredRecord.objects.get()
 
     done = client.post(f"{RECORDS}{record.pk}/republish/", follow=True)

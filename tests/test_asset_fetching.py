@@ -7,8 +7,8 @@ import pytest
 
 from distribution.errors import PublishError
 from distribution.publishing.fetch import AssetStream
-from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4
-from tests.servers import AssetServer, Route
+from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4
+from tests.support.servers import AssetServer, Route
 
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 

@@ -12,9 +12,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from distribution.jobs.runner import publish
 from distribution.models import PublishJob
-from distribution.publishing.pipeline import publish
-from tests.conftest import SAMPLE_MP4, publish_request, screenshot
+from tests.support.samples import SAMPLE_MP4, publish_request, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -3,8 +3,6 @@
 Tasks run eagerly here, so retries follow at once; tests/test_workers.py waits out real delays.
 """
 
-import hashlib
-import hmac
 import json
 import time
 from datetime import timedelta
@@ -14,33 +12,11 @@ from django.utils import timezone
 
 from distribution.jobs import lifecycle
 from distribution.models import CallbackDelivery, PublishJob
-from tests.conftest import publish_request
-from tests.servers import LocalServer
+from tests.support.callbacks import SECRET, Receiver, verify
+from tests.support.samples import publish_request
+from tests.support.servers import LocalServer
 
-SECRET = "callback-secret-for-tests"
 PUBLISH = "/api/distribution/publish"
-
-
-class Receiver(LocalServer):
-    """Answers each POST with the next status of `statuses` (then 204), recording headers and body."""
-
-    def __init__(self, *statuses: int):
-        super().__init__()
-        self.statuses = list(statuses)
-        self.received: list[tuple[dict, bytes]] = []
-
-    def handle(self, handler):
-        body = handler.rfile.read(int(handler.headers["Content-Length"]))
-        self.received.append((dict(handler.headers), body))
-        self.send(handler, self.statuses.pop(0) if self.statuses else 204, b"")
-
-
-def verify(headers: dict, body: bytes, secret: str = SECRET) -> int:
-    """What a receiver does (README): check the signature over '<t>.<body>' and return t."""
-    fields = dict(part.split("=", 1) for part in headers["Distribution-Signature"].split(","))
-    expected = hmac.new(secret.encode(), fields["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(fields["v1"], expected)
-    return int(fields["t"])
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
 from distribution.models import PublishJob
-from tests.conftest import ORCHESTRATOR_KEY, publish_request
+from tests.support.samples import ORCHESTRATOR_KEY, publish_request
 
 PUBLISH = "/api/distribution/publish"
 

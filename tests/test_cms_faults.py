@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from distribution.jobs import lifecycle
 from distribution.models import PublishJob
-from tests.conftest import publish_request
+from tests.support.samples import publish_request
 
 PUBLISH = "/api/distribution/publish"
 

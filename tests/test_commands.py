@@ -11,11 +11,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from distribution.jobs.runner import publish
 from distribution.management.progress import TerminalProgress
 from distribution.models import MirroredRecord, PublishJob
-from distribution.publishing.pipeline import publish
-from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
-from tests.servers import Route
+from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
+from tests.support.servers import Route
+from tests.support.terminal import FakeTerminal, final_lines
 
 
 def run_json(*args) -> dict:
@@ -139,16 +140,6 @@ def test_failed_sync_exits_1_and_flags_nothing(db, cms):
     assert caught.value.returncode == 1
     assert json.loads(out.getvalue())["error"]["code"] == "cms_read_failed"
     assert list(MirroredRecord.objects.values_list("audit_log_id", "missing_from_cms")) == [("dist_kept", False)]
-
-
-class FakeTerminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def final_lines(terminal: FakeTerminal) -> list[str]:
-    """What the terminal shows in the end: the last redraw of each line."""
-    return [line.rsplit("\r", 1)[-1] for line in terminal.getvalue().split("\n") if line]
 
 
 def test_progress_is_drawn_on_a_terminal_only():

@@ -11,8 +11,8 @@ import pytest
 from django.core.checks import run_checks
 
 from distribution.conf import DistributionSettings, app_settings, from_env
-from tests.conftest import ROOT
-from tests.scaleout.services import REDIS_SERVER, RedisServer
+from tests.support.samples import ROOT
+from tests.support.services import REDIS_SERVER, RedisServer
 
 PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "p7Vq2m9XkR4tL8wZ1cN6bJ3hF5sD0gY2aE7uQ9iO4rT1yW8eK3xB6",

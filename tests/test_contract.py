@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 from distribution.api.serializers import component_schema, openapi_document
 from distribution.errors import ERRORS
 from distribution.models import MirroredRecord, PublishJob
-from tests.conftest import ROOT, publish_request
+from tests.support.samples import ROOT, publish_request
 
 # The docs whose examples and error table are checked: the README's publish, the API reference, the MCP page.
 DOCS = "\n".join((ROOT / name).read_text() for name in ("README.md", "docs/api.md", "docs/mcp.md"))

@@ -4,9 +4,9 @@ import re
 
 from django.contrib.auth.models import User
 
+from distribution.jobs.runner import publish
 from distribution.models import PublishJob
-from distribution.publishing.pipeline import publish
-from tests.conftest import make_attempt, publish_request
+from tests.support.samples import make_job, publish_request
 
 
 def test_dashboard_is_staff_only(client, db):
@@ -20,8 +20,8 @@ def test_dashboard_is_staff_only(client, db):
 
 def test_dashboard_shows_the_figures_chart_and_failures(admin_client):
     for latency in (100, 200, 300):
-        make_attempt("published", latency, size=1000)
-    failure = make_attempt(
+        make_job("published", latency, size=1000)
+    failure = make_job(
         "failed",
         12_500,
         days_ago=2,
@@ -29,7 +29,7 @@ def test_dashboard_shows_the_figures_chart_and_failures(admin_client):
         error_code="checksum_mismatch",
         error_message="sha256 of the downloaded bytes does not match final_edit.checksum.",
     )
-    make_attempt("running", None)  # not finished: left out of every figure
+    make_job("running", None)  # not finished: left out of every figure
 
     html = admin_client.get("/dashboard/").content.decode()
 
@@ -50,7 +50,7 @@ def test_dashboard_shows_the_figures_chart_and_failures(admin_client):
 
 def test_dashboard_lists_the_ten_latest_failures_newest_first(admin_client):
     for age in range(12):
-        make_attempt("failed", 10, days_ago=age, audit_log_id=f"dist_fail{age:02d}", error_code="asset_fetch_failed")
+        make_job("failed", 10, days_ago=age, audit_log_id=f"dist_fail{age:02d}", error_code="asset_fetch_failed")
 
     html = admin_client.get("/dashboard/").content.decode()
     table = html[html.index('id="latest-failures"') : html.index("</table>")]

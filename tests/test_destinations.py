@@ -28,8 +28,8 @@ from distribution.outbound.destinations import (
     refusal_reason,
 )
 from distribution.publishing.fetch import AssetStream
-from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, audit_events, publish_request
-from tests.servers import AssetServer, QuietServer, Route
+from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4, audit_events, publish_request
+from tests.support.servers import AssetServer, QuietServer, Route
 
 PUBLIC_IP = "93.184.216.34"
 

@@ -19,7 +19,7 @@ from distribution.outbound.deadline import Deadline
 from distribution.storage import direct_upload_wanted
 from distribution.storage.client import s3_client
 from distribution.storage.multipart import delete_object, upload_multipart
-from tests.processes import free_port, moto_client
+from tests.support.processes import free_port, moto_client
 
 MiB = 1024 * 1024
 PART = 5 * MiB  # S3's smallest part
@@ -138,7 +138,7 @@ def test_the_object_at_its_key_holds_the_source_bytes(bucket, size):
 def test_the_key_is_payloads_storage_s3_key(bucket):
     """Payload's storage-s3 stores a media file at prefix + filename: the plan's storage path."""
     from distribution.publishing.plan import build_plan
-    from tests.conftest import publish_request
+    from tests.support.samples import publish_request
 
     request = publish_request("https://assets.example.com/cut.mp4", audit_log_id="dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC")
     plan = build_plan(request)

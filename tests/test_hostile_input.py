@@ -9,9 +9,9 @@ import json
 
 import pytest
 
+from distribution.jobs.runner import run, submit
 from distribution.models import PublishJob
-from distribution.publishing.pipeline import run, submit
-from tests.conftest import publish_request
+from tests.support.samples import publish_request
 
 PUBLISH = "/api/distribution/publish"
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from config.celery import app
 from distribution.jobs import lifecycle
 from distribution.models import PublishJob
-from tests.conftest import SAMPLE_MP4, audit_events, publish_request
-from tests.servers import Route
+from tests.support.samples import SAMPLE_MP4, audit_events, publish_request
+from tests.support.servers import Route
 
 PUBLISH = "/api/distribution/publish"
 

@@ -18,9 +18,9 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from distribution.api.serializers import component_schema
-from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
-from tests.integration.conftest import free_port
-from tests.servers import Route
+from tests.support.processes import free_port
+from tests.support.samples import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
+from tests.support.servers import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_NAMES = {"distribution_publish", "distribution_dry_run", "distribution_get_record", "distribution_get_job"}

@@ -9,27 +9,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from distribution.models import PublishJob
 from distribution.operators import metrics
-from tests.conftest import SAMPLE_MP4, make_attempt, publish_request
-
-
-def scrape(client, **headers) -> dict[str, float]:
-    """GET /metrics, parsed by Prometheus's own client parser: {'name{labels}': value}."""
-    response = client.get("/metrics", **headers)
-    assert response.status_code == 200
-    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-    samples = {}
-    for family in text_string_to_metric_families(response.content.decode()):
-        for sample in family.samples:
-            labels = ",".join(f'{key}="{value}"' for key, value in sample.labels.items())
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
+from tests.support.pages import scrape
+from tests.support.samples import SAMPLE_MP4, make_job, publish_request
 
 
 def test_metrics_count_outcomes_and_bucket_latency_and_size(client, db):
-    make_attempt("published", 200, size=5 * 2**20)
-    make_attempt("published", 800, size=2**20)
-    make_attempt("failed", 20000, error_code="asset_fetch_failed")
-    make_attempt("running", None)  # not finished: not counted
+    make_job("published", 200, size=5 * 2**20)
+    make_job("published", 800, size=2**20)
+    make_job("failed", 20000, error_code="asset_fetch_failed")
+    make_job("running", None)  # not finished: not counted
 
     samples = scrape(client)
 
@@ -49,7 +37,7 @@ def test_metrics_count_outcomes_and_bucket_latency_and_size(client, db):
 
 def test_histogram_buckets_are_cumulative_up_to_the_count(client, db):
     for latency in (50, 300, 3000, 400000):
-        make_attempt("published", latency, size=latency * 1000)
+        make_job("published", latency, size=latency * 1000)
 
     response = client.get("/metrics")
     families = {family.name: family for family in text_string_to_metric_families(response.content.decode())}
@@ -108,9 +96,9 @@ def test_metrics_token_when_configured(client, db, settings):
 
 def test_summary_percentiles_rate_and_bytes(db):
     for latency in range(10, 201, 10):  # 20 published attempts, 10 ms .. 200 ms
-        make_attempt("published", latency, size=1000)
-    make_attempt("failed", 5000, size=7)
-    make_attempt("running", None, size=10**9)
+        make_job("published", latency, size=1000)
+    make_job("failed", 5000, size=7)
+    make_job("running", None, size=10**9)
 
     assert metrics.summary() == {
         "finished": 21,
@@ -136,11 +124,11 @@ def test_summary_without_attempts(db):
 
 
 def test_jobs_per_day_is_zero_filled_oldest_first(db):
-    make_attempt("published", 100)
-    make_attempt("published", 100)
-    make_attempt("running", None)
-    make_attempt("failed", 100, days_ago=3)
-    make_attempt("published", 100, days_ago=7)  # outside a 7-day window
+    make_job("published", 100)
+    make_job("published", 100)
+    make_job("running", None)
+    make_job("failed", 100, days_ago=3)
+    make_job("published", 100, days_ago=7)  # outside a 7-day window
 
     days = metrics.jobs_per_day(7)
 
@@ -150,12 +138,12 @@ def test_jobs_per_day_is_zero_filled_oldest_first(db):
 
 
 def test_dashboard_and_metrics_show_the_same_figures(admin_client):
-    make_attempt("published", 1200, size=2**20)
-    make_attempt("failed", 300, error_code="qc_not_passed")
-    make_attempt("failed", 900, error_code="cms_unavailable")
-    make_attempt("queued", None, audit_log_id="dist_q")  # one active job per audit_log_id
-    make_attempt("running", None, audit_log_id="dist_r1")
-    make_attempt("running", None, audit_log_id="dist_r2")
+    make_job("published", 1200, size=2**20)
+    make_job("failed", 300, error_code="qc_not_passed")
+    make_job("failed", 900, error_code="cms_unavailable")
+    make_job("queued", None, audit_log_id="dist_q")  # one active job per audit_log_id
+    make_job("running", None, audit_log_id="dist_r1")
+    make_job("running", None, audit_log_id="dist_r2")
 
     samples = scrape(admin_client)
     html = admin_client.get("/dashboard/").content.decode()
@@ -177,7 +165,7 @@ def test_dashboard_and_metrics_show_the_same_figures(admin_client):
 
 
 def test_openmetrics_when_the_scraper_asks_for_it(client, db):
-    make_attempt("published", 100)
+    make_job("published", 100)
     response = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0")
     assert response["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
     body = response.content.decode()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.processes import ROOT, VENV_BIN, Process, free_port
+from tests.support.processes import ROOT, VENV_BIN, Process, free_port
 
 GUNICORN = [str(VENV_BIN / "gunicorn"), "-c", "config/gunicorn.conf.py"]
 

@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from distribution.outbound import destinations
 from distribution.publishing.plan import RESERVED_METADATA_KEYS
-from tests.conftest import publish_request
+from tests.support.samples import publish_request
 
 PUBLISH = "/api/distribution/publish"
 HOSTILE_TEXT = ["\ud800", "a\udfffb", "\x00", "\u202e", "..", "../../etc", "a/" * 40, "\U0001d4fd\U0001d4f2", " ", ""]
@@ -82,14 +81,6 @@ def mutated_request(draw, video_url: str) -> dict:
 def encode(value) -> bytes:
     """JSON text as a client could send it: overflowing numbers instead of the non-JSON Infinity."""
     return json.dumps(value).replace("-Infinity", "-1e999").replace("Infinity", "1e999").encode()
-
-
-@pytest.fixture
-def no_dns(monkeypatch):
-    def resolve(host: str, port: int) -> list[str]:
-        return ["127.0.0.1"] if host == "127.0.0.1" else ["10.255.255.1"]
-
-    monkeypatch.setattr(destinations, "system_resolver", resolve)
 
 
 @pytest.fixture

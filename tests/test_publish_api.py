@@ -11,8 +11,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from distribution.models import MirroredRecord, PublishJob
-from tests.conftest import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, audit_events, publish_request
-from tests.servers import LocalServer, Route
+from tests.support.samples import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, audit_events, publish_request
+from tests.support.servers import LocalServer, Route
 
 PUBLISH = "/api/distribution/publish"
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -3,9 +3,9 @@
 import pytest
 
 from distribution.errors import PublishError
+from distribution.jobs.runner import publish, republish
 from distribution.models import MirroredRecord, PublishJob
-from distribution.publishing.pipeline import publish, republish
-from tests.conftest import SAMPLE_MP4, publish_request
+from tests.support.samples import SAMPLE_MP4, publish_request
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from schemathesis.core import NOT_SET
 from schemathesis.generation import GenerationMode
 
 from distribution.api.serializers import openapi_document
-from tests.test_property_publish import no_dns  # noqa: F401  (fixture)
 
 OPERATIONS = [("/api/distribution/publish", "POST"), ("/api/distribution/jobs/{job_id}", "GET")]
 
@@ -24,7 +23,7 @@ OPERATIONS = [("/api/distribution/publish", "POST"), ("/api/distribution/jobs/{j
 @pytest.mark.django_db
 @pytest.mark.parametrize(("path", "method"), OPERATIONS)
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_generated_requests_follow_the_contract(api_client, cms, asset_server, no_dns, path, method, mode):  # noqa: F811
+def test_generated_requests_follow_the_contract(api_client, cms, asset_server, no_dns, path, method, mode):
     schema = schemathesis.openapi.from_dict(openapi_document())  # what /api/schema/ serves
     operation = schema[path][method]
     seen = {"errors": 0, "answers": 0}

@@ -5,7 +5,7 @@ import pytest
 
 from distribution.errors import PublishError
 from distribution.publishing.plan import build_plan, check_public_url, new_audit_log_id, sanitise_path
-from tests.conftest import SAMPLE_CHECKSUM, publish_request
+from tests.support.samples import SAMPLE_CHECKSUM, publish_request
 
 URL = "https://assets.example.com/cut.mp4"
 

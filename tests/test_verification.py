@@ -20,11 +20,10 @@ from django.utils import timezone
 
 from distribution.models import MirroredRecord, RecordCheck, VerificationFinding, VerificationRun
 from distribution.operators import verification
-from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4
-from tests.servers import Route
-from tests.test_admin import result_rows
-from tests.test_commands import FakeTerminal, final_lines
-from tests.test_metrics import scrape
+from tests.support.pages import result_rows, scrape
+from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4
+from tests.support.servers import Route
+from tests.support.terminal import FakeTerminal, final_lines
 
 # The public URLs verified are the CMS double's, on 127.0.0.1.
 pytestmark = pytest.mark.usefixtures("loopback_allowed")

@@ -14,11 +14,11 @@ from django.core.management import call_command
 
 from config.celery import app
 from distribution.models import CallbackDelivery, PublishJob
-from tests.conftest import CMS_API_KEY, ORCHESTRATOR_KEY, SAMPLE_MP4, install_api_key, publish_request
-from tests.servers import Route
-from tests.test_callbacks import SECRET, Receiver, verify
-from tests.test_commands import FakeTerminal, final_lines
-from tests.workers import CeleryWorker
+from tests.support.callbacks import SECRET, Receiver, verify
+from tests.support.samples import CMS_API_KEY, ORCHESTRATOR_KEY, SAMPLE_MP4, install_api_key, publish_request
+from tests.support.servers import Route
+from tests.support.terminal import FakeTerminal, final_lines
+from tests.support.workers import CeleryWorker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HEADERS = {"X-API-Key": ORCHESTRATOR_KEY}

@@ -8,10 +8,10 @@ import pytest
 
 from config.celery import app
 from distribution.models import PublishJob
-from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
-from tests.integration.conftest import IT_KEY
-from tests.servers import Route
-from tests.workers import CeleryWorker
+from tests.support.payload import IT_KEY
+from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
+from tests.support.servers import Route
+from tests.support.workers import CeleryWorker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 HEADERS = {"X-API-Key": IT_KEY}

@@ -17,8 +17,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from distribution.models import MirroredRecord
-from tests.conftest import SAMPLE_CHECKSUM, publish_request, screenshot
-from tests.integration.conftest import IT_KEY, PayloadServer
+from tests.support.payload import IT_KEY, PayloadServer
+from tests.support.samples import SAMPLE_CHECKSUM, publish_request, screenshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -12,10 +12,10 @@ import pytest
 from django.core.management import call_command
 
 from distribution.models import MirroredRecord
-from tests.conftest import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
-from tests.integration.conftest import IT_KEY, PayloadServer
-from tests.processes import moto_client
-from tests.servers import Route
+from tests.support.payload import IT_KEY, PayloadServer
+from tests.support.processes import moto_client
+from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
+from tests.support.servers import Route
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

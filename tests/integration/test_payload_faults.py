@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from distribution.cms.client import PayloadCMSClient
-from tests.conftest import publish_request
-from tests.integration.conftest import IT_KEY
+from tests.support.payload import IT_KEY
+from tests.support.samples import publish_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -73,8 +73,8 @@ def test_failed_republish_keeps_the_published_media(live_server, cms, asset_serv
 
 
 def test_republish_takes_payloads_record_over_a_stale_mirror(live_server, cms, asset_server):
+    from distribution.jobs.runner import republish
     from distribution.models import MirroredRecord, PublishJob
-    from distribution.publishing.pipeline import republish
 
     audit_log_id = "dist_it_" + secrets.token_hex(6)
     assert publish(live_server, publish_request(asset_server.url + "/sample.mp4", audit_log_id=audit_log_id)).is_success

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from distribution.jobs.runner import publish
 from distribution.models import RecordCheck, VerificationRun
-from distribution.publishing.pipeline import publish
-from tests.conftest import publish_request
+from tests.support.samples import publish_request
 
 # The public URLs verified are the local PayloadCMS's, on 127.0.0.1.
 pytestmark = [

@@ -2,9 +2,9 @@ import os
 
 import pytest
 
-from tests.scaleout.cluster import running_cluster
-from tests.scaleout.services import missing_servers
-from tests.servers import AssetServer
+from tests.support.cluster import running_cluster
+from tests.support.servers import AssetServer
+from tests.support.services import missing_servers
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.scaleout.cluster import mp4_asset, publish_body, sha256
-from tests.servers import Route
+from tests.support.cluster import mp4_asset, publish_body, sha256
+from tests.support.servers import Route
 
 pytestmark = pytest.mark.scaleout
 

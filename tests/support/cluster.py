@@ -19,9 +19,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.conftest import PayloadServer
-from tests.processes import ROOT, VENV_BIN, Process, free_port
-from tests.scaleout.services import PostgresServer, RedisServer
+from tests.support.payload import PayloadServer
+from tests.support.processes import ROOT, VENV_BIN, Process, free_port
+from tests.support.services import PostgresServer, RedisServer
 
 CELERY = [str(VENV_BIN / "celery"), "-A", "config"]
 STATIC_ROOT = ROOT / "var" / "static"  # collected by scripts/setup

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.processes import Process, free_port
+from tests.support.processes import Process, free_port
 
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
