@@ -64,6 +64,7 @@ export const signedURL = (req: PayloadRequest, mediaSlug: string, media: MediaDo
   return `${route}${pathPart}?${query}`
 }
 
+/** The media document of an audit_log_id, without access checks: the download route serves anonymous viewers. */
 export const findMedia = async (req: PayloadRequest, mediaSlug: string, auditLogId: unknown) => {
   if (typeof auditLogId !== 'string' || !auditLogId) return undefined
   const { docs } = await req.payload.find({
