@@ -29,7 +29,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_acceptable": (406, "an Accept header that excludes JSON"),
     "request_too_large": (413, "the body is larger than DISTRIBUTION_MAX_REQUEST_BYTES"),
     "publish_in_progress": (409, "another job for this audit_log_id is queued or running"),
-    "record_unpublished": (409, "renewing the link of an unpublished record (publish it again instead)"),
+    "record_unpublished": (409, "renewing the link of, or re-publishing, an unpublished record: its file is gone"),
     "unsupported_media_type": (415, "the body is not JSON"),
     "qc_not_passed": (422, "qc_report.status is not pass"),
     "idempotency_key_reused": (422, "this Idempotency-Key came with another body within 24 h"),

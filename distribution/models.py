@@ -184,6 +184,7 @@ class VerificationRun(models.Model):
         RUNNING = "running"
         SOUND = "sound"
         PROBLEMS = "problems"
+        NOTHING = "nothing", "Nothing to check"
         FAILED = "failed", "Failed (not finished)"
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
@@ -192,6 +193,7 @@ class VerificationRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     records_checked = models.PositiveIntegerField(default=0)
     records_with_problems = models.PositiveIntegerField(default=0)
+    records_expired = models.PositiveIntegerField(default=0, help_text="Sound records whose link expired by design.")
     error = models.TextField(blank=True, help_text="Why the run could not finish (e.g. PayloadCMS unreachable).")
 
     class Meta:
@@ -208,6 +210,7 @@ class RecordCheck(models.Model):
     audit_log_id = models.CharField(max_length=128, db_index=True)
     checked_at = models.DateTimeField()
     codes = models.CharField(max_length=255, blank=True)
+    expired = models.BooleanField(default=False, help_text="Its link is past its expires_at (by design).")
 
     class Meta:
         ordering = ["-checked_at"]

@@ -218,6 +218,11 @@ def remove_unrecorded_upload(audit_log_id: str, storage_path: str) -> str:
                 cms.delete_media(media.get("id"))
                 return "The new media document and its file were deleted from PayloadCMS."
     except PublishError as cleanup:
+        if cleanup.code == "cms_auth_failed" and app_settings().s3_bucket:
+            # PayloadCMS refuses our credentials: it registered nothing of this publish, only the bucket holds it.
+            from distribution.storage.multipart import delete_object
+
+            return delete_object(storage_path)
         logger.error("Could not delete the new media document of %s: %s", audit_log_id, cleanup.message)
         return (
             f"The new media document for {audit_log_id} could not be deleted ({cleanup.code}); "
