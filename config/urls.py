@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from distribution.api.views import JobView, PublishView
+from distribution.api.views import JobView, PublishView, RecordLinkView, RecordListView, RecordView
 from distribution.operators.views import dashboard_view, landing_view, metrics_view
 
 urlpatterns = [
@@ -15,4 +15,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="openapi-schema"), name="api-redoc"),
     path("api/distribution/publish", PublishView.as_view(), name="distribution-publish"),
     path("api/distribution/jobs/<int:job_id>", JobView.as_view(), name="distribution-job"),
+    path("api/distribution/records", RecordListView.as_view(), name="distribution-records"),
+    path("api/distribution/records/<str:audit_log_id>", RecordView.as_view(), name="distribution-record"),
+    path("api/distribution/records/<str:audit_log_id>/link", RecordLinkView.as_view(), name="distribution-record-link"),
 ]

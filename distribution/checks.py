@@ -7,7 +7,16 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from kombu import Connection
 
-from distribution.conf import AUDIT_SINKS, FIELDS, S3_PART_BYTES_RANGE, DistributionSettings, app_settings, env_variable
+from distribution.conf import (
+    AUDIT_SINKS,
+    FIELDS,
+    MAX_URL_EXPIRY_HOURS,
+    S3_PART_BYTES_RANGE,
+    DistributionSettings,
+    app_settings,
+    env_variable,
+    url_expiry_hours_valid,
+)
 
 
 def _type_name(kind) -> str:
@@ -59,6 +68,15 @@ def check_distribution_settings(app_configs, **kwargs):
                 "The webhook audit sink has no URL to POST events to.",
                 hint="Set DISTRIBUTION_AUDIT_WEBHOOK_URL to an http(s) URL, or DISTRIBUTION_AUDIT_SINK=log.",
                 id="distribution.E003",
+            )
+        )
+    if not url_expiry_hours_valid(config.default_url_expiry_hours):
+        problems.append(
+            Error(
+                f"DISTRIBUTION_URL_EXPIRY_HOURS is {config.default_url_expiry_hours}: outside the lifetimes PayloadCMS "
+                "signs links for.",
+                hint=f"Set it from 1/60 (one minute) to {MAX_URL_EXPIRY_HOURS} hours.",
+                id="distribution.E006",
             )
         )
     problems += _direct_upload_problems(config)

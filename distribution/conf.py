@@ -7,6 +7,7 @@ settings, the object is rebuilt whenever Django's settings change (override_sett
 """
 
 import dataclasses
+import math
 from functools import cache
 from typing import Any
 
@@ -14,6 +15,10 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 AUDIT_SINKS = ("log", "webhook")
+# A download link's lifetime, in hours: one minute to 7 days, the longest an S3/R2 presigned URL lives
+# (PayloadCMS applies the same cap on local disk: one rule whatever the storage).
+MIN_URL_EXPIRY_HOURS = 1 / 60
+MAX_URL_EXPIRY_HOURS = 168
 # S3's part sizes: every part of a multipart upload but the last is at least 5 MiB, none over 5 GiB.
 S3_PART_BYTES_RANGE = (5 * 1024**2, 5 * 1024**3)
 
@@ -26,8 +31,8 @@ class DistributionSettings:
     # Project when a request names neither distribution_settings.project_id nor metadata.concept_id.
     default_project_id: str = "default"
     default_storage_prefix: str = "mvp"
-    # The expires_at horizon when PayloadCMS gives no expiry.
-    default_url_expiry_hours: int = dataclasses.field(default=72, metadata={"env": "DISTRIBUTION_URL_EXPIRY_HOURS"})
+    # The download link's lifetime (hours, 1/60 to 168) a publish asks PayloadCMS for when its request names none.
+    default_url_expiry_hours: float = dataclasses.field(default=72.0, metadata={"env": "DISTRIBUTION_URL_EXPIRY_HOURS"})
     max_asset_bytes: int = 5 * 1024**3
     # Larger publish request bodies are answered 413 before they are read.
     max_request_bytes: int = 256 * 1024
@@ -40,8 +45,6 @@ class DistributionSettings:
     http_timeout_seconds: float = 60.0
     # Plain-http public URLs are refused unless this is set (local development only).
     allow_http_public_url: bool = False
-    # When set, public_url = this base + "/" + storage path (e.g. an R2 public bucket domain).
-    public_base_url: str = ""
     # "log": JSON lines on the distribution.audit logger; "webhook": POSTed to audit_webhook_url.
     audit_sink: str = "log"
     audit_webhook_url: str = ""
@@ -83,8 +86,12 @@ class DistributionSettings:
         object.__setattr__(self, "api_keys", tuple(self.api_keys))
         object.__setattr__(self, "callback_retry_delays", tuple(float(d) for d in self.callback_retry_delays))
         object.__setattr__(self, "asset_hosts", tuple(self.asset_hosts))
-        object.__setattr__(self, "public_base_url", self.public_base_url.rstrip("/"))
         object.__setattr__(self, "s3_endpoint", self.s3_endpoint.rstrip("/"))
+
+
+def url_expiry_hours_valid(hours: float) -> bool:
+    """A lifetime PayloadCMS signs: one minute once rounded to whole seconds (as Payload does) to 168 h."""
+    return math.isfinite(hours) and round(hours * 3600) >= 60 and hours <= MAX_URL_EXPIRY_HOURS
 
 
 FIELDS = {field.name.upper(): field for field in dataclasses.fields(DistributionSettings)}

@@ -1,4 +1,4 @@
-"""The Distribution MCP tool: publish, dry-run and record lookup over the Model Context Protocol.
+"""The Distribution MCP tools: publish, dry-run, and the records (read, list, renew a link, unpublish).
 
 Same contract as the REST endpoint: the input schema is the publish request, the
 structured output is the `distribution_record`, and refusals come back as tool errors
@@ -9,6 +9,7 @@ Input is validated by the publish service (not by the SDK) so error codes match 
 import contextlib
 import json
 import re
+from typing import Any
 
 import uvicorn
 from asgiref.sync import sync_to_async
@@ -20,14 +21,17 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from distribution.api.serializers import component_schema
+from distribution.api.serializers import component_schema, openapi_document
 from distribution.errors import PublishError
 from distribution.jobs import dispatch
 from distribution.jobs.bodies import job_body
 from distribution.jobs.runner import publish
 from distribution.models import PublishJob
+from distribution.publishing import catalog, links
+from distribution.publishing.links import MAX_REASON_LENGTH
 from distribution.publishing.plan import AUDIT_LOG_ID_PATTERN
 from distribution.publishing.republish import find_record
+from distribution.records import moment
 
 
 def tools() -> list[types.Tool]:
@@ -35,7 +39,14 @@ def tools() -> list[types.Tool]:
     request = component_schema("PublishRequest")
     record = component_schema("DistributionRecord")
     job = component_schema("JobResponse")
-    lookup = {
+    listing = component_schema("RecordList")
+    renew = component_schema("RenewLinkRequest")
+    list_query = {
+        parameter["name"]: {**parameter["schema"], "description": parameter.get("description", "")}
+        for parameter in openapi_document()["paths"]["/api/distribution/records"]["get"]["parameters"]
+    }
+    list_query["cursor"]["description"] = "The previous answer's `cursor`."
+    lookup: dict[str, Any] = {
         "type": "object",
         "properties": {
             "audit_log_id": {
@@ -72,6 +83,51 @@ def tools() -> list[types.Tool]:
             outputSchema=record,
         ),
         types.Tool(
+            name="distribution_list_records",
+            description=(
+                "List published distribution records, oldest first, a page at a time: pass the answer's `cursor` "
+                "(null on the last page) to get the next. Paging while others publish repeats and skips nothing."
+            ),
+            inputSchema={"type": "object", "properties": list_query},
+            outputSchema={
+                "type": "object",
+                "properties": {
+                    "results": listing["properties"]["results"],
+                    "cursor": {"type": ["string", "null"], "description": "The next page's cursor; null: last page."},
+                },
+                "required": ["results", "cursor"],
+            },
+        ),
+        types.Tool(
+            name="distribution_renew_link",
+            description=(
+                "Have PayloadCMS sign a fresh download link for a published record, valid url_expiry_hours (omitted: "
+                "the record's own lifetime). No byte moves. Returns the updated distribution_record."
+            ),
+            inputSchema={
+                "type": "object",
+                "properties": {**lookup["properties"], **renew["properties"]},
+                "required": ["audit_log_id"],
+            },
+            outputSchema=record,
+        ),
+        types.Tool(
+            name="distribution_unpublish",
+            description=(
+                "Take a video down: PayloadCMS deletes its file and every link given out stops serving; the record "
+                "stays as a tombstone (public_url null, unpublished_at set). Idempotent. Returns the record."
+            ),
+            inputSchema={
+                "type": "object",
+                "properties": {
+                    **lookup["properties"],
+                    "reason": {"type": "string", "maxLength": MAX_REASON_LENGTH, "description": "Why (kept)."},
+                },
+                "required": ["audit_log_id"],
+            },
+            outputSchema=record,
+        ),
+        types.Tool(
             name="distribution_get_job",
             description="A publish job's state, stage, progress and, once ended, its distribution_record or error.",
             inputSchema={
@@ -98,7 +154,42 @@ def run_tool(name: str, arguments: dict) -> dict:
         return publish(arguments, source=PublishJob.Source.MCP, dry_run=True).distribution_record
     if name == "distribution_get_record":
         return find_record(_audit_log_id(arguments)).as_distribution_record()
+    if name == "distribution_list_records":
+        page = catalog.list_records(_record_query(arguments), arguments.get("cursor") or None)
+        return {"results": page.records, "cursor": page.next_cursor}
+    if name == "distribution_renew_link":
+        return links.renew_link(_audit_log_id(arguments), arguments.get("url_expiry_hours"), caller="mcp")
+    if name == "distribution_unpublish":
+        reason = arguments.get("reason") or ""
+        if not isinstance(reason, str):
+            raise PublishError("invalid_request", "Invalid request.", fields={"reason": ["Expected text."]})
+        return links.unpublish(_audit_log_id(arguments), reason, caller="mcp")
     raise PublishError("unknown_tool", f"No tool named {name!r}.")
+
+
+def _record_query(arguments: dict) -> catalog.RecordQuery:
+    """The listing's arguments, checked as the REST query is."""
+    errors: dict[str, list[str]] = {}
+    project_id = arguments.get("project_id")
+    if project_id is not None and not isinstance(project_id, str):
+        errors["project_id"] = ["Expected text."]
+    published_after = None
+    if arguments.get("published_after") is not None:
+        try:
+            published_after = moment(arguments["published_after"])
+        except (TypeError, ValueError):
+            published_after = None
+        if published_after is None or published_after.tzinfo is None:
+            errors["published_after"] = ["Expected an ISO 8601 date-time with a time zone."]
+    include_unpublished = arguments.get("include_unpublished", False)
+    if not isinstance(include_unpublished, bool):
+        errors["include_unpublished"] = ["Expected true or false."]
+    limit = arguments.get("limit", catalog.DEFAULT_PAGE_SIZE)
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        errors["limit"] = ["Expected a whole number."]
+    if errors:
+        raise PublishError("invalid_request", "Invalid request.", fields=errors)
+    return catalog.RecordQuery(project_id or None, published_after, include_unpublished, limit)
 
 
 def _audit_log_id(arguments: dict) -> str:

@@ -73,6 +73,7 @@ class PublishJob(models.Model):
         permissions = [
             ("republish", "Can re-publish distribution records"),
             ("publish", "Can publish through the API (session, token or API key callers)"),
+            ("unpublish", "Can unpublish distribution records (take a video down)"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -97,6 +98,26 @@ class PublishJob(models.Model):
     @property
     def status_url(self) -> str:
         return f"/api/distribution/jobs/{self.pk}"
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` of POST /api/distribution/publish: the job its first request started (api/idempotency.py).
+
+    Per caller; a retry with the same key and body within IDEMPOTENCY_KEY_TTL is answered from this job.
+    `job` is null only while the first request is being submitted.
+    """
+
+    key = models.CharField(max_length=255)
+    caller = models.CharField(max_length=150)
+    request_hash = models.CharField(max_length=64, help_text="sha256 of the request body as parsed JSON.")
+    job = models.ForeignKey(PublishJob, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["caller", "key"], name="one_idempotency_key_per_caller")]
+
+    def __str__(self):
+        return f"{self.caller}: {self.key}"
 
 
 class CallbackDelivery(models.Model):
@@ -132,8 +153,13 @@ class MirroredRecord(models.Model):
     tags = models.JSONField(default=list, blank=True)
     storage_path = models.CharField(max_length=1024, blank=True)
     public_url = models.URLField(max_length=2048, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="When public_url stops serving (null: never).")
+    url_expiry_hours = models.FloatField(null=True, blank=True, help_text="The lifetime its links are signed for.")
     published_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    unpublished_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="Set once unpublished: the file is gone, the record kept."
+    )
+    unpublish_reason = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     missing_from_cms = models.BooleanField(default=False, help_text="Set by sync when the CMS no longer has it.")
     synced_at = models.DateTimeField(auto_now=True)
@@ -158,6 +184,7 @@ class VerificationRun(models.Model):
         RUNNING = "running"
         SOUND = "sound"
         PROBLEMS = "problems"
+        NOTHING = "nothing", "Nothing to check"
         FAILED = "failed", "Failed (not finished)"
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
@@ -166,6 +193,7 @@ class VerificationRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     records_checked = models.PositiveIntegerField(default=0)
     records_with_problems = models.PositiveIntegerField(default=0)
+    records_expired = models.PositiveIntegerField(default=0, help_text="Sound records whose link expired by design.")
     error = models.TextField(blank=True, help_text="Why the run could not finish (e.g. PayloadCMS unreachable).")
 
     class Meta:
@@ -182,6 +210,7 @@ class RecordCheck(models.Model):
     audit_log_id = models.CharField(max_length=128, db_index=True)
     checked_at = models.DateTimeField()
     codes = models.CharField(max_length=255, blank=True)
+    expired = models.BooleanField(default=False, help_text="Its link is past its expires_at (by design).")
 
     class Meta:
         ordering = ["-checked_at"]

@@ -20,10 +20,13 @@ MIRRORED_FIELDS = (
     "storage_path",
     "public_url",
     "expires_at",
+    "url_expiry_hours",
     "published_at",
+    "unpublished_at",
+    "unpublish_reason",
     "metadata",
 )
-DATE_FIELDS = ("expires_at", "published_at")
+DATE_FIELDS = ("expires_at", "published_at", "unpublished_at")
 # The record fields an audit event carries, read from the job that wrote (or failed to write) the record.
 EVENT_RECORD_FIELDS = ("audit_log_id", "project_id", "storage_path", "public_url", "duration_seconds", "checksum")
 
@@ -40,10 +43,11 @@ def moment(value: datetime | str | None) -> datetime | None:
     return parse_datetime(value) if value else None
 
 
-def record_document(
-    plan, *, public_url: str | None, expires_at: datetime | None, published_at: datetime | None
-) -> dict:
-    """The `distributionRecords` document a publish of `plan` (a PublishPlan) writes."""
+def record_document(plan, *, published_at: datetime | None) -> dict:
+    """The `distributionRecords` document a publish of `plan` (a PublishPlan) writes.
+
+    No `public_url` nor `expires_at`: PayloadCMS signs the link for `url_expiry_hours` and sets both itself.
+    """
     return {
         "project_id": plan.project_id,
         "audit_log_id": plan.audit_log_id,
@@ -53,8 +57,7 @@ def record_document(
         "tags": plan.tags,
         "storage_path": plan.storage_path,
         "storage_prefix": plan.storage_prefix,
-        "public_url": public_url,
-        "expires_at": iso(expires_at) if expires_at else None,
+        "url_expiry_hours": plan.url_expiry_hours,
         "published_at": iso(published_at) if published_at else None,
         "metadata": plan.extra_metadata,
     }
@@ -62,11 +65,15 @@ def record_document(
 
 def distribution_record(doc: dict) -> dict:
     """The API's `distribution_record` (api.serializers.DistributionRecordSerializer) of a record document."""
-    expires_at = moment(doc.get("expires_at"))
+    expires_at, published_at, unpublished_at = (moment(doc.get(name)) for name in DATE_FIELDS)
     return {
         "storage_location": f"payloadcms://media/{doc.get('storage_path') or ''}",
         "public_url": doc.get("public_url") or None,
         "expires_at": iso(expires_at) if expires_at else None,
+        "url_expiry_hours": doc.get("url_expiry_hours"),
+        "published_at": iso(published_at) if published_at else None,
+        "unpublished_at": iso(unpublished_at) if unpublished_at else None,
+        "unpublish_reason": (doc.get("unpublish_reason") or None) if unpublished_at else None,
         "metadata": {
             "title": doc.get("title") or "",
             "duration_seconds": doc.get("duration_seconds"),
@@ -83,7 +90,7 @@ def mirror_fields(doc: dict) -> dict:
     fields = {name: doc.get(name) for name in MIRRORED_FIELDS}
     for name in DATE_FIELDS:
         fields[name] = moment(fields[name])
-    for name in ("project_id", "title", "checksum", "storage_path", "public_url"):
+    for name in ("project_id", "title", "checksum", "storage_path", "public_url", "unpublish_reason"):
         fields[name] = fields[name] or ""
     fields["tags"] = fields["tags"] or []
     fields["metadata"] = fields["metadata"] or {}
@@ -93,8 +100,10 @@ def mirror_fields(doc: dict) -> dict:
 def publish_request(doc: dict) -> dict:
     """The publish request that reproduces a record document: a re-publish of its published copy.
 
-    The storage prefix is the one stored with the record; only records written before it was stored
-    have it recovered from their storage_path.
+    The record keeps its own link lifetime (`url_expiry_hours`; the default only for a record without
+    one). The storage prefix is the one stored with the record; only records written before it was
+    stored have it recovered from their storage_path. `video_url` is the record's `public_url`, which
+    must still serve: a caller re-publishing an expired link renews it first (publishing/links.py).
     """
     audit_log_id, project_id = doc.get("audit_log_id") or "", doc.get("project_id") or ""
     prefix = doc.get("storage_prefix")
@@ -111,6 +120,7 @@ def publish_request(doc: dict) -> dict:
         "distribution_settings": {
             "project_id": project_id,
             "storage_prefix": prefix,
+            **({"url_expiry_hours": doc["url_expiry_hours"]} if doc.get("url_expiry_hours") is not None else {}),
             "metadata": {"title": doc.get("title") or "", "tags": doc.get("tags") or [], **(doc.get("metadata") or {})},
         },
         "audit_log_id": audit_log_id,

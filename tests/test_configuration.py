@@ -30,7 +30,7 @@ def test_defaults_live_in_the_dataclass_and_the_environment_overrides_them(monke
     monkeypatch.setenv("DISTRIBUTION_URL_EXPIRY_HOURS", "5")
     monkeypatch.setenv("DISTRIBUTION_API_KEYS", "a,b")
     monkeypatch.setenv("DISTRIBUTION_ALLOW_HTTP_PUBLIC_URL", "true")
-    monkeypatch.setenv("DISTRIBUTION_PUBLIC_BASE_URL", "https://media.example.com/")
+    monkeypatch.setenv("DISTRIBUTION_S3_ENDPOINT", "https://s3.example.com/")
 
     config = DistributionSettings(**{key.lower(): value for key, value in from_env(environ.Env()).items()})
 
@@ -39,7 +39,7 @@ def test_defaults_live_in_the_dataclass_and_the_environment_overrides_them(monke
         default_url_expiry_hours=5,
         api_keys=("a", "b"),
         allow_http_public_url=True,
-        public_base_url="https://media.example.com",
+        s3_endpoint="https://s3.example.com",
     )
     assert DistributionSettings().http_timeout_seconds == 60.0 and DistributionSettings().audit_sink == "log"
 

@@ -83,7 +83,17 @@ def test_tools_are_listed_with_their_schemas(server_env):
     assert request["required"] == ["final_edit", "qc_report"]
     assert request["properties"]["final_edit"]["properties"]["checksum"]["pattern"] == r"^sha256:[0-9a-fA-F]{64}$"
     assert "callback_url" in request["properties"]
-    assert set(record["required"]) == {"storage_location", "public_url", "expires_at", "metadata", "audit_log_id"}
+    assert set(record["required"]) == {
+        "storage_location",
+        "public_url",
+        "expires_at",
+        "url_expiry_hours",
+        "published_at",
+        "unpublished_at",
+        "unpublish_reason",
+        "metadata",
+        "audit_log_id",
+    }
     lookup = tools["distribution_get_record"].inputSchema
     assert lookup["required"] == ["audit_log_id"]
     assert lookup["properties"]["audit_log_id"]["pattern"] == request["properties"]["audit_log_id"]["pattern"]
@@ -199,6 +209,7 @@ def test_get_record_reads_payloadcms_when_the_mirror_lacks_it(server_env, cms):
             "storage_path": "proj-7/mvp/dist_cms_only.mp4",
             "public_url": "https://media.example.com/proj-7/mvp/dist_cms_only.mp4",
             "expires_at": "2026-11-28T12:00:00Z",
+            "url_expiry_hours": 72,
             "published_at": "2026-11-25T12:00:00Z",
             "metadata": {},
         }
@@ -210,6 +221,10 @@ def test_get_record_reads_payloadcms_when_the_mirror_lacks_it(server_env, cms):
         "storage_location": "payloadcms://media/proj-7/mvp/dist_cms_only.mp4",
         "public_url": "https://media.example.com/proj-7/mvp/dist_cms_only.mp4",
         "expires_at": "2026-11-28T12:00:00Z",
+        "url_expiry_hours": 72,
+        "published_at": "2026-11-25T12:00:00Z",
+        "unpublished_at": None,
+        "unpublish_reason": None,
         "metadata": {
             "title": "Launch teaser",
             "duration_seconds": 9.7,

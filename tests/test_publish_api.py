@@ -35,10 +35,21 @@ def test_publish_returns_distribution_record_and_writes_cms(api_client, cms, sam
     record = response.json()["distribution_record"]
     audit_log_id = record["audit_log_id"]
     path = f"concept-42/mvp/{audit_log_id}.mp4"
-    assert set(record) == {"storage_location", "public_url", "expires_at", "metadata", "audit_log_id"}
+    assert set(record) == {
+        "storage_location",
+        "public_url",
+        "expires_at",
+        "url_expiry_hours",
+        "published_at",
+        "unpublished_at",
+        "unpublish_reason",
+        "metadata",
+        "audit_log_id",
+    }
     assert record["storage_location"] == f"payloadcms://media/{path}"
-    assert record["public_url"] == f"{cms.url}/api/media/file/{path}"
-    assert ISO_UTC.match(record["expires_at"])
+    assert record["public_url"].startswith(f"{cms.url}/api/media/download/{path}?expires=")  # signed by the CMS
+    assert ISO_UTC.match(record["expires_at"]) and ISO_UTC.match(record["published_at"])
+    assert (record["url_expiry_hours"], record["unpublished_at"], record["unpublish_reason"]) == (72, None, None)
     assert record["metadata"] == {
         "title": "Sample cut",
         "duration_seconds": 2.0,
@@ -52,7 +63,7 @@ def test_publish_returns_distribution_record_and_writes_cms(api_client, cms, sam
     assert media["storage_path"] == path and media["audit_log_id"] == audit_log_id
     assert media["checksum"] == SAMPLE_CHECKSUM
     [stored] = cms.state.records
-    assert stored["public_url"] == record["public_url"]
+    assert stored["public_url"] == record["public_url"] and stored["url_expiry_hours"] == 72
     assert stored["tags"] == ["demo", "test"] and stored["title"] == "Sample cut"
     assert stored["metadata"] == {"concept_id": "concept-42"}
     # the audit event and the local attempt
@@ -183,18 +194,9 @@ def test_cms_unreachable_is_502(api_client, cms, settings, sample_url):
 def test_http_public_url_is_refused_unless_allowed(api_client, cms, settings, sample_url):
     settings.DISTRIBUTION = {**settings.DISTRIBUTION, "ALLOW_HTTP_PUBLIC_URL": False}
     response = post(api_client, publish_request(sample_url))
-    assert (response.status_code, response.json()["error"]["code"]) == (502, "invalid_public_url")
-    assert cms.state.records == []  # no record points at a URL we refused
-
-
-def test_public_base_url_builds_https_links(api_client, cms, settings, sample_url):
-    settings.DISTRIBUTION = {
-        **settings.DISTRIBUTION,
-        "ALLOW_HTTP_PUBLIC_URL": False,
-        "PUBLIC_BASE_URL": "https://media.example.com",
-    }
-    record = post(api_client, publish_request(sample_url, audit_log_id="dist_r2")).json()["distribution_record"]
-    assert record["public_url"] == "https://media.example.com/concept-42/mvp/dist_r2.mp4"
+    error = response.json()["error"]
+    assert (response.status_code, error["code"]) == (502, "invalid_public_url")
+    assert "PAYLOAD_PUBLIC_SERVER_URL" in error["message"] and "renew the link" in error["message"]
 
 
 def test_validation_errors_are_400_field_errors(api_client, cms):

@@ -10,7 +10,6 @@ import json
 import threading
 import time
 import tracemalloc
-from datetime import timedelta
 
 import httpx
 import pytest
@@ -42,12 +41,12 @@ def add_record(cms, audit_log_id: str, *, with_media: bool = True, **fields) -> 
         "project_id": "p",
         "checksum": SAMPLE_CHECKSUM,
         "storage_path": path,
-        "public_url": f"{cms.url}/api/media/file/{path}",
-        "expires_at": (timezone.now() + timedelta(days=1)).isoformat(),
+        "url_expiry_hours": 24,
         "published_at": timezone.now().isoformat(),
-        **fields,
     }
     cms.state.records.append(record)
+    cms.sign(record)  # the link the CMS signs: serves for a day
+    record.update(fields)
     return record
 
 

@@ -19,10 +19,15 @@ from distribution.conf import app_settings
 
 API_KEY_HEADER = "X-API-Key"
 PUBLISH_PERMISSION = "distribution.publish"
+UNPUBLISH_PERMISSION = "distribution.unpublish"
 
 
 class APIKeyCaller:
-    """The caller behind a valid API key: authenticated, not a Django user, allowed to publish only."""
+    """The caller behind a valid API key: authenticated, not a Django user, allowed to publish only.
+
+    Publishing includes reading the records and renewing their links; taking a video down
+    (distribution.unpublish) is for users and their DRF tokens, granted by an administrator.
+    """
 
     is_authenticated = True
     is_anonymous = False

@@ -12,7 +12,9 @@ from typing import Any
 from rest_framework import serializers
 
 from distribution.errors import ERROR_CODES
-from distribution.publishing.plan import AUDIT_LOG_ID_PATTERN, CHECKSUM_PATTERN
+from distribution.publishing.catalog import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from distribution.publishing.links import MAX_REASON_LENGTH
+from distribution.publishing.plan import AUDIT_LOG_ID_PATTERN, CHECKSUM_PATTERN, URLExpiryHoursField
 
 JOB_STATUSES = ("queued", "running", "published", "failed")
 JOB_STAGES = ("download", "upload", "record")
@@ -34,15 +36,56 @@ class DistributionRecordSerializer(serializers.Serializer):
     )
     public_url = serializers.URLField(
         allow_null=True,
-        help_text="The download link; null in a dry run unless DISTRIBUTION_PUBLIC_BASE_URL predicts it.",
+        help_text="The download link PayloadCMS signed; null once unpublished, and in a dry run (not signed yet).",
     )
-    expires_at = serializers.DateTimeField(allow_null=True, help_text="UTC, e.g. 2026-11-28T12:00:00Z")
+    expires_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When public_url stops serving, UTC, e.g. 2026-11-28T12:00:00Z; null: it does not expire "
+        "(PayloadCMS with PUBLIC_LINKS=true), it is unpublished, or a dry run.",
+    )
+    url_expiry_hours = serializers.FloatField(
+        allow_null=True, help_text="The lifetime the record's links are signed for, in hours."
+    )
+    published_at = serializers.DateTimeField(
+        allow_null=True, help_text="When it was last published; null in a dry run."
+    )
+    unpublished_at = serializers.DateTimeField(allow_null=True, help_text="Set once unpublished (the file is gone).")
+    unpublish_reason = serializers.CharField(allow_null=True, help_text="Why it was unpublished, if said.")
     metadata = RecordMetadataSerializer()
     audit_log_id = serializers.RegexField(AUDIT_LOG_ID_PATTERN)
 
 
 class PublishResponseSerializer(serializers.Serializer):
     distribution_record = DistributionRecordSerializer()
+
+
+class RenewLinkRequestSerializer(serializers.Serializer):
+    url_expiry_hours = URLExpiryHoursField(
+        required=False, allow_null=True, default=None, help_text="1/60 to 168; omitted: the record's own lifetime."
+    )
+
+
+class UnpublishRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=MAX_REASON_LENGTH, help_text="Why (kept)."
+    )
+
+
+class RecordListQuerySerializer(serializers.Serializer):
+    project_id = serializers.CharField(required=False, allow_blank=True, help_text="Only this project's records.")
+    published_after = serializers.DateTimeField(
+        required=False, help_text="Only records published at or after this ISO 8601 moment."
+    )
+    include_unpublished = serializers.BooleanField(
+        required=False, default=False, help_text="Also list unpublished records (tombstones)."
+    )
+    limit = serializers.IntegerField(required=False, default=DEFAULT_PAGE_SIZE, min_value=1, max_value=MAX_PAGE_SIZE)
+    cursor = serializers.CharField(required=False, help_text="From the previous page's `next`.")
+
+
+class RecordListSerializer(serializers.Serializer):
+    results = DistributionRecordSerializer(many=True)
+    next = serializers.URLField(allow_null=True, help_text="The next page; null on the last one.")
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -6,18 +6,16 @@ audit_log_id describes each publish. Authentication uses Payload's API-key
 header; the key is never put into messages or exceptions.
 
 Whatever PayloadCMS answers, the client raises a `cms_*` PublishError rather than
-a KeyError or ValueError: a 2xx answer that is not JSON, lacks `doc`/`docs`, or
-carries an unreadable URL or expiry is `cms_bad_response`.
+a KeyError or ValueError: a 2xx answer that is not JSON or lacks `doc`/`docs` is
+`cms_bad_response`. PayloadCMS signs the download links: a record's `public_url`
+and `expires_at` are always its own.
 """
 
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import datetime
-from urllib.parse import urljoin
 
 import httpx
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 
 from distribution.conf import app_settings
 from distribution.errors import PublishError
@@ -55,7 +53,7 @@ class PayloadCMSClient:
 
         `where` is Payload's query, e.g. {"project_id": {"equals": "p1"}}.
         """
-        filters = {f"where[{field}][{op}]": value for field, ops in (where or {}).items() for op, value in ops.items()}
+        filters = _where_params(where or {})
         page = 1
         while True:
             params = {**filters, "limit": page_size, "page": page, "depth": 0, "sort": "createdAt"}
@@ -110,25 +108,53 @@ class PayloadCMSClient:
         body = self._request("PUT", f"/api/{DISTRIBUTION_RECORDS}/upsert", "cms_record_failed", json=record)
         return _doc(body, DISTRIBUTION_RECORDS)
 
-    def absolute_url(self, url) -> str:
-        """Payload answers local-disk file URLs relative to its own server."""
-        if url is not None and not isinstance(url, str):
-            raise _bad_response("PayloadCMS answered a media document whose url is not text.")
-        return urljoin(self.base_url + "/", url) if url else ""
+    def renew_link(self, audit_log_id: str, url_expiry_hours: float | None) -> dict:
+        """Have PayloadCMS sign a fresh link for the record's file (no byte moves); the updated record document.
 
-    @staticmethod
-    def media_expiry(media: dict) -> datetime | None:
-        """The signed-URL expiry PayloadCMS gives a media document, if any (ISO 8601 with a time zone)."""
-        raw = media.get("url_expires_at") or media.get("expires_at")
-        if not raw:
-            return None
-        moment = parse_datetime(raw) if isinstance(raw, str) else None
-        if moment is None or moment.tzinfo is None:
-            raise _bad_response(f"PayloadCMS answered an unreadable url_expires_at {str(raw)[:60]!r}.")
-        return moment
+        `url_expiry_hours` None keeps the record's own lifetime. Unknown id: record_not_found; an unpublished
+        record has no file to link to: record_unpublished.
+        """
+        body = {"audit_log_id": audit_log_id, "url_expiry_hours": url_expiry_hours}
+        answer = self._request(
+            "POST",
+            f"/api/{DISTRIBUTION_RECORDS}/link",
+            "cms_record_failed",
+            json=body,
+            refusals={404: "record_not_found", 409: "record_unpublished"},
+        )
+        return _doc(answer, DISTRIBUTION_RECORDS)
+
+    def unpublish_record(self, audit_log_id: str, reason: str) -> dict:
+        """Delete the record's media document and file, keep the record as a tombstone; the tombstone.
+
+        Idempotent on Payload's side: a second call answers the first tombstone. Unknown id: record_not_found.
+        """
+        answer = self._request(
+            "POST",
+            f"/api/{DISTRIBUTION_RECORDS}/unpublish",
+            "cms_record_failed",
+            json={"audit_log_id": audit_log_id, "reason": reason or None},
+            refusals={404: "record_not_found"},
+        )
+        return _doc(answer, DISTRIBUTION_RECORDS)
+
+    def find_records(self, where: dict, *, sort: list[str], limit: int) -> list[dict]:
+        """The first `limit` `distributionRecords` matching Payload's `where` query, in `sort` order."""
+        params = {**_where_params(where), "limit": limit, "depth": 0, "sort": ",".join(sort)}
+        return _docs(self._request("GET", f"/api/{DISTRIBUTION_RECORDS}", "cms_read_failed", params=params), "records")
 
     # -- plumbing --------------------------------------------------------------
-    def _request(self, method: str, path: str, error_code: str, *, headers: dict | None = None, **kwargs) -> dict:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        error_code: str,
+        *,
+        headers: dict | None = None,
+        refusals: dict[int, str] | None = None,
+        **kwargs,
+    ) -> dict:
+        """PayloadCMS's JSON answer; a failure raises `error_code`, or the code `refusals` names for its status."""
         try:
             response = self.http.request(
                 method, self.base_url + path, headers={**self._headers, **(headers or {})}, **kwargs
@@ -147,6 +173,9 @@ class PayloadCMSClient:
                 f"PayloadCMS refused our credentials (HTTP {response.status_code}) for {method} {path}; "
                 "check PAYLOADCMS_API_KEY.",
             )
+        if response.status_code in (refusals or {}):
+            assert refusals is not None
+            raise PublishError(refusals[response.status_code], self._reason(response))
         if response.status_code >= 400:
             raise (RefusedForSize if response.status_code == 413 else PublishError)(
                 error_code,
@@ -189,6 +218,11 @@ def remove_unrecorded_upload(audit_log_id: str, storage_path: str) -> str:
                 cms.delete_media(media.get("id"))
                 return "The new media document and its file were deleted from PayloadCMS."
     except PublishError as cleanup:
+        if cleanup.code == "cms_auth_failed" and app_settings().s3_bucket:
+            # PayloadCMS refuses our credentials: it registered nothing of this publish, only the bucket holds it.
+            from distribution.storage.multipart import delete_object
+
+            return delete_object(storage_path)
         logger.error("Could not delete the new media document of %s: %s", audit_log_id, cleanup.message)
         return (
             f"The new media document for {audit_log_id} could not be deleted ({cleanup.code}); "
@@ -210,6 +244,24 @@ def _doc(body: dict, collection: str) -> dict:
     if not isinstance(doc, dict) or doc.get("id") in (None, ""):
         raise _bad_response(f"PayloadCMS answered a {collection} write without the document ('doc' with an 'id').")
     return doc
+
+
+def _where_params(where: dict) -> dict[str, str]:
+    """Payload's query-string form of a `where` query: {"and": [{"a": {"equals": 1}}]} -> where[and][0][a][equals]=1."""
+    params: dict[str, str] = {}
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}[{key}]")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{prefix}[{index}]")
+        else:
+            params[prefix] = "true" if node is True else "false" if node is False else str(node)
+
+    walk(where, "where")
+    return params
 
 
 def _docs(body: dict, collection: str) -> list[dict]:

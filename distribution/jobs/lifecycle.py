@@ -185,15 +185,16 @@ def _set_outcome(job: PublishJob, error: PublishError | None) -> dict:
     job.latency_ms = round((job.finished_at - job.started_at).total_seconds() * 1000)
     if error is None:
         job.status = Status.PUBLISHED
-        event = {**event_record_fields(job), "published_at": iso(job.finished_at)}
-        job.audit_event = audit.build_event(**event, status="published")
+        expires_at = (job.distribution_record or {}).get("expires_at")
+        event = {**event_record_fields(job), "published_at": iso(job.finished_at), "expires_at": expires_at}
+        job.audit_event = audit.build_event(**event, caller=job.caller or None, status="published")
     else:
         job.status = Status.FAILED
         job.error_code, job.error_message, job.error_detail = error.code, error.message, error.operator_detail
         job.error_fields = error.fields
         job.audit_log_id = error.audit_log_id or job.audit_log_id
         event = event_record_fields(job)
-        job.audit_event = audit.build_event(**event, status="failed", error_code=error.code)
+        job.audit_event = audit.build_event(**event, caller=job.caller or None, status="failed", error_code=error.code)
     return job.audit_event
 
 

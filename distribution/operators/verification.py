@@ -2,8 +2,12 @@
 
 Every `distributionRecords` document in PayloadCMS (optionally one project, published since a date, or a random
 sample) is checked: its public_url serves an MP4 of the recorded size, its `media` document exists with the same
-storage path and checksum, it has not expired and, when asked, the served bytes hash to the recorded sha256.
-A run is stored as a VerificationRun with one RecordCheck per record and one VerificationFinding per problem.
+storage path and checksum and, when asked, the served bytes hash to the recorded sha256. A link past its
+`expires_at` is expired by design: reported (the run's `records_expired`), not a problem unless asked, but a
+problem if it still serves (`expiry_not_enforced`). An unpublished record (a tombstone) is sound when its media
+document is gone and no link a publish of it answered still serves (`takedown_incomplete` otherwise).
+A run is stored as a VerificationRun with one RecordCheck per record and one VerificationFinding per problem;
+a run that selected no record says so (status `nothing`) rather than calling nothing sound.
 
 Records are checked by `concurrency` threads that are never handed more than `concurrency` records at a time, and
 files are hashed chunk by chunk, so memory stays flat whatever the number of records or their sizes. Only the
@@ -26,7 +30,7 @@ from distribution.cms import mirror
 from distribution.cms.client import DISTRIBUTION_RECORDS, MEDIA, PayloadCMSClient
 from distribution.conf import app_settings
 from distribution.errors import PublishError
-from distribution.models import RecordCheck, VerificationFinding, VerificationRun
+from distribution.models import PublishJob, RecordCheck, VerificationFinding, VerificationRun
 from distribution.outbound import destinations
 from distribution.outbound.clients import new_client
 from distribution.publishing.plan import check_public_url
@@ -38,7 +42,19 @@ CHECKSUM_MISMATCH = "checksum_mismatch"
 MEDIA_MISSING = "media_missing"
 EXPIRED = "expired"
 PATH_MISMATCH = "path_mismatch"
-CODES = (URL_UNREACHABLE, SIZE_MISMATCH, CHECKSUM_MISMATCH, MEDIA_MISSING, EXPIRED, PATH_MISMATCH)
+EXPIRY_NOT_ENFORCED = "expiry_not_enforced"
+TAKEDOWN_INCOMPLETE = "takedown_incomplete"
+CODES = (
+    URL_UNREACHABLE,
+    SIZE_MISMATCH,
+    CHECKSUM_MISMATCH,
+    MEDIA_MISSING,
+    EXPIRED,
+    PATH_MISMATCH,
+    EXPIRY_NOT_ENFORCED,
+    TAKEDOWN_INCOMPLETE,
+)
+SERVING = (200, 206)
 
 CHUNK_SIZE = 1024 * 1024
 SAVE_BATCH = 200
@@ -52,6 +68,7 @@ class Options:
     sample: int | None = None
     checksum: bool = False
     concurrency: int = 4
+    expired_is_problem: bool = False  # a record past its expires_at is reported as `expired`, not only counted
 
     def as_dict(self) -> dict:
         return {**asdict(self), "since": iso(self.since) if self.since else None}
@@ -82,10 +99,11 @@ def verify(
             destinations.guarded_client(timeout=timeout) if http is None else nullcontext(http) as files,
         ):
             cms = PayloadCMSClient.from_settings(client)
-            checker = _Checker(cms, files, options.checksum)
-            for doc, problems, total in _check_all(_selected_records(cms, options), checker, options.concurrency):
+            checker = _Checker(cms, files, options.checksum, options.expired_is_problem)
+            selected = _with_earlier_links(_selected_records(cms, options))
+            for (doc, _), (problems, expired), total in _check_all(selected, checker, options.concurrency):
                 mirror.upsert(doc)
-                results.add(doc["audit_log_id"], problems)
+                results.add(doc["audit_log_id"], problems, expired)
                 if progress:
                     progress(run.records_checked, total)
     except BaseException as exc:
@@ -96,7 +114,10 @@ def verify(
         run.save()
         raise
     results.save()
-    run.status = VerificationRun.Status.PROBLEMS if run.records_with_problems else VerificationRun.Status.SOUND
+    if not run.records_checked:
+        run.status = VerificationRun.Status.NOTHING
+    else:
+        run.status = VerificationRun.Status.PROBLEMS if run.records_with_problems else VerificationRun.Status.SOUND
     run.finished_at = timezone.now()
     run.save()
     return run
@@ -123,9 +144,26 @@ def _selected_records(cms: PayloadCMSClient, options: Options) -> Iterator[tuple
             yield doc, len(chosen)
 
 
-def _check_all(records: Iterator[tuple[dict, int]], checker: "_Checker", concurrency: int):
+def _with_earlier_links(records: Iterator[tuple[dict, int]]) -> Iterator[tuple[tuple[dict, list[str]], int]]:
+    """((document, links its publish jobs answered), total) for unpublished records, whose own link is gone.
+
+    Read here, in the calling thread (the only one touching the database).
+    """
+    for doc, total in records:
+        earlier: list[str] = []
+        if doc.get("unpublished_at"):
+            earlier = list(
+                PublishJob.objects.filter(audit_log_id=doc["audit_log_id"], status=PublishJob.Status.PUBLISHED)
+                .exclude(public_url="")
+                .values_list("public_url", flat=True)
+                .distinct()
+            )
+        yield (doc, earlier), total
+
+
+def _check_all(records: Iterator[tuple[tuple[dict, list[str]], int]], checker: "_Checker", concurrency: int):
     """Yield (document, problems, total) as checks finish, with at most `concurrency` records in flight."""
-    pending: dict[Future, tuple[dict, int]] = {}
+    pending: dict[Future, tuple[tuple[dict, list[str]], int]] = {}
 
     def finished():
         done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -138,7 +176,7 @@ def _check_all(records: Iterator[tuple[dict, int]], checker: "_Checker", concurr
             for doc, total in records:
                 if len(pending) >= concurrency:
                     yield from finished()
-                pending[pool.submit(checker.check, doc)] = (doc, total)
+                pending[pool.submit(checker.check, *doc)] = (doc, total)
             while pending:
                 yield from finished()
         finally:
@@ -149,17 +187,55 @@ def _check_all(records: Iterator[tuple[dict, int]], checker: "_Checker", concurr
 class _Checker:
     """The checks of one record; runs in worker threads, so it only talks HTTP."""
 
-    def __init__(self, cms: PayloadCMSClient, http: httpx.Client, stream_checksum: bool):
+    def __init__(self, cms: PayloadCMSClient, http: httpx.Client, stream_checksum: bool, expired_is_problem: bool):
         self.cms = cms
         self.http = http
         self.stream_checksum = stream_checksum
+        self.expired_is_problem = expired_is_problem
 
-    def check(self, doc: dict) -> list[Problem]:
+    def check(self, doc: dict, earlier_links: list[str]) -> tuple[list[Problem], bool]:
+        """(problems, whether its link is expired by design)."""
         media = self.cms.find_by_audit_log_id(MEDIA, doc["audit_log_id"])
-        problems = self._media_problems(doc, media) + self._expiry_problems(doc)
+        if doc.get("unpublished_at"):
+            return self._takedown_problems(media, earlier_links), False
+        problems = self._media_problems(doc, media)
+        url = doc.get("public_url") or ""
+        expires_at = moment(doc.get("expires_at"))
+        if expires_at and expires_at <= timezone.now():
+            if self.expired_is_problem:
+                problems.append(Problem(EXPIRED, f"The record's link expired at {iso(expires_at)}."))
+            if self._serves(url):
+                problems.append(
+                    Problem(
+                        EXPIRY_NOT_ENFORCED, f"public_url still serves the file after its expiry ({iso(expires_at)})."
+                    )
+                )
+            return problems, True
         expected_size = media.get("filesize") if media else None
-        problems += self._url_problems(doc.get("public_url") or "", expected_size, (doc.get("checksum") or "").lower())
+        problems += self._url_problems(url, expected_size, (doc.get("checksum") or "").lower())
+        return problems, False
+
+    def _takedown_problems(self, media: dict | None, earlier_links: list[str]) -> list[Problem]:
+        problems = []
+        if media is not None:
+            problems.append(Problem(TAKEDOWN_INCOMPLETE, "Unpublished, but PayloadCMS still has its media document."))
+        serving = sum(self._serves(url) for url in earlier_links)
+        if serving:
+            problems.append(
+                Problem(
+                    TAKEDOWN_INCOMPLETE, f"Unpublished, but {serving} link(s) given out earlier still serve the file."
+                )
+            )
         return problems
+
+    def _serves(self, url: str) -> bool:
+        """Whether the link answers with the file (a one-byte range); a refused or failing link does not serve."""
+        try:
+            check_public_url(url)
+            with destinations.open_stream(self.http, url, headers={"Range": "bytes=0-0"}) as response:
+                return response.status_code in SERVING
+        except (PublishError, destinations.DestinationRefused, httpx.HTTPError):
+            return False
 
     @staticmethod
     def _media_problems(doc: dict, media: dict | None) -> list[Problem]:
@@ -183,14 +259,6 @@ class _Checker:
                 )
             )
         return problems
-
-    @staticmethod
-    def _expiry_problems(doc: dict) -> list[Problem]:
-        """A record without expires_at never expires."""
-        expires_at = moment(doc.get("expires_at"))
-        if expires_at and expires_at <= timezone.now():
-            return [Problem(EXPIRED, f"The record expired at {iso(expires_at)}.")]
-        return []
 
     def _url_problems(self, url: str, expected_size: int | None, expected_checksum: str) -> list[Problem]:
         """GET the public URL: a one-byte range normally, the whole file when hashing it.
@@ -257,11 +325,16 @@ class _Results:
         self.checks: list[RecordCheck] = []
         self.findings: list[VerificationFinding] = []
 
-    def add(self, audit_log_id: str, problems: list[Problem]) -> None:
+    def add(self, audit_log_id: str, problems: list[Problem], expired: bool) -> None:
         self.run.records_checked += 1
         self.run.records_with_problems += bool(problems)
+        self.run.records_expired += expired
         codes = ",".join(sorted({problem.code for problem in problems}))
-        self.checks.append(RecordCheck(run=self.run, audit_log_id=audit_log_id, checked_at=timezone.now(), codes=codes))
+        self.checks.append(
+            RecordCheck(
+                run=self.run, audit_log_id=audit_log_id, checked_at=timezone.now(), codes=codes, expired=expired
+            )
+        )
         self.findings += [
             VerificationFinding(run=self.run, audit_log_id=audit_log_id, code=problem.code, message=problem.message)
             for problem in problems
@@ -286,6 +359,10 @@ def report(run: VerificationRun) -> dict:
         "records_checked": run.records_checked,
         "records_sound": run.records_checked - run.records_with_problems,
         "records_with_problems": run.records_with_problems,
+        "records_expired": run.records_expired,
+        "expired": list(
+            run.checks.filter(expired=True).order_by("audit_log_id").values_list("audit_log_id", flat=True)
+        ),
         "problem_counts": problem_counts(run),
         "problems": [
             {"audit_log_id": audit_log_id, "code": code, "message": message}
@@ -305,5 +382,5 @@ def problem_counts(run: VerificationRun | None) -> dict[str, int]:
 def latest_finished_run() -> VerificationRun | None:
     """The newest run that checked everything it selected (failed runs are partial)."""
     return VerificationRun.objects.filter(
-        status__in=[VerificationRun.Status.SOUND, VerificationRun.Status.PROBLEMS]
+        status__in=[VerificationRun.Status.SOUND, VerificationRun.Status.PROBLEMS, VerificationRun.Status.NOTHING]
     ).first()

@@ -1,4 +1,4 @@
-"""Step 5: emit one JSON audit event per publish job.
+"""Step 5: emit one JSON audit event per publish job, link renewal and unpublish.
 
 Each event carries its own `event_id` and `timestamp` (when it was emitted) beside the publish's fields
 (schema in README, "Audit events"). The sink is `app_settings().audit_sink`: `log` hands the event to the
@@ -22,9 +22,13 @@ EVENT_FIELDS = (
     "project_id",
     "storage_path",
     "public_url",
+    "expires_at",
     "duration_seconds",
     "checksum",
     "published_at",
+    "unpublished_at",
+    "unpublish_reason",
+    "caller",
     "status",
     "error_code",
 )

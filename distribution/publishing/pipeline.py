@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 import httpx
@@ -48,42 +48,29 @@ def execute(plan: PublishPlan, http: httpx.Client, progress: StageProgress | Non
     Each piece goes on to PayloadCMS as it arrives, hashed on the way, and PayloadCMS keeps the file
     only if the whole body came and matches the checksum.
     """
-    config = app_settings()
     started = time.monotonic()
-    if config.public_base_url:  # before any transfer: the URL we would answer is sound
-        check_public_url(f"{config.public_base_url}/{plan.storage_path}")
     with _asset(plan, progress, "upload", deadline) as asset:
         cms = PayloadCMSClient.from_settings(http)
         with _upload_removed_on_failure(plan, asset):
-            media = _upload(cms, plan, asset, deadline)
+            _upload(cms, plan, asset, deadline)
             upload_ms = _elapsed_ms(started)
             if progress:
                 progress("record", asset.size, asset.declared_size)
-            public_url = check_public_url(_public_url(cms, plan, media))
             published_at = timezone.now()
-            stored = cms.upsert_distribution_record(
-                record_document(
-                    plan,
-                    public_url=public_url,
-                    expires_at=cms.media_expiry(media) or _default_expiry(plan),
-                    published_at=published_at,
-                )
-            )
+            stored = cms.upsert_distribution_record(record_document(plan, published_at=published_at))
     mirror.upsert(stored)
+    check_link(stored)
     return PublishResult(distribution_record(stored), asset.size, asset.fetch_ms, upload_ms, published_at)
 
 
 def dry_run(plan: PublishPlan, http: httpx.Client, progress: StageProgress | None, deadline: Deadline) -> PublishResult:
-    """Download and verify the asset and derive the record a publish would write; keep nothing."""
-    base = app_settings().public_base_url
+    """Download and verify the asset and derive the record a publish would write; keep nothing.
+
+    Its `public_url` and `expires_at` are null: PayloadCMS signs the link when it stores the file.
+    """
     with _asset(plan, progress, "download", deadline) as asset:
         asset.drain()
-    document = record_document(
-        plan,
-        public_url=f"{base}/{plan.storage_path}" if base else None,
-        expires_at=_default_expiry(plan),
-        published_at=None,
-    )
+    document = record_document(plan, published_at=None)
     return PublishResult(distribution_record(document), asset.size, asset.fetch_ms)
 
 
@@ -95,6 +82,25 @@ def http_client(http: httpx.Client | None, deadline: Deadline | None = None) -> 
         return
     with new_client(event_hooks={"request": [deadline.clamp_timeouts]} if deadline else None) as client:
         yield client
+
+
+def check_link(doc: dict) -> None:
+    """The link PayloadCMS signed must be absolute HTTPS (http only where allowed); invalid_public_url otherwise.
+
+    Checked once the record is written (Payload makes the link then): the record stays, with the link
+    its PAYLOAD_PUBLIC_SERVER_URL gave; fix that setting and renew the link.
+    """
+    url = doc.get("public_url")
+    if url is None and doc.get("unpublished_at"):
+        return
+    try:
+        check_public_url(url or "")
+    except PublishError as error:
+        error.message += (
+            " The record is written with it: set PayloadCMS's PAYLOAD_PUBLIC_SERVER_URL to its public HTTPS origin, "
+            "then renew the link."
+        )
+        raise
 
 
 def as_publish_error(exc: Exception) -> PublishError:
@@ -150,15 +156,6 @@ def _upload_removed_on_failure(plan: PublishPlan, asset: AssetStream):
         if error is not asset.failure:
             error.message += " " + remove_unrecorded_upload(plan.audit_log_id, plan.storage_path)
         raise
-
-
-def _public_url(cms: PayloadCMSClient, plan: PublishPlan, media: dict) -> str:
-    base = app_settings().public_base_url
-    return f"{base}/{plan.storage_path}" if base else cms.absolute_url(media.get("url") or "")
-
-
-def _default_expiry(plan: PublishPlan) -> datetime:
-    return timezone.now() + timedelta(hours=plan.url_expiry_hours)
 
 
 def _elapsed_ms(since: float) -> int:

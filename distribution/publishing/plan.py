@@ -20,7 +20,7 @@ from django.core.validators import URLValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from distribution.conf import app_settings
+from distribution.conf import MAX_URL_EXPIRY_HOURS, MIN_URL_EXPIRY_HOURS, app_settings, url_expiry_hours_valid
 from distribution.errors import PublishError
 from distribution.outbound import destinations
 
@@ -109,6 +109,32 @@ class DurationField(serializers.Field):
         return value
 
 
+@extend_schema_field(
+    {"type": "number", "minimum": MIN_URL_EXPIRY_HOURS, "maximum": MAX_URL_EXPIRY_HOURS, "examples": [72, 0.5]}
+)
+class URLExpiryHoursField(serializers.Field):
+    """A link's lifetime in hours, fractions allowed: from one minute (1/60) to MAX_URL_EXPIRY_HOURS."""
+
+    default_error_messages = {
+        "invalid": "A number of hours is required.",
+        "range": f"Must be from 1/60 (one minute) to {MAX_URL_EXPIRY_HOURS} (7 days, the longest a signed link lives).",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        try:
+            value = float(data)
+        except OverflowError:
+            self.fail("range")
+        if not url_expiry_hours_valid(value):
+            self.fail("range")
+        return value
+
+    def to_representation(self, value):
+        return value
+
+
 class OutboundURLField(serializers.URLField):
     """An http(s) URL this service will contact (video_url, callback_url): checked again per address when used."""
 
@@ -174,7 +200,12 @@ class MetadataSerializer(serializers.Serializer):
 class DistributionSettingsSerializer(serializers.Serializer):
     project_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=MAX_TEXT_LENGTH)
     storage_prefix = serializers.CharField(required=False, allow_blank=True, default=None, max_length=MAX_TEXT_LENGTH)
-    url_expiry_hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 366, default=None)
+    url_expiry_hours = URLExpiryHoursField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The download link's lifetime (default DISTRIBUTION_URL_EXPIRY_HOURS; 1/60 to 168).",
+    )
     metadata = MetadataSerializer(required=False, default=dict)
 
 
@@ -209,7 +240,7 @@ class PublishPlan:
     project_id: str
     storage_prefix: str
     audit_log_id: str
-    url_expiry_hours: int
+    url_expiry_hours: float
     title: str
     tags: list
     extra_metadata: dict

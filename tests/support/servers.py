@@ -5,12 +5,15 @@ so the pipeline under test goes through httpx, sockets and all.
 """
 
 import hashlib
+import hmac
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 
 @dataclass
@@ -109,15 +112,24 @@ class CMSState:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
+DEFAULT_URL_EXPIRY_HOURS = 72
+
+
 class PayloadDouble(LocalServer):
     """Just enough of PayloadCMS's REST API and distributionPlugin's endpoints for the pipeline.
 
-    Find, delete, file URLs, and the plugin's upserts: `PUT /api/media/upsert` takes the raw
-    file (chunked) and keeps it only if the whole body came and matches its checksum;
-    `PUT /api/distributionRecords/upsert` takes the JSON record. Its answers copy Payload's
-    shapes ({"doc": ..., "created": ...}, {"docs": [...], "hasNextPage": ...},
+    Find (signed-in only, like the closed catalog), delete, and the plugin's endpoints:
+    `PUT /api/media/upsert` takes the raw file (chunked) and keeps it only if the whole body came
+    and matches its checksum; `PUT /api/distributionRecords/upsert` takes the JSON record and, like
+    Payload, sets `public_url` and `expires_at` itself: a signed link to
+    `/api/media/download/<path>?expires=&signature=` valid `url_expiry_hours` (sent, else stored, else 72),
+    which serves until `expires`, then 410, and 403 when altered. `POST .../link` renews it,
+    `POST .../unpublish` deletes the media document and file and keeps a tombstone. Its answers copy
+    Payload's shapes ({"doc": ..., "created": ...}, {"docs": [...], "hasNextPage": ...},
     {"errors": [{"message": ...}]}); the integration tests prove them against a real Payload.
     """
+
+    SIGNING_KEY = b"payload-double-signing-key"
 
     def __init__(self, api_key: str):
         super().__init__()
@@ -138,9 +150,8 @@ class PayloadDouble(LocalServer):
     def handle(self, handler):
         parts = urlsplit(handler.path)
         segments = [unquote(s) for s in parts.path.split("/") if s]
-        if segments[:3] == ["api", "media", "file"]:
-            body = self.state.files.get("/".join(segments[3:]))
-            return self.send(handler, 200 if body else 404, body or b"", "video/mp4")
+        if segments[:3] == ["api", "media", "download"]:
+            return self._download(handler, "/".join(segments[3:]), parse_qs(parts.query))
         if len(segments) < 2 or segments[1] not in ("media", "distributionRecords"):
             return self.send(handler, 404, json.dumps({"errors": [{"message": "Not Found"}]}).encode())
         collection = segments[1]
@@ -153,14 +164,16 @@ class PayloadDouble(LocalServer):
         failure = self.fail_next.pop(f"{handler.command} {collection}", None)
         if failure:
             return self.send(handler, failure, json.dumps({"errors": [{"message": "Injected failure"}]}).encode())
+        if handler.headers.get("Authorization") != f"users API-Key {self.state.api_key}":
+            message = {"errors": [{"message": "You are not allowed to perform this action."}]}
+            return self.send(handler, 403, json.dumps(message).encode())
         if handler.command == "GET":
             garbled = self.garble_next.pop(f"GET {collection}", None)
             if garbled:
                 return self.send(handler, *garbled)
             return self._find(handler, collection, parse_qs(parts.query))
-        if handler.headers.get("Authorization") != f"users API-Key {self.state.api_key}":
-            message = {"errors": [{"message": "You are not allowed to perform this action."}]}
-            return self.send(handler, 403, json.dumps(message).encode())
+        if collection == "distributionRecords" and segments[2:] in (["link"], ["unpublish"]):
+            return self._record_action(handler, segments[2], json.loads(body))
         if handler.command == "DELETE":
             return self._delete(handler, collection, segments[2])
         if collection == "media":
@@ -176,17 +189,73 @@ class PayloadDouble(LocalServer):
             }
         else:
             data = json.loads(body)
+            data.pop("public_url", None), data.pop("expires_at", None)  # Payload's own, whatever is sent
+            if self.media_of(data.get("audit_log_id")) is None:
+                message = {"errors": [{"message": "No media document for this audit_log_id."}]}
+                return self.send(handler, 422, json.dumps(message).encode())
         docs = self.collection(collection)
         doc = next((d for d in docs if d.get("audit_log_id") == data.get("audit_log_id")), None)
         created = doc is None
         if doc is None:
-            doc = {"id": len(docs) + 1}
+            doc = {"id": max((d["id"] for d in docs), default=0) + 1}
             docs.append(doc)
+        hours = data.get("url_expiry_hours")
         doc.update(data)
+        if collection == "distributionRecords":
+            doc.update(unpublished_at=None, unpublish_reason=None)
+            self.sign(doc, hours)
         garbled = self.garble_next.pop(f"PUT {collection}", None)
         if garbled:
             return self.send(handler, *garbled)
         self.send(handler, 201 if created else 200, json.dumps({"doc": doc, "created": created}).encode())
+
+    def media_of(self, audit_log_id) -> dict | None:
+        return next((m for m in self.state.media if m.get("audit_log_id") == audit_log_id), None)
+
+    def sign(self, record: dict, hours: float | None = None) -> None:
+        """Set the record's signed link for `hours` (else its own, else 72), as Payload's hook does."""
+        record["url_expiry_hours"] = hours if hours is not None else record.get("url_expiry_hours")
+        lifetime = round((record["url_expiry_hours"] or DEFAULT_URL_EXPIRY_HOURS) * 3600)
+        expires = int(time.time()) + lifetime
+        path = record["storage_path"]
+        query = urlencode({"expires": expires, "signature": self._signature(path, expires)})
+        record["public_url"] = f"{self.url}/api/media/download/{path}?{query}"
+        record["expires_at"] = (
+            datetime.fromtimestamp(expires, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
+
+    def _signature(self, path: str, expires: int) -> str:
+        media = self.media_of(path.rsplit("/", 1)[-1].removesuffix(".mp4")) or {}
+        message = f"{path}\n{expires}\n{media.get('id')}"
+        return hmac.new(self.SIGNING_KEY, message.encode(), hashlib.sha256).hexdigest()
+
+    def _download(self, handler, path: str, query: dict):
+        expires, signature = query.get("expires", [""])[0], query.get("signature", [""])[0]
+        if not expires.isdigit() or not hmac.compare_digest(signature, self._signature(path, int(expires))):
+            return self.send(handler, 403, b"Forbidden", "text/plain")
+        body = self.state.files.get(path)
+        if body is None or int(expires) <= time.time():
+            return self.send(handler, 410, b"Gone", "text/plain")
+        return self.send(handler, 200, body, "video/mp4")
+
+    def _record_action(self, handler, action: str, data: dict):
+        """The plugin's POST /api/distributionRecords/link and /unpublish."""
+        record = next((r for r in self.state.records if r.get("audit_log_id") == data.get("audit_log_id")), None)
+        if record is None:
+            return self.send(handler, 404, json.dumps({"errors": [{"message": "No such record."}]}).encode())
+        if action == "link":
+            if record.get("unpublished_at"):
+                message = {"errors": [{"message": "The record is unpublished."}]}
+                return self.send(handler, 409, json.dumps(message).encode())
+            self.sign(record, data.get("url_expiry_hours"))
+        elif not record.get("unpublished_at"):
+            media = self.media_of(record["audit_log_id"])
+            if media is not None:
+                self.state.media.remove(media)
+                self.state.files.pop(str(media.get("storage_path")), None)
+            now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            record.update(public_url=None, expires_at=None, unpublished_at=now, unpublish_reason=data.get("reason"))
+        self.send(handler, 200, json.dumps({"doc": record}).encode())
 
     def _delete(self, handler, collection: str, doc_id: str):
         """Like Payload: the document goes, and for media its file with it."""
@@ -200,12 +269,31 @@ class PayloadDouble(LocalServer):
         self.send(handler, 200, json.dumps({"doc": doc, "message": "deleted"}).encode())
 
     def _find(self, handler, collection, query):
-        wanted = query.get("where[audit_log_id][equals]", [None])[0]
+        """Payload's where queries as the client sends them: equals / greater_than(_equal) / exists, ANDed."""
         limit, page = int(query.get("limit", ["10"])[0]), int(query.get("page", ["1"])[0])
-        docs = [d for d in self.collection(collection) if wanted is None or d.get("audit_log_id") == wanted]
+        conditions = [
+            (key.rsplit("[", 2)[-2].rstrip("]"), key.rsplit("[", 1)[-1].rstrip("]"), values[0])
+            for key, values in query.items()
+            if key.startswith("where[")
+        ]
+        docs = [d for d in self.collection(collection) if all(_matches(d, *c) for c in conditions)]
+        if query.get("sort", [""])[0] == "id":
+            docs.sort(key=lambda d: d["id"])
         page_docs = docs[(page - 1) * limit : page * limit]
         body = {"docs": page_docs, "totalDocs": len(docs), "hasNextPage": page * limit < len(docs), "page": page}
         self.send(handler, 200, json.dumps(body).encode())
+
+
+def _matches(doc: dict, field: str, operator: str, value: str) -> bool:
+    have = doc.get(field)
+    if operator == "exists":
+        return (have is not None) == (value == "true")
+    if have is None:
+        return False
+    if operator == "equals":
+        return str(have) == value
+    wanted = int(value) if isinstance(have, int) else value  # ids compare as numbers, ISO dates as text
+    return have > wanted if operator == "greater_than" else have >= wanted
 
 
 def read_body(handler: BaseHTTPRequestHandler) -> bytes:

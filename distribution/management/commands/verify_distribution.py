@@ -32,8 +32,9 @@ def moment(text: str) -> datetime:
 
 class Command(BaseCommand):
     help = (
-        "Verify published records end to end: public URL, media document, expiry and optionally the file's sha256. "
-        "Exit 0 when every checked record is sound, 1 when any problem was found, 2 for usage errors."
+        "Verify published records end to end: public URL, media document, expiry enforced, takedowns complete, and "
+        "optionally the file's sha256. Exit 0 when every checked record is sound (or none was selected: 'nothing to "
+        "check'), 1 when any problem was found, 2 for usage errors."
     )
 
     def add_arguments(self, parser):
@@ -44,12 +45,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency", metavar="K", type=concurrency, default=4, help="Records checked at once (default 4)."
         )
+        parser.add_argument(
+            "--expired-is-problem",
+            action="store_true",
+            help="Report records whose link expired by design as problems (`expired`); by default they are sound.",
+        )
         parser.add_argument("--json", action="store_true", help="Print the report as JSON on stdout.")
 
-    def handle(self, *args, project, since, sample, checksum, concurrency, **options):
+    def handle(self, *args, project, since, sample, checksum, concurrency, expired_is_problem, **options):
         if project is not None and not project.strip():
             raise CommandError("--project needs a project_id.", returncode=2)
-        selection = verification.Options(project, since, sample, checksum, concurrency)
+        selection = verification.Options(project, since, sample, checksum, concurrency, expired_is_problem)
 
         def verify(progress):
             return verification.verify(selection, progress=lambda done, total: progress.items("verified", done, total))
@@ -61,11 +67,17 @@ class Command(BaseCommand):
         else:
             for problem in report["problems"]:
                 self.stdout.write(f"{problem['audit_log_id']}  {problem['code']}  {problem['message']}")
-        summary = (
-            f"Verified {run.records_checked} records: {report['records_sound']} sound, "
-            f"{run.records_with_problems} with problems (run #{run.pk})."
-        )
+        if run.status == run.Status.NOTHING:
+            summary = f"Nothing to check: no record matched the selection (run #{run.pk})."
+        else:
+            expired = f" ({run.records_expired} expired by design)" if run.records_expired else ""
+            summary = (
+                f"Verified {run.records_checked} records: {report['records_sound']} sound{expired}, "
+                f"{run.records_with_problems} with problems (run #{run.pk})."
+            )
         if run.records_with_problems:
             raise CommandError(summary, returncode=1)
         if not options["json"]:
-            self.stdout.write(self.style.SUCCESS(summary))
+            self.stdout.write(
+                self.style.WARNING(summary) if run.status == run.Status.NOTHING else self.style.SUCCESS(summary)
+            )
