@@ -11,7 +11,7 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [LINT_IMPORTS, "--no-cache", "--config", "pyproject.toml"],
+        [LINT_IMPORTS, "--no-cache", "pyproject.toml"],
         cwd=tree,
         env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
         capture_output=True,
