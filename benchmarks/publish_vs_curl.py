@@ -1,4 +1,4 @@
-"""Issue #13's figures in one run, each next to its baseline from the same run, and their ratio.
+"""The performance figures in one run, each next to its baseline from the same run, and their ratio.
 
 Starts, on free loopback ports in a temp folder, all stopped by PID at the end: a sendfile static
 server holding the assets (the app and curl fetch the same URL), PayloadCMS (payload/start.sh; on

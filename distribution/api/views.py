@@ -73,7 +73,7 @@ AUTH_ERRORS = ("not_authenticated", "authentication_failed", "permission_denied"
 
 
 class PublishView(APIView):
-    """Enqueue the publish job and wait for it (as the seed's synchronous contract), up to a limit; then 202."""
+    """Enqueue the publish job and wait for it, so a small publish is answered with its record; past a limit, 202."""
 
     parser_classes = [BoundedJSONParser]
     permission_classes = [CanPublish]

@@ -1,4 +1,4 @@
-"""Step 5: emit one JSON audit event per publish job, link renewal and unpublish.
+"""Emit one JSON audit event per publish job, link renewal and unpublish.
 
 Each event carries its own `event_id` and `timestamp` (when it was emitted) beside the publish's fields
 (schema in README, "Audit events"). The sink is `app_settings().audit_sink`: `log` hands the event to the

@@ -1,4 +1,4 @@
-"""Step 2: stream the MP4 from its video_url, verifying it as it passes.
+"""Stream the MP4 from its video_url, verifying it as it passes.
 
 `AssetStream` yields the asset's bytes as they arrive, so the upload sends each piece on
 while the download goes on: no temporary file, and memory use is one chunk whatever the

@@ -1,4 +1,4 @@
-"""Step 1: validate a publish request and derive everything that follows from it.
+"""Validate a publish request and derive everything that follows from it.
 
 Nothing here touches the network: a request refused here (bad fields, QC not
 passed, unsafe path, a limit exceeded) has had no side effect. Every limit is

@@ -73,7 +73,7 @@ def test_operator_opens_the_published_record_in_payloads_admin(
     link = browser.find_element(By.LINK_TEXT, "Open in Payload's admin").get_attribute("href")
     assert link == f"{payload_admin.admin_url}/collections/distributionRecords/{cms_record['id']}"
 
-    # Payload asks for its own login, with the credentials the seed step saved, then shows the record.
+    # Payload asks for its own login, with the credentials start-up saved, then shows the record.
     browser.set_page_load_timeout(PAGE_TIMEOUT_SECONDS)
     browser.get(link)
     credentials = json.loads(payload_admin.admin_credentials_file.read_text())
