@@ -1,4 +1,4 @@
-"""Steps 3 and 4: talk to PayloadCMS's REST API.
+"""Talk to PayloadCMS's REST API.
 
 PayloadCMS is the only store of distribution data: uploaded files live in the
 `media` upload collection, and one `distributionRecords` document per
