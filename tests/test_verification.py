@@ -95,11 +95,20 @@ def test_json_report_shape(db, cms):
         "records_checked",
         "records_sound",
         "records_with_problems",
+        "records_expired",
         "problem_counts",
         "problems",
+        "expired",
     }
     assert report["status"] == "problems"
-    assert report["options"] == {"project": None, "since": None, "sample": None, "checksum": False, "concurrency": 2}
+    assert report["options"] == {
+        "project": None,
+        "since": None,
+        "sample": None,
+        "checksum": False,
+        "concurrency": 2,
+        "expired_is_problem": False,
+    }
     assert (report["records_checked"], report["records_sound"], report["records_with_problems"]) == (2, 1, 1)
     assert report["problems"] == [
         {
@@ -129,6 +138,7 @@ def test_options_reach_the_report_and_payloads_query(db, cms):
         "sample": 5,
         "checksum": True,
         "concurrency": 4,
+        "expired_is_problem": False,
     }
     [listing] = [path for method, path in cms.requests if path.startswith("/api/distributionRecords")]
     assert "where%5Bproject_id%5D%5Bequals%5D=p" in listing
@@ -142,8 +152,11 @@ def test_text_output_lists_problems_then_the_summary(db, cms):
     code, out, err = run()
 
     assert code == 1
-    assert out == "dist_old  expired  The record expired at 2026-01-01T00:00:00Z.\n"
-    assert "Verified 2 records: 1 sound, 1 with problems (run #" in err
+    # Past its expiry the record's link still serves (the double's file URL is not a signed link): a problem.
+    assert out == (
+        "dist_old  expiry_not_enforced  public_url still serves the file after its expiry (2026-01-01T00:00:00Z).\n"
+    )
+    assert "Verified 2 records: 1 sound, 1 with problems, 1 past their link's expiry (run #" in err
 
     cms.state.records.pop()
     code, out, err = run()

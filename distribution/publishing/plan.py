@@ -85,14 +85,11 @@ def json_problem(value, *, finite: bool = False, max_depth: int = MAX_JSON_DEPTH
     return None
 
 
-@extend_schema_field({"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION_SECONDS})
-class DurationField(serializers.Field):
-    """A JSON number of seconds: finite, positive, at most a week; booleans and strings are refused."""
+class NumberInRangeField(serializers.Field):
+    """A finite JSON number within the field's range; booleans and strings are refused."""
 
-    default_error_messages = {
-        "invalid": "A number of seconds is required.",
-        "range": f"Must be a finite number above 0 and at most {MAX_DURATION_SECONDS}.",
-    }
+    def in_range(self, value: float) -> bool:
+        raise NotImplementedError
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int | float):
@@ -101,7 +98,7 @@ class DurationField(serializers.Field):
             value = float(data)
         except OverflowError:
             self.fail("range")
-        if not (math.isfinite(value) and 0 < value <= MAX_DURATION_SECONDS):
+        if not (math.isfinite(value) and self.in_range(value)):
             self.fail("range")
         return value
 
@@ -109,10 +106,23 @@ class DurationField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION_SECONDS})
+class DurationField(NumberInRangeField):
+    """A number of seconds: above 0, at most a week."""
+
+    default_error_messages = {
+        "invalid": "A number of seconds is required.",
+        "range": f"Must be a finite number above 0 and at most {MAX_DURATION_SECONDS}.",
+    }
+
+    def in_range(self, value: float) -> bool:
+        return 0 < value <= MAX_DURATION_SECONDS
+
+
 @extend_schema_field(
     {"type": "number", "minimum": MIN_URL_EXPIRY_HOURS, "maximum": MAX_URL_EXPIRY_HOURS, "examples": [72, 0.5]}
 )
-class URLExpiryHoursField(serializers.Field):
+class URLExpiryHoursField(NumberInRangeField):
     """A link's lifetime in hours, fractions allowed: from one minute (1/60) to MAX_URL_EXPIRY_HOURS."""
 
     default_error_messages = {
@@ -120,19 +130,8 @@ class URLExpiryHoursField(serializers.Field):
         "range": f"Must be from 1/60 (one minute) to {MAX_URL_EXPIRY_HOURS} (7 days, the longest a signed link lives).",
     }
 
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            self.fail("invalid")
-        try:
-            value = float(data)
-        except OverflowError:
-            self.fail("range")
-        if not url_expiry_hours_valid(value):
-            self.fail("range")
-        return value
-
-    def to_representation(self, value):
-        return value
+    def in_range(self, value: float) -> bool:
+        return url_expiry_hours_valid(value)
 
 
 class OutboundURLField(serializers.URLField):

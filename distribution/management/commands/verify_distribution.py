@@ -70,10 +70,10 @@ class Command(BaseCommand):
         if run.status == run.Status.NOTHING:
             summary = f"Nothing to check: no record matched the selection (run #{run.pk})."
         else:
-            expired = f" ({run.records_expired} expired by design)" if run.records_expired else ""
+            expired = f", {run.records_expired} past their link's expiry" if run.records_expired else ""
             summary = (
-                f"Verified {run.records_checked} records: {report['records_sound']} sound{expired}, "
-                f"{run.records_with_problems} with problems (run #{run.pk})."
+                f"Verified {run.records_checked} records: {report['records_sound']} sound, "
+                f"{run.records_with_problems} with problems{expired} (run #{run.pk})."
             )
         if run.records_with_problems:
             raise CommandError(summary, returncode=1)
