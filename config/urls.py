@@ -3,10 +3,11 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from distribution.api.views import JobView, PublishView
-from distribution.operators.views import dashboard_view, landing_view, metrics_view
+from distribution.operators.views import dashboard_view, favicon_view, landing_view, metrics_view
 
 urlpatterns = [
     path("", landing_view, name="distribution-landing"),
+    path("favicon.ico", favicon_view, name="favicon"),
     path("admin/", admin.site.urls),
     path("dashboard/", dashboard_view, name="distribution-dashboard"),
     path("metrics", metrics_view, name="distribution-metrics"),

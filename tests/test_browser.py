@@ -9,11 +9,11 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from distribution.jobs.runner import publish
 from distribution.models import PublishJob
+from tests.support.browsing import Operator
 from tests.support.samples import SAMPLE_MP4, publish_request, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -68,14 +68,21 @@ HISTORY = [
 ]
 
 
-def log_in(driver, live_server) -> None:
-    user = User.objects.create_user("operator", password="s3cret-pass", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_publishjob", "republish"]))
-    driver.get(f"{live_server.url}/admin/login/")
-    driver.find_element(By.NAME, "username").send_keys("operator")
-    driver.find_element(By.NAME, "password").send_keys("s3cret-pass")
-    driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    WebDriverWait(driver, 10).until(expected_conditions.title_contains("Publishing"))
+PASSWORD = "s3cret-pass"
+OPERATOR_PERMISSIONS = ["view_publishjob", "view_mirroredrecord", "view_verificationrun", "republish", "cancel"]
+
+
+@pytest.fixture
+def operator(browser, live_server) -> Operator:
+    """Logged in to the admin, having reached it from the landing page by clicking."""
+    user = User.objects.create_user("operator", password=PASSWORD, is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=OPERATOR_PERMISSIONS))
+    operator = Operator(browser, live_server.url)
+    operator.open_landing()
+    operator.click_link("Admin")
+    operator.log_in("operator", PASSWORD)
+    assert browser.title.startswith("Publishing")
+    return operator
 
 
 def add_history() -> None:
@@ -101,50 +108,94 @@ def add_history() -> None:
         )
 
 
-def test_operator_republishes_from_the_admin_list(browser, live_server, cms, asset_server, tmp_path):
+def publish_sample(asset_server) -> None:
     settings_part = {"project_id": "proj-7", "storage_prefix": "mvp", "metadata": {"title": "Launch teaser v2"}}
     publish(
         publish_request(
             asset_server.url + "/sample.mp4", audit_log_id=AUDIT_LOG_ID, distribution_settings=settings_part
         )
     )
-    add_history()
-    log_in(browser, live_server)
 
-    browser.get(f"{live_server.url}/admin/distribution/publishjob/")
+
+def message_job_link(operator: Operator) -> PublishJob:
+    """The job the success message links; checked against the newest admin job for the id."""
+    message = operator.driver.find_element(By.CSS_SELECTOR, "ul.messagelist li.success")
+    rerun = PublishJob.objects.filter(source="admin", audit_log_id=AUDIT_LOG_ID).latest("started_at")
+    assert message.text.endswith(f"(job {rerun.pk})")
+    operator.click(message.find_element(By.LINK_TEXT, f"job {rerun.pk}"))
+    return rerun
+
+
+def test_operator_republishes_from_the_admin_list(operator, cms, asset_server, tmp_path):
+    publish_sample(asset_server)
+    add_history()
+    browser = operator.driver
+
+    operator.click_link("Publish jobs")
     browser.find_element(By.XPATH, f"//tr[.//a[text()='{AUDIT_LOG_ID}']]//input[@name='_selected_action']").click()
     Select(browser.find_element(By.NAME, "action")).select_by_value("republish")
-    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
-    confirm = browser.find_element(By.ID, "confirm-republish")
+    operator.click(browser.find_element(By.CSS_SELECTOR, "button[name=index]"))
     assert "Re-publish 1 record?" in browser.find_element(By.ID, "content-main").text
-    confirm.click()
+    operator.click(browser.find_element(By.ID, "confirm-republish"))
 
     message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success")
     rerun = PublishJob.objects.get(source="admin", audit_log_id=AUDIT_LOG_ID)
     public_url = f"{cms.url}/api/media/file/proj-7/mvp/{AUDIT_LOG_ID}.mp4"
     assert message.text == f"Re-published {AUDIT_LOG_ID} to {public_url} (job {rerun.pk})"
-    job_page = message.find_element(By.TAG_NAME, "a").get_attribute("href")
-    assert job_page == f"{live_server.url}/admin/distribution/publishjob/{rerun.pk}/change/"
     assert len(cms.state.records) == 1 and len(cms.state.media) == 1  # overwritten in place
     assert cms.state.files[f"proj-7/mvp/{AUDIT_LOG_ID}.mp4"] == SAMPLE_MP4
     assert rerun.status == "published"
     newest = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a").get_attribute("href")
-    assert newest == job_page  # the new job heads the list
-    screenshot(browser, tmp_path, "admin-list")
+    assert newest.endswith(f"/admin/distribution/publishjob/{rerun.pk}/change/")  # the new job heads the list
 
-    browser.get(job_page)  # the message's link
+    message_job_link(operator)
     video = browser.find_element(By.TAG_NAME, "video")
     duration = WebDriverWait(browser, 10).until(
         lambda driver: driver.execute_script("return arguments[0].duration", video)
     )
     assert duration == pytest.approx(2.0, abs=0.1)  # the preview loads the published file from the CMS
+    operator.check()
 
 
-def test_dashboard_renders_in_the_browser(browser, live_server, tmp_path):
+def test_republish_button_of_a_job_page(operator, cms, asset_server):
+    publish_sample(asset_server)
+    first = PublishJob.objects.get()
+    browser = operator.driver
+
+    operator.click_link("Publish jobs")
+    operator.click_link(AUDIT_LOG_ID)
+    assert browser.current_url.endswith(f"/publishjob/{first.pk}/change/")
+    operator.click(browser.find_element(By.CSS_SELECTOR, "a.republish-link"))
+    assert "Re-publish 1 record?" in browser.find_element(By.ID, "content-main").text
+    operator.click(browser.find_element(By.ID, "confirm-republish"))
+
+    assert browser.current_url.endswith(f"/publishjob/{first.pk}/change/")  # back where the button was
+    rerun = message_job_link(operator)
+    assert browser.current_url.endswith(f"/publishjob/{rerun.pk}/change/")
+    assert "Published" in browser.find_element(By.CSS_SELECTOR, ".field-status_label").text
+    assert rerun.status == "published" and len(cms.state.records) == 1
+
+
+def test_republish_button_of_a_mirrored_record(operator, cms, asset_server):
+    publish_sample(asset_server)
+    browser = operator.driver
+
+    operator.click_link("Mirrored records")
+    operator.click_link(AUDIT_LOG_ID)
+    operator.click(browser.find_element(By.CSS_SELECTOR, "a.republish-link"))
+    operator.click(browser.find_element(By.ID, "confirm-republish"))
+
+    assert "/mirroredrecord/" in browser.current_url
+    rerun = message_job_link(operator)
+    assert browser.current_url.endswith(f"/publishjob/{rerun.pk}/change/")
+    assert "Published" in browser.find_element(By.CSS_SELECTOR, ".field-status_label").text
+
+
+def test_dashboard_renders_in_the_browser(operator, tmp_path):
     add_history()
-    log_in(browser, live_server)
+    browser = operator.driver
 
-    browser.find_element(By.CSS_SELECTOR, '#user-tools a[href="/dashboard/"]').click()
+    operator.click_css("#user-tools a.dashboard-link")
 
     failed = sum(1 for entry in HISTORY if entry[7])
     assert browser.find_element(By.ID, "success-rate").text == f"{round(100 * (len(HISTORY) - failed) / len(HISTORY))}%"

@@ -11,6 +11,7 @@ from distribution.jobs.bodies import job_error
 from distribution.jobs.runner import submit
 from distribution.jobs.tasks import run_publish_job
 from distribution.models import PublishJob
+from distribution.publishing.republish import republish_request
 
 logger = logging.getLogger("distribution.jobs")
 
@@ -33,6 +34,12 @@ def start(payload, *, source: str, caller: str = "") -> PublishJob:
         lifecycle.finish(job, error)
         raise error from None
     return job
+
+
+def start_republish(audit_log_id: str, *, source: str, caller: str = "") -> PublishJob:
+    """Start a re-publish of a known record (see republish_request); 409 publish_in_progress while a job holds it."""
+    lifecycle.refuse_if_held(audit_log_id)
+    return start(republish_request(audit_log_id), source=source, caller=caller)
 
 
 def wait(job: PublishJob, seconds: float) -> PublishJob:

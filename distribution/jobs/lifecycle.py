@@ -59,6 +59,19 @@ def lock(job: PublishJob) -> None:
                 ) from None
 
 
+def active_job(audit_log_id: str) -> PublishJob | None:
+    """The queued or running job holding `audit_log_id`, if any."""
+    return PublishJob.objects.filter(audit_log_id=audit_log_id, status__in=PublishJob.ACTIVE).first()
+
+
+def refuse_if_held(audit_log_id: str) -> None:
+    """Raise 409 publish_in_progress, naming the holder, if a job holds `audit_log_id` (checked before a re-publish
+    looks its record up, so a first publish still running is answered with its job, not record_not_found)."""
+    holder = active_job(audit_log_id)
+    if holder is not None:
+        raise publish_in_progress(audit_log_id, holder.pk, holder.status_url)
+
+
 def claim(job_id: int) -> PublishJob | None:
     """Move a queued job to running under this process's lease; None if it is not queued any more."""
     now = timezone.now()

@@ -126,6 +126,7 @@ def republish(
     http: httpx.Client | None = None,
 ) -> PublishResult:
     """Publish a known record again under the same audit_log_id, from its published copy (see republish_request)."""
+    lifecycle.refuse_if_held(audit_log_id)
     return publish(
         republish_request(audit_log_id, http=http), source=source, caller=caller, progress=progress, http=http
     )

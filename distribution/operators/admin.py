@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from distribution.cms.client import DISTRIBUTION_RECORDS
 from distribution.errors import PublishError
-from distribution.jobs import dispatch
+from distribution.jobs import dispatch, lifecycle
 from distribution.models import (
     CallbackDelivery,
     MirroredRecord,
@@ -27,7 +27,6 @@ from distribution.models import (
     VerificationFinding,
     VerificationRun,
 )
-from distribution.publishing.republish import republish_request
 from distribution.templatetags.operator_format import milliseconds
 
 admin.site.site_header = "Distribution operator"
@@ -114,39 +113,55 @@ class RepublishMixin(admin.ModelAdmin):
         """Enqueue a re-publish job per audit_log_id; say how each went (ended, queued, refused), linking its job."""
         for audit_log_id in audit_log_ids:
             try:
-                job = dispatch.start(
-                    republish_request(audit_log_id),
-                    source=PublishJob.Source.ADMIN,
-                    caller=request.user.get_username(),
+                job = dispatch.start_republish(
+                    audit_log_id, source=PublishJob.Source.ADMIN, caller=request.user.get_username()
                 )
             except PublishError as error:
                 holder = error.extra.get("job_id")
+                if error.code == "publish_in_progress" and holder is not None:
+                    text = format_html("A publish of {} is in progress: {}.", audit_log_id, job_anchor(holder))
+                    self.message_user(request, text, messages.WARNING)
+                    continue
                 message = f"Re-publish of {audit_log_id} failed ({error.code}): {error.message}"
-                self.message_user(request, format_html("{}{}", message, job_link(holder)), messages.ERROR)
+                self.message_user(request, message, messages.ERROR)
                 continue
             job.refresh_from_db()
             if job.status == PublishJob.Status.PUBLISHED:
-                text, level = f"Re-published {audit_log_id} to {job.public_url}", messages.SUCCESS
+                text = format_html("Re-published {} to {} ({})", audit_log_id, job.public_url, job_anchor(job.pk))
+                level = messages.SUCCESS
             elif job.status == PublishJob.Status.FAILED:
-                text = f"Re-publish of {audit_log_id} failed ({job.error_code}): {job.error_message}"
-                level = messages.ERROR
+                message = f"Re-publish of {audit_log_id} failed ({job.error_code}): {job.error_message}"
+                text, level = format_html("{} ({})", message, job_anchor(job.pk)), messages.ERROR
             else:
-                text, level = f"Re-publish of {audit_log_id} queued; follow it on", messages.INFO
-            self.message_user(request, format_html("{}{}", text, job_link(job.pk)), level)
+                text = format_html("Re-publish of {} queued as {}.", audit_log_id, job_anchor(job.pk))
+                level = messages.INFO
+            self.message_user(request, text, level)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["can_republish"] = bool(obj and obj.audit_log_id and self.has_republish_permission(request))
-        if isinstance(obj, PublishJob) and obj.is_active:
-            context["refresh_seconds"] = LIVE_REFRESH_SECONDS
+        holder = lifecycle.active_job(obj.audit_log_id) if obj and obj.audit_log_id else None
+        context["active_job"] = holder
+        context["can_republish"] = bool(
+            obj
+            and obj.audit_log_id
+            and holder is None
+            and self.has_republish_permission(request)
+            and record_exists(obj.audit_log_id)
+        )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
-def job_link(job_id: int | None) -> str:
-    """' (job N)', linking to the job's admin page; empty without a job."""
-    if job_id is None:
-        return ""
+def record_exists(audit_log_id: str) -> bool:
+    """Whether a re-publish can find a record to publish again: the mirror has it, or a job published it."""
+    return (
+        MirroredRecord.objects.filter(audit_log_id=audit_log_id).exists()
+        or PublishJob.objects.filter(audit_log_id=audit_log_id, status=PublishJob.Status.PUBLISHED).exists()
+    )
+
+
+def job_anchor(job_id: int) -> str:
+    """'job N', linking to the job's admin page."""
     url = reverse("admin:distribution_publishjob_change", args=[job_id])
-    return format_html(' (<a href="{}">job {}</a>)', url, job_id)
+    return format_html('<a href="{}">job {}</a>', url, job_id)
 
 
 def latest_check_annotations() -> dict:

@@ -2,9 +2,11 @@
 
 import hmac
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
+from django.templatetags.static import static
 from django.shortcuts import render
 from prometheus_client.exposition import choose_encoder
 
@@ -18,8 +20,13 @@ LATEST_FAILURES = 10
 
 
 def landing_view(request):
-    """GET /: a small page linking what runs on this port, instead of a 404."""
-    return render(request, "distribution/landing.html")
+    """GET /: a small page linking what runs on this port (and Payload's admin when it runs), instead of a 404."""
+    return render(request, "distribution/landing.html", {"payload_admin_url": settings.PAYLOADCMS_ADMIN_URL})
+
+
+def favicon_view(request):
+    """GET /favicon.ico, which browsers ask for on pages that link no icon (the API docs): the static icon."""
+    return HttpResponseRedirect(static("distribution/favicon.svg"))
 
 
 def chart_bars(days: list[dict]) -> tuple[int, list[dict]]:
