@@ -6,8 +6,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse, HttpResponseRedirect
-from django.templatetags.static import static
 from django.shortcuts import render
+from django.templatetags.static import static
 from prometheus_client.exposition import choose_encoder
 
 from distribution.conf import app_settings
