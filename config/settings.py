@@ -119,6 +119,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["config.formats"]  # one time format on every page: 2026-12-02 17:50:59 UTC
 USE_I18N = True
 USE_TZ = True
 

@@ -3,18 +3,24 @@
 Set DISTRIBUTION_SCREENSHOT_DIR to keep the screenshots (`scripts/screenshots` retakes those of docs/operators.md).
 """
 
+import threading
+import time
 from datetime import timedelta
+from hashlib import sha256
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connections
 from django.utils import timezone
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from distribution.errors import PublishError
 from distribution.jobs.runner import publish
 from distribution.models import PublishJob
 from tests.support.browsing import Operator
 from tests.support.samples import SAMPLE_MP4, publish_request, screenshot
+from tests.support.servers import Route
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -189,6 +195,98 @@ def test_republish_button_of_a_mirrored_record(operator, cms, asset_server):
     rerun = message_job_link(operator)
     assert browser.current_url.endswith(f"/publishjob/{rerun.pk}/change/")
     assert "Published" in browser.find_element(By.CSS_SELECTOR, ".field-status_label").text
+
+
+class RunningPublish:
+    """A publish of a 1 MiB asset dripped out over `seconds`, run in a thread as a worker would run it."""
+
+    def __init__(self, asset_server, audit_log_id: str, seconds: float):
+        asset = SAMPLE_MP4 + bytes(2**20 - len(SAMPLE_MP4))
+        pieces = [asset[i : i + 16 * 1024] for i in range(0, len(asset), 16 * 1024)]
+
+        def drip():
+            for piece in pieces:
+                time.sleep(seconds / len(pieces))
+                yield piece
+
+        url = asset_server.add(f"/{audit_log_id}.mp4", Route(body=drip, length=len(asset)))
+        final_edit = {"video_url": url, "duration_seconds": 2.0, "checksum": f"sha256:{sha256(asset).hexdigest()}"}
+        self.request = publish_request(url, audit_log_id=audit_log_id, final_edit=final_edit)
+        self.audit_log_id = audit_log_id
+        self.error: PublishError | None = None
+        self.thread = threading.Thread(target=self._run, name=f"publish-{audit_log_id}")
+
+    def _run(self) -> None:
+        try:
+            publish(self.request, source=PublishJob.Source.API, caller="api-key:orchestrator")
+        except PublishError as error:
+            self.error = error
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def __enter__(self) -> PublishJob:
+        self.thread.start()
+        return wait_for(
+            lambda: PublishJob.objects.filter(
+                audit_log_id=self.audit_log_id, status="running", bytes_done__gt=0
+            ).first()
+        )
+
+    def __exit__(self, *exc) -> None:
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+
+
+def wait_for(predicate, timeout: float = 30):
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def live_text(browser, job: PublishJob, field: str = "status_label") -> str:
+    return browser.find_element(By.CSS_SELECTOR, f"[data-live-job='{job.pk}'][data-live-field='{field}']").text
+
+
+def test_a_running_job_updates_in_place_keeping_selection_search_and_scroll(operator, cms, asset_server, tmp_path):
+    add_history()
+    browser = operator.driver
+    with RunningPublish(asset_server, "dist_01KAXRUNNING0000000000000", seconds=24) as job:
+        operator.click_link("Publish jobs")
+        browser.execute_script("window.loadedOnce = 'list'")
+        first_progress = live_text(browser, job)
+        assert "Running" in first_progress and "MiB" in first_progress
+        history_row = "//tr[.//a[text()='dist_01KAW7K8H2C5N7QJ4V6X9RTB3']]//input[@name='_selected_action']"
+        browser.find_element(By.XPATH, history_row).click()
+        browser.find_element(By.ID, "searchbar").send_keys("Launch tea")
+        browser.execute_script("window.scrollTo(0, 120)")
+        scrolled = browser.execute_script("return window.scrollY")
+        watched_since = time.monotonic()
+
+        WebDriverWait(browser, 15).until(lambda driver: live_text(driver, job) != first_progress)
+        time.sleep(max(0.0, 15 - (time.monotonic() - watched_since)))  # what an operator may spend choosing
+
+        assert browser.execute_script("return window.loadedOnce") == "list"  # the page never reloaded
+        assert browser.find_element(By.XPATH, history_row).is_selected()
+        assert browser.find_element(By.ID, "searchbar").get_attribute("value") == "Launch tea"
+        assert browser.execute_script("return window.scrollY") == scrolled
+        assert live_text(browser, job) != first_progress
+        operator.check()
+        browser.execute_script("window.scrollTo(0, 0)")
+        screenshot(browser, tmp_path, "admin-list-running")
+
+        operator.click_link(job.audit_log_id)
+        browser.execute_script("window.loadedOnce = 'job page'")
+        page_progress = live_text(browser, job, "progress")
+        WebDriverWait(browser, 15).until(lambda driver: live_text(driver, job, "progress") != page_progress)
+        screenshot(browser, tmp_path, "job-running")
+        WebDriverWait(browser, 30).until(lambda driver: "Published" in live_text(driver, job))
+        assert browser.execute_script("return window.loadedOnce") == "job page"
+        assert "transferred" in live_text(browser, job, "progress")
+        operator.check()
+    assert PublishJob.objects.get(pk=job.pk).status == "published"
 
 
 def test_dashboard_renders_in_the_browser(operator, tmp_path):

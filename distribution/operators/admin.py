@@ -10,10 +10,10 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
-from django.http import Http404, HttpResponseRedirect
-from django.template.defaultfilters import filesizeformat
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from distribution.cms.client import DISTRIBUTION_RECORDS
@@ -27,7 +27,7 @@ from distribution.models import (
     VerificationFinding,
     VerificationRun,
 )
-from distribution.templatetags.operator_format import milliseconds
+from distribution.templatetags.operator_format import binary_size, milliseconds
 
 admin.site.site_header = "Distribution operator"
 admin.site.site_title = "Distribution"
@@ -36,7 +36,7 @@ admin.site.site_url = None  # no public site to link to; the header links the da
 admin.site.enable_nav_sidebar = False  # the lists are wide; two models need no sidebar
 
 REPUBLISH_PERMISSION = "distribution.republish"
-LIVE_REFRESH_SECONDS = 5  # pages showing a queued or running job reload themselves this often
+LIVE_FIELDS = ("status_label", "progress")  # what static/distribution/live-jobs.js updates in place
 
 
 def pretty_json(value) -> str:
@@ -44,11 +44,13 @@ def pretty_json(value) -> str:
 
 
 def utc_time(moment) -> str:
-    """Date over time, so the list stays narrow enough for a laptop screen."""
+    """The operator pages' time format (operator_format.utc), date over time so the list stays narrow."""
     if not moment:
         return "—"
     moment = moment.astimezone(UTC)
-    return format_html('{}<br><span class="quiet">{}</span>', moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S"))
+    return format_html(
+        '{}<br><span class="quiet">{} UTC</span>', moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S")
+    )
 
 
 def badge(kind: str, label: str) -> str:
@@ -150,6 +152,17 @@ class RepublishMixin(admin.ModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
+def live(job: PublishJob, field: str, content: str) -> str:
+    """`content`, marked for live-jobs.js to replace while the job is active."""
+    return format_html(
+        '<span data-live-job="{}" data-live-field="{}" data-live-active="{}">{}</span>',
+        job.pk,
+        field,
+        "1" if job.is_active else "",
+        content,
+    )
+
+
 def record_exists(audit_log_id: str) -> bool:
     """Whether a re-publish can find a record to publish again: the mirror has it, or a job published it."""
     return (
@@ -202,13 +215,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     list_per_page = 50
 
-    @admin.display(description="duration", ordering="duration_seconds")
+    @admin.display(description="video duration", ordering="duration_seconds")
     def duration(self, obj):
         return f"{obj.duration_seconds:.1f} s" if obj.duration_seconds is not None else "—"
 
     @admin.display(description="size", ordering="asset_size")
     def size(self, obj):
-        return filesizeformat(obj.asset_size) if obj.asset_size is not None else "—"
+        return binary_size(obj.asset_size)
 
     @admin.display(description="latency", ordering="latency_ms")
     def latency(self, obj):
@@ -304,7 +317,7 @@ class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
             },
         ),
         ("Job", {"fields": ("progress", "caller", "worker", "lease_expires_at", "status_link", "callback_url")}),
-        ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
+        ("Asset", {"fields": ("checksum", "duration", "size", "storage_path", "public_link", "preview")}),
         ("Timing", {"fields": ("started_at", "run_started_at", "finished_at", "latency", "fetch_ms", "upload_ms")}),
         (
             "Audit event, request and distribution record",
@@ -312,37 +325,80 @@ class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
         ),
     )
 
+    def get_fieldsets(self, request, obj=None):
+        """An ended job holds no lease: its page shows no lease expiry."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.is_active:
+            return fieldsets
+        return [
+            (name, {**options, "fields": tuple(f for f in options["fields"] if f != "lease_expires_at")})
+            for name, options in fieldsets
+        ]
+
     @admin.display(description="status", ordering="status")
     def status_label(self, job):
+        return live(job, "status_label", self.status_html(job))
+
+    def status_html(self, job) -> str:
         label = badge(job.status, job.get_status_display())
         if job.error_code:
             return format_html('{}<code class="error-code">{}</code>', label, job.error_code)
         if job.status == PublishJob.Status.RUNNING:
-            return format_html('{}<br><span class="quiet job-progress">{}</span>', label, self.progress(job))
+            return format_html("{}{}", label, self.progress_html(job))
         return label
 
     @admin.display(description="progress")
     def progress(self, job):
-        """The stage and bytes so far, e.g. 'upload 1.2 MB of 2.7 MB (45%)'."""
+        return live(job, "progress", self.progress_html(job))
+
+    def progress_html(self, job) -> str:
+        """A running job: a bar, the stage, bytes, throughput and time left; an ended one: how far it got."""
         if not job.stage:
             return "—"
-        done = filesizeformat(job.bytes_done)
-        if not job.bytes_total:
-            return f"{job.stage} {done}"
-        percent = job.bytes_done * 100 // job.bytes_total
-        return f"{job.stage} {done} of {filesizeformat(job.bytes_total)} ({percent}%)"
+        done = binary_size(job.bytes_done)
+        if job.status == PublishJob.Status.PUBLISHED:
+            return f"{binary_size(job.asset_size or job.bytes_done)} transferred"
+        if job.status == PublishJob.Status.FAILED:  # never a percentage: a checksum failure is no complete upload
+            return f"stopped in {job.stage} after {done}"
+        parts = [f"{job.stage} {done}"]
+        if job.bytes_total:
+            parts[0] += f" of {binary_size(job.bytes_total)} ({job.bytes_done * 100 // job.bytes_total}%)"
+        elapsed = (timezone.now() - job.run_started_at).total_seconds() if job.run_started_at else 0
+        if elapsed > 0 and job.bytes_done:
+            rate = job.bytes_done / elapsed
+            parts.append(f"{binary_size(round(rate))}/s")
+            if job.bytes_total and job.bytes_total > job.bytes_done:
+                parts.append(f"{milliseconds(round((job.bytes_total - job.bytes_done) / rate * 1000))} left")
+        bar = (
+            format_html('<progress max="{}" value="{}"></progress>', job.bytes_total, job.bytes_done)
+            if job.bytes_total
+            else format_html("<progress></progress>")  # indeterminate: the asset host declared no size
+        )
+        return format_html('<span class="job-progress">{}<span class="quiet">{}</span></span>', bar, " · ".join(parts))
 
     @admin.display(description="job API")
     def status_link(self, job):
         return format_html('<a href="{0}">{0}</a>', job.status_url)
 
-    def changelist_view(self, request, extra_context=None):
-        """While any job is queued or running, the list reloads itself to show live state and progress."""
-        live = PublishJob.objects.filter(status__in=PublishJob.ACTIVE).exists()
-        refresh = {"refresh_seconds": LIVE_REFRESH_SECONDS} if live else {}
-        return super().changelist_view(request, {**(extra_context or {}), **refresh})
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.live_view)
+        return [path("live/", view, name="distribution_publishjob_live"), *super().get_urls()]
 
-    @admin.display(description="started (UTC)", ordering="started_at")
+    def live_view(self, request):
+        """GET live/?id=1&id=2: the jobs' live fields as the pages render them, for live-jobs.js to swap in."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        ids = [value for value in request.GET.getlist("id") if value.isdigit()][:500]
+        jobs = {
+            str(job.pk): {
+                "active": job.is_active,
+                "fields": {"status_label": self.status_html(job), "progress": self.progress_html(job)},
+            }
+            for job in PublishJob.objects.filter(pk__in=ids)
+        }
+        return JsonResponse({"jobs": jobs})
+
+    @admin.display(description="started", ordering="started_at")
     def started(self, job):
         return utc_time(job.started_at)
 
@@ -391,7 +447,7 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
                 )
             },
         ),
-        ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
+        ("Asset", {"fields": ("checksum", "duration", "size", "storage_path", "public_link", "preview")}),
         ("Timing", {"fields": ("published_at", "expires_at", "synced_at", "latency")}),
         ("Verification", {"fields": ("verification", "verified_at", "verification_problems")}),
         ("Distribution record and audit event", {"fields": ("distribution_record_json", "audit_event_json")}),
@@ -429,7 +485,7 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
         )
         return format_html("{}{}", badge("failed", "Problems"), codes)
 
-    @admin.display(description="last verified (UTC)")
+    @admin.display(description="last verified")
     def verified_at(self, record):
         return utc_time(record.verified_at)
 
@@ -452,7 +508,7 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
         url = f"{settings.PAYLOADCMS_ADMIN_URL}/collections/{DISTRIBUTION_RECORDS}/{quote(record.cms_id, safe='')}"
         return format_html('<a href="{}" target="_blank" rel="noopener">Open in Payload\'s admin</a>', url)
 
-    @admin.display(description="published (UTC)", ordering="published_at")
+    @admin.display(description="published", ordering="published_at")
     def published(self, record):
         return utc_time(record.published_at)
 
@@ -503,7 +559,7 @@ class VerificationRunAdmin(ReadOnlyAdmin):
         kind = {"sound": "published", "problems": "failed", "failed": "failed"}.get(run.status, "running")
         return badge(kind, run.get_status_display())
 
-    @admin.display(description="started (UTC)", ordering="started_at")
+    @admin.display(description="started", ordering="started_at")
     def started(self, run):
         return utc_time(run.started_at)
 
