@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from distribution.api.views import JobView, PublishView
+from distribution.api.views import JobCancelView, JobView, PublishView
 from distribution.operators.views import dashboard_view, favicon_view, landing_view, metrics_view
 
 urlpatterns = [
@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="openapi-schema"), name="api-redoc"),
     path("api/distribution/publish", PublishView.as_view(), name="distribution-publish"),
     path("api/distribution/jobs/<int:job_id>", JobView.as_view(), name="distribution-job"),
+    path("api/distribution/jobs/<int:job_id>/cancel", JobCancelView.as_view(), name="distribution-job-cancel"),
 ]

@@ -26,6 +26,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_acceptable": (406, "an Accept header that excludes JSON"),
     "request_too_large": (413, "the body is larger than DISTRIBUTION_MAX_REQUEST_BYTES"),
     "publish_in_progress": (409, "another job for this audit_log_id is queued or running"),
+    "cancelled": (409, "an operator cancelled the job; what it had uploaded was removed"),
+    "job_ended": (409, "cancel of a job that has already ended"),
     "unsupported_media_type": (415, "the body is not JSON"),
     "qc_not_passed": (422, "qc_report.status is not pass"),
     "checksum_mismatch": (422, "the downloaded bytes do not hash to final_edit.checksum"),

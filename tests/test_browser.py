@@ -3,24 +3,20 @@
 Set DISTRIBUTION_SCREENSHOT_DIR to keep the screenshots (`scripts/screenshots` retakes those of docs/operators.md).
 """
 
-import threading
 import time
 from datetime import timedelta
-from hashlib import sha256
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.db import connections
 from django.utils import timezone
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from distribution.errors import PublishError
 from distribution.jobs.runner import publish
 from distribution.models import PublishJob
 from tests.support.browsing import Operator
+from tests.support.running import RunningPublish
 from tests.support.samples import SAMPLE_MP4, publish_request, screenshot
-from tests.support.servers import Route
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -197,55 +193,6 @@ def test_republish_button_of_a_mirrored_record(operator, cms, asset_server):
     assert "Published" in browser.find_element(By.CSS_SELECTOR, ".field-status_label").text
 
 
-class RunningPublish:
-    """A publish of a 1 MiB asset dripped out over `seconds`, run in a thread as a worker would run it."""
-
-    def __init__(self, asset_server, audit_log_id: str, seconds: float):
-        asset = SAMPLE_MP4 + bytes(2**20 - len(SAMPLE_MP4))
-        pieces = [asset[i : i + 16 * 1024] for i in range(0, len(asset), 16 * 1024)]
-
-        def drip():
-            for piece in pieces:
-                time.sleep(seconds / len(pieces))
-                yield piece
-
-        url = asset_server.add(f"/{audit_log_id}.mp4", Route(body=drip, length=len(asset)))
-        final_edit = {"video_url": url, "duration_seconds": 2.0, "checksum": f"sha256:{sha256(asset).hexdigest()}"}
-        self.request = publish_request(url, audit_log_id=audit_log_id, final_edit=final_edit)
-        self.audit_log_id = audit_log_id
-        self.error: PublishError | None = None
-        self.thread = threading.Thread(target=self._run, name=f"publish-{audit_log_id}")
-
-    def _run(self) -> None:
-        try:
-            publish(self.request, source=PublishJob.Source.API, caller="api-key:orchestrator")
-        except PublishError as error:
-            self.error = error
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    def __enter__(self) -> PublishJob:
-        self.thread.start()
-        return wait_for(
-            lambda: PublishJob.objects.filter(
-                audit_log_id=self.audit_log_id, status="running", bytes_done__gt=0
-            ).first()
-        )
-
-    def __exit__(self, *exc) -> None:
-        self.thread.join(60)
-        assert not self.thread.is_alive()
-
-
-def wait_for(predicate, timeout: float = 30):
-    until = time.monotonic() + timeout
-    while time.monotonic() < until:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def live_text(browser, job: PublishJob, field: str = "status_label") -> str:
     return browser.find_element(By.CSS_SELECTOR, f"[data-live-job='{job.pk}'][data-live-field='{field}']").text
 
@@ -300,3 +247,48 @@ def test_dashboard_renders_in_the_browser(operator, tmp_path):
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.failed")) == 14
     assert len(browser.find_elements(By.CSS_SELECTOR, "#latest-failures tbody tr")) == failed
     screenshot(browser, tmp_path, "dashboard")
+
+
+def test_operator_cancels_a_running_job_from_its_page(operator, cms, asset_server):
+    browser = operator.driver
+    with RunningPublish(asset_server, "dist_01KAXCANCELPAGE00000000000", seconds=60) as job:
+        operator.click_link("Publish jobs")
+        operator.click_link(job.audit_log_id)
+        operator.click_css("a.cancel-job-link")
+        assert "Cancel 1 job?" in browser.find_element(By.ID, "content-main").text
+        operator.click(browser.find_element(By.ID, "confirm-cancel"))
+
+        assert browser.current_url.endswith(f"/publishjob/{job.pk}/change/")
+        assert f"job {job.pk}" in browser.find_element(By.CSS_SELECTOR, "ul.messagelist li").text
+        WebDriverWait(browser, 20).until(lambda driver: "Failed" in live_text(driver, job))
+        assert "cancelled" in live_text(browser, job)
+        assert not browser.find_elements(By.CSS_SELECTOR, "a.cancel-job-link")  # gone with the job's end
+        operator.check()
+    assert_cancelled(job, cms)
+
+
+def test_operator_cancels_a_running_job_from_the_list(operator, cms, asset_server):
+    browser = operator.driver
+    with RunningPublish(asset_server, "dist_01KAXCANCELLIST00000000000", seconds=60) as job:
+        operator.click_link("Publish jobs")
+        browser.find_element(
+            By.XPATH, f"//tr[.//a[text()='{job.audit_log_id}']]//input[@name='_selected_action']"
+        ).click()
+        Select(browser.find_element(By.NAME, "action")).select_by_value("cancel_jobs")
+        operator.click(browser.find_element(By.CSS_SELECTOR, "button[name=index]"))
+        assert "Cancel 1 job?" in browser.find_element(By.ID, "content-main").text
+        operator.click(browser.find_element(By.ID, "confirm-cancel"))
+
+        assert browser.current_url.endswith("/admin/distribution/publishjob/")
+        WebDriverWait(browser, 20).until(lambda driver: "Failed" in live_text(driver, job))
+        assert "cancelled" in live_text(browser, job)
+        operator.check()
+    assert_cancelled(job, cms)
+
+
+def assert_cancelled(job: PublishJob, cms) -> None:
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == ("failed", "cancelled")
+    assert job.error_message.startswith("Cancelled by operator.")
+    assert job.audit_event["error_code"] == "cancelled"
+    assert cms.state.media == [] and cms.state.records == [] and not cms.state.files  # nothing left in PayloadCMS

@@ -23,7 +23,13 @@ from tests.support.samples import CMS_API_KEY, SAMPLE_CHECKSUM, SAMPLE_MP4, publ
 from tests.support.servers import Route
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOL_NAMES = {"distribution_publish", "distribution_dry_run", "distribution_get_record", "distribution_get_job"}
+TOOL_NAMES = {
+    "distribution_publish",
+    "distribution_dry_run",
+    "distribution_get_record",
+    "distribution_get_job",
+    "distribution_cancel_job",
+}
 
 
 @pytest.fixture

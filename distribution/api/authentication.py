@@ -19,6 +19,7 @@ from distribution.conf import app_settings
 
 API_KEY_HEADER = "X-API-Key"
 PUBLISH_PERMISSION = "distribution.publish"
+CANCEL_PERMISSION = "distribution.cancel"
 
 
 class APIKeyCaller:

@@ -1,4 +1,4 @@
-"""The REST surface: POST /api/distribution/publish and GET /api/distribution/jobs/<id>."""
+"""The REST surface: POST /api/distribution/publish, GET /api/distribution/jobs/<id> and POST …/<id>/cancel."""
 
 import re
 
@@ -9,7 +9,7 @@ from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from distribution.api.authentication import PUBLISH_PERMISSION
+from distribution.api.authentication import CANCEL_PERMISSION, PUBLISH_PERMISSION
 from distribution.api.middleware import CODE_OF_STATUS
 from distribution.api.parsers import BoundedJSONParser, RequestTooLarge
 from distribution.api.serializers import ErrorResponseSerializer, JobResponseSerializer, PublishResponseSerializer
@@ -30,6 +30,16 @@ class CanPublish(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.has_perm(PUBLISH_PERMISSION))
+
+
+class CanCancel(permissions.BasePermission):
+    """The distribution.cancel permission (a user's, through a session or token; API keys only publish)."""
+
+    message = f"Cancelling a job needs the {CANCEL_PERMISSION} permission."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm(CANCEL_PERMISSION))
 
 
 def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
@@ -110,6 +120,30 @@ class JobView(APIView):
     def get(self, request, job_id: int):
         try:
             return Response(job_body(dispatch.get_job(job_id)))
+        except PublishError as error:
+            return error_response(error)
+
+
+class JobCancelView(APIView):
+    permission_classes = [CanCancel]
+
+    @extend_schema(
+        operation_id="cancel_job",
+        summary="Cancel a queued or running publish job",
+        description=(
+            "A queued job fails at once; a running one stops at its next piece of the asset, what it uploaded is "
+            "removed, and it ends `failed` with the code `cancelled` (its audit event and callback are sent). "
+            f"Answers the job once it has ended, or after {dispatch.CANCEL_WAIT_SECONDS:.0f} s with it still running."
+        ),
+        request=None,
+        responses={
+            200: JobResponseSerializer,
+            **error_responses("job_not_found", "job_ended", *AUTH_ERRORS),
+        },
+    )
+    def post(self, request, job_id: int):
+        try:
+            return Response(job_body(dispatch.cancel(job_id, requested_by=str(request.user))))
         except PublishError as error:
             return error_response(error)
 

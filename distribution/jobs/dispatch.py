@@ -79,6 +79,15 @@ def follow(job: PublishJob, progress: Callable[[str, int, int | None], None]) ->
     return outcome(job)
 
 
+CANCEL_WAIT_SECONDS = 10.0  # a running job stops at its next piece: usually well within this
+
+
+def cancel(job_id, *, requested_by: str, wait_seconds: float = CANCEL_WAIT_SECONDS) -> PublishJob:
+    """Cancel the job (404 job_not_found, 409 job_ended) and wait up to `wait_seconds` for it to end."""
+    job = lifecycle.cancel(get_job(job_id), requested_by)
+    return wait(job, wait_seconds) if job.is_active and wait_seconds else job
+
+
 def get_job(job_id) -> PublishJob:
     """The job with this id; 404 job_not_found otherwise."""
     job = PublishJob.objects.filter(pk=job_id).first() if str(job_id).isdigit() else None

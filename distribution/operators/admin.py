@@ -36,6 +36,7 @@ admin.site.site_url = None  # no public site to link to; the header links the da
 admin.site.enable_nav_sidebar = False  # the lists are wide; two models need no sidebar
 
 REPUBLISH_PERMISSION = "distribution.republish"
+CANCEL_PERMISSION = "distribution.cancel"
 LIVE_FIELDS = ("status_label", "progress")  # what static/distribution/live-jobs.js updates in place
 
 
@@ -293,6 +294,7 @@ class CallbackDeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(PublishJob)
 class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
+    actions = ["republish", "cancel_jobs"]
     inlines = [CallbackDeliveryInline]
     list_display = ("audit_log_id", "title", "project", "status_label", "started", "duration", "size", "latency")
     list_filter = ("status", "source", "project_id", "started_at")
@@ -316,7 +318,20 @@ class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
                 )
             },
         ),
-        ("Job", {"fields": ("progress", "caller", "worker", "lease_expires_at", "status_link", "callback_url")}),
+        (
+            "Job",
+            {
+                "fields": (
+                    "progress",
+                    "caller",
+                    "worker",
+                    "lease_expires_at",
+                    "cancel_requested_by",
+                    "status_link",
+                    "callback_url",
+                )
+            },
+        ),
         ("Asset", {"fields": ("checksum", "duration", "size", "storage_path", "public_link", "preview")}),
         ("Timing", {"fields": ("started_at", "run_started_at", "finished_at", "latency", "fetch_ms", "upload_ms")}),
         (
@@ -381,8 +396,76 @@ class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
         return format_html('<a href="{0}">{0}</a>', job.status_url)
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.live_view)
-        return [path("live/", view, name="distribution_publishjob_live"), *super().get_urls()]
+        live = self.admin_site.admin_view(self.live_view)
+        cancel = self.admin_site.admin_view(self.cancel_view)
+        return [
+            path("live/", live, name="distribution_publishjob_live"),
+            path("<path:object_id>/cancel/", cancel, name="distribution_publishjob_cancel"),
+            *super().get_urls(),
+        ]
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm(CANCEL_PERMISSION)
+
+    @admin.action(description="Cancel selected jobs", permissions=["cancel"])
+    def cancel_jobs(self, request, queryset):
+        """Confirm, then cancel each selected queued or running job (the others have nothing to cancel)."""
+        active = list(queryset.filter(status__in=PublishJob.ACTIVE))
+        if not active:
+            self.message_user(request, "None of the selected jobs is queued or running.", messages.WARNING)
+            return None
+        if request.POST.get("confirm") != "yes":
+            changelist_url = reverse("admin:distribution_publishjob_changelist")
+            return self.cancel_confirmation(request, active, cancel_url=changelist_url, selected=queryset)
+        self.cancel_each(request, active)
+        return None
+
+    def cancel_view(self, request, object_id):
+        """The job page's Cancel button: GET asks for confirmation, POST cancels and returns to the job page."""
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        job = self.get_object(request, unquote(object_id))
+        if job is None:
+            raise Http404("No such job.")
+        change_url = reverse("admin:distribution_publishjob_change", args=[job.pk])
+        if request.method == "POST":
+            self.cancel_each(request, [job])
+            return HttpResponseRedirect(change_url)
+        return self.cancel_confirmation(request, [job], cancel_url=change_url)
+
+    def cancel_confirmation(self, request, jobs, *, cancel_url, selected=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cancel publish jobs",
+            "opts": self.opts,
+            "jobs": jobs,
+            "selected": selected,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "cancel_url": cancel_url,
+        }
+        return TemplateResponse(request, "admin/distribution/cancel_confirmation.html", context)
+
+    def cancel_each(self, request, jobs):
+        """Cancel each job without waiting: the pages follow it live; say what each came to, linking the job."""
+        for job in jobs:
+            try:
+                job = dispatch.cancel(job.pk, requested_by=request.user.get_username(), wait_seconds=0)
+            except PublishError as error:
+                self.message_user(request, format_html("{} ({})", error.message, job_anchor(job.pk)), messages.ERROR)
+                continue
+            if job.is_active:
+                text = format_html(
+                    "Cancelling {} ({}): it stops at its next piece and what it uploaded is removed.",
+                    job_anchor(job.pk),
+                    job.audit_log_id,
+                )
+                self.message_user(request, text, messages.INFO)
+            else:
+                self.message_user(request, format_html("Cancelled {} ({}).", job_anchor(job.pk), job.audit_log_id))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["can_cancel"] = bool(obj and obj.is_active and self.has_cancel_permission(request))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def live_view(self, request):
         """GET live/?id=1&id=2: the jobs' live fields as the pages render them, for live-jobs.js to swap in."""
