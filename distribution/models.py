@@ -164,6 +164,7 @@ class VerificationRun(models.Model):
         RUNNING = "running"
         SOUND = "sound"
         PROBLEMS = "problems"
+        EMPTY = "empty", "Nothing checked"  # no record matched the selection: a warning, not a sound result
         FAILED = "failed", "Failed (not finished)"
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)

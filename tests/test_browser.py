@@ -13,10 +13,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from distribution.jobs.runner import publish
-from distribution.models import PublishJob
+from distribution.models import PublishJob, VerificationRun
 from tests.support.browsing import Operator
 from tests.support.running import RunningPublish
-from tests.support.samples import SAMPLE_MP4, publish_request, screenshot
+from tests.support.samples import SAMPLE_MP4, make_job, publish_request, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -236,17 +236,43 @@ def test_a_running_job_updates_in_place_keeping_selection_search_and_scroll(oper
     assert PublishJob.objects.get(pk=job.pk).status == "published"
 
 
-def test_dashboard_renders_in_the_browser(operator, tmp_path):
+def test_dashboard_and_its_links(operator, tmp_path):
     add_history()
+    make_job("failed", 4, audit_log_id="dist_refused", error_code="qc_not_passed")  # the caller's refusal
+    running = make_job("running", None, audit_log_id="dist_01KAXDASHRUNNING0000000000", stage="download")
+    run = VerificationRun.objects.create(status="empty", started_at=timezone.now(), finished_at=timezone.now())
     browser = operator.driver
 
-    operator.click_css("#user-tools a.dashboard-link")
+    def dashboard() -> None:
+        operator.click_css("#user-tools a.dashboard-link")
 
+    dashboard()
     failed = sum(1 for entry in HISTORY if entry[7])
-    assert browser.find_element(By.ID, "success-rate").text == f"{round(100 * (len(HISTORY) - failed) / len(HISTORY))}%"
+    rate = round(100 * (len(HISTORY) - failed) / len(HISTORY))
+    assert browser.find_element(By.ID, "success-rate").text == f"{rate}%"  # the refusal is not counted
+    assert browser.find_element(By.ID, "refused").text == "1"
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.failed")) == 14
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#latest-failures tbody tr")) == failed
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#latest-failures tbody tr")) == failed + 1
     screenshot(browser, tmp_path, "dashboard")
+
+    operator.click(browser.find_element(By.ID, "running-jobs"))
+    assert browser.current_url.endswith(f"/publishjob/{running.pk}/change/")
+    dashboard()
+    operator.click_link("requests refused")
+    assert [row.text for row in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody th")] == ["dist_refused"]
+    dashboard()
+    operator.click_link("verification checked no record")
+    assert browser.current_url.endswith(f"/verificationrun/{run.pk}/change/")
+    assert "Nothing checked" in browser.find_element(By.ID, "content-main").text
+    dashboard()
+    operator.click(browser.find_element(By.CSS_SELECTOR, "#latest-failures tbody tr a"))
+    assert "/publishjob/" in browser.current_url
+    dashboard()
+    operator.click_link("All failed jobs")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == failed + 1
+    dashboard()
+    operator.click_link("Prometheus metrics")
+    assert "distribution_publish_total" in browser.find_element(By.TAG_NAME, "body").text
 
 
 def test_operator_cancels_a_running_job_from_its_page(operator, cms, asset_server):

@@ -29,14 +29,17 @@ def test_dashboard_shows_the_figures_chart_and_failures(admin_client):
         error_code="checksum_mismatch",
         error_message="sha256 of the downloaded bytes does not match final_edit.checksum.",
     )
-    make_job("running", None)  # not finished: left out of every figure
+    make_job("failed", 3, days_ago=3, error_code="qc_not_passed")  # the caller's refusal, shown apart
+    running = make_job("running", None)  # not finished: left out of every figure, linked
 
     html = admin_client.get("/dashboard/").content.decode()
 
     assert 'id="success-rate">75%<' in html
-    assert "publish success rate (3 of 4)" in html
+    assert "publish success rate (3 of 4 attempted)" in html
+    assert 'id="refused">1<' in html
+    assert f'href="/admin/distribution/publishjob/{running.pk}/change/" id="running-jobs">1</a>' in html
     assert 'id="latency-p50">200 ms<' in html
-    assert 'id="latency-p95">12.5 s<' in html
+    assert 'id="latency-p95">12.5 s<' in html  # the 5th of 5 finished
     assert 'id="bytes-published">2.9 KiB<' in html
     assert html.count('<rect class="published"') == 14
     # today's 3 published fill the chart's height (160); the failure two days ago is a third of it
@@ -70,6 +73,6 @@ def test_dashboard_counts_a_real_publish(admin_client, cms, asset_server):
 
     html = admin_client.get("/dashboard/").content.decode()
 
-    assert 'id="success-rate">100%<' in html and "(1 of 1)" in html
+    assert 'id="success-rate">100%<' in html and "(1 of 1 attempted)" in html
     assert f'id="bytes-published">{result.asset_size / 1024:.1f} KiB<' in html
     assert PublishJob.objects.get().status == "published"

@@ -297,7 +297,7 @@ class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
     actions = ["republish", "cancel_jobs"]
     inlines = [CallbackDeliveryInline]
     list_display = ("audit_log_id", "title", "project", "status_label", "started", "duration", "size", "latency")
-    list_filter = ("status", "source", "project_id", "started_at")
+    list_filter = ("status", "error_code", "source", "project_id", "started_at")
     search_fields = ("audit_log_id", "title", "checksum")
     search_help_text = "audit_log_id, title or checksum"
     date_hierarchy = "started_at"
@@ -639,7 +639,9 @@ class VerificationRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_label(self, run):
-        kind = {"sound": "published", "problems": "failed", "failed": "failed"}.get(run.status, "running")
+        kind = {"sound": "published", "problems": "failed", "failed": "failed", "empty": "warning"}.get(
+            run.status, "running"
+        )
         return badge(kind, run.get_status_display())
 
     @admin.display(description="started", ordering="started_at")

@@ -96,7 +96,12 @@ def verify(
         run.save()
         raise
     results.save()
-    run.status = VerificationRun.Status.PROBLEMS if run.records_with_problems else VerificationRun.Status.SOUND
+    if not run.records_checked:
+        run.status = VerificationRun.Status.EMPTY
+    elif run.records_with_problems:
+        run.status = VerificationRun.Status.PROBLEMS
+    else:
+        run.status = VerificationRun.Status.SOUND
     run.finished_at = timezone.now()
     run.save()
     return run
@@ -303,7 +308,7 @@ def problem_counts(run: VerificationRun | None) -> dict[str, int]:
 
 
 def latest_finished_run() -> VerificationRun | None:
-    """The newest run that checked everything it selected (failed runs are partial)."""
+    """The newest run that checked everything it selected (failed runs are partial; an empty one checked nothing)."""
     return VerificationRun.objects.filter(
-        status__in=[VerificationRun.Status.SOUND, VerificationRun.Status.PROBLEMS]
+        status__in=[VerificationRun.Status.SOUND, VerificationRun.Status.PROBLEMS, VerificationRun.Status.EMPTY]
     ).first()

@@ -64,6 +64,8 @@ def dashboard_view(request):
         "title": "Distribution dashboard",
         "figures": metrics.summary(),
         "jobs": metrics.jobs_now(),
+        "running_job": PublishJob.objects.filter(status=PublishJob.Status.RUNNING).first(),
+        "refusal_codes": ",".join(sorted(metrics.REFUSAL_CODES)),
         "verification": verification.latest_finished_run(),
         "chart_days": CHART_DAYS,
         "chart_peak": peak,

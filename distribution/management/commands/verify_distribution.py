@@ -67,5 +67,7 @@ class Command(BaseCommand):
         )
         if run.records_with_problems:
             raise CommandError(summary, returncode=1)
+        if not run.records_checked:  # a release check that checked nothing has not passed
+            raise CommandError(f"No record matched the selection: nothing was verified (run #{run.pk}).", returncode=1)
         if not options["json"]:
             self.stdout.write(self.style.SUCCESS(summary))
