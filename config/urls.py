@@ -3,7 +3,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from distribution.api.views import JobCancelView, JobView, PublishView
-from distribution.operators.views import dashboard_view, favicon_view, landing_view, metrics_view
+from distribution.operators.views import dashboard_view, favicon_view, landing_view, metrics_view, redoc_bundle_view
 
 urlpatterns = [
     path("", landing_view, name="distribution-landing"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="openapi-schema"), name="api-redoc"),
+    path("api/redoc/redoc.standalone.js", redoc_bundle_view, name="api-redoc-bundle"),
     path("api/distribution/publish", PublishView.as_view(), name="distribution-publish"),
     path("api/distribution/jobs/<int:job_id>", JobView.as_view(), name="distribution-job"),
     path("api/distribution/jobs/<int:job_id>/cancel", JobCancelView.as_view(), name="distribution-job-cancel"),

@@ -318,3 +318,15 @@ def assert_cancelled(job: PublishJob, cms) -> None:
     assert job.error_message.startswith("Cancelled by operator.")
     assert job.audit_event["error_code"] == "cancelled"
     assert cms.state.media == [] and cms.state.records == [] and not cms.state.files  # nothing left in PayloadCMS
+
+
+@pytest.mark.parametrize(("link", "rendered"), [("Redoc", ".api-content h1"), ("Swagger UI", ".swagger-ui .info")])
+def test_api_docs_load_nothing_from_outside(browser, live_server, link, rendered):
+    operator = Operator(browser, live_server.url)
+    operator.open_landing()
+
+    operator.click_link(link)
+
+    WebDriverWait(browser, 20).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, rendered))
+    assert "Distribution API" in browser.find_element(By.CSS_SELECTOR, rendered).text
+    operator.check()

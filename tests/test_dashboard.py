@@ -76,3 +76,11 @@ def test_dashboard_counts_a_real_publish(admin_client, cms, asset_server):
     assert 'id="success-rate">100%<' in html and "(1 of 1 attempted)" in html
     assert f'id="bytes-published">{result.asset_size / 1024:.1f} KiB<' in html
     assert PublishJob.objects.get().status == "published"
+
+
+def test_landing_links_payloads_admin_when_it_runs(client, settings):
+    assert "Payload's admin" not in client.get("/").content.decode()
+
+    settings.PAYLOADCMS_ADMIN_URL = "http://127.0.0.1:3011/admin"
+
+    assert '<a href="http://127.0.0.1:3011/admin">Payload\'s admin</a>' in client.get("/").content.decode()
