@@ -18,7 +18,7 @@ from tests.support.servers import AssetServer, PayloadDouble, Route
 
 # pytest-django's live server serves /static/ through the staticfiles finders, which know no content-hashed names
 # (the pages link those, as in production): serve the collected files in STATIC_ROOT, as WhiteNoise does.
-staticfiles_handlers.StaticFilesHandler = testcases._StaticFilesHandler  # type: ignore[misc]
+staticfiles_handlers.StaticFilesHandler = testcases._StaticFilesHandler  # type: ignore[misc,assignment]
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

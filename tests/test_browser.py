@@ -316,7 +316,7 @@ def assert_cancelled(job: PublishJob, cms) -> None:
     job.refresh_from_db()
     assert (job.status, job.error_code) == ("failed", "cancelled")
     assert job.error_message.startswith("Cancelled by operator.")
-    assert job.audit_event["error_code"] == "cancelled"
+    assert job.audit_event is not None and job.audit_event["error_code"] == "cancelled"
     assert cms.state.media == [] and cms.state.records == [] and not cms.state.files  # nothing left in PayloadCMS
 
 

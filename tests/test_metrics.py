@@ -171,7 +171,9 @@ def test_dashboard_and_metrics_show_the_same_figures(admin_client):
         samples['distribution_publish_jobs{status="running"}'],
     )
     assert (queued, running) == (1, 2)
-    jobs_now = re.search(r'id="jobs-now">(.*?)</div>', html).group(1)
+    jobs_now_figure = re.search(r'id="jobs-now">(.*?)</div>', html)
+    assert jobs_now_figure is not None
+    jobs_now = jobs_now_figure.group(1)
     assert re.sub(r"<[^>]+>", "", jobs_now) == "1 / 2"
     assert 'href="/admin/distribution/publishjob/?status__exact=running" id="running-jobs">2</a>' in jobs_now
 

@@ -7,8 +7,8 @@ other than this machine (read from Chromium's performance log, which records eve
 import json
 from urllib.parse import urlsplit
 
+from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -20,7 +20,7 @@ ERROR_TITLES = ("Not Found", "not found", "Server Error", "Forbidden", "Bad Requ
 class Operator:
     """The browser as an operator drives it; `pages` lists the URLs it went through."""
 
-    def __init__(self, driver: WebDriver, base_url: str):
+    def __init__(self, driver: Chrome, base_url: str):
         self.driver = driver
         self.base_url = base_url
         self.pages: list[str] = []
