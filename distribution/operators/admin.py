@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from distribution.cms.client import DISTRIBUTION_RECORDS
 from distribution.errors import PublishError
@@ -387,7 +388,7 @@ class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
         bar = (
             format_html('<progress max="{}" value="{}"></progress>', job.bytes_total, job.bytes_done)
             if job.bytes_total
-            else format_html("<progress></progress>")  # indeterminate: the asset host declared no size
+            else mark_safe("<progress></progress>")  # indeterminate: the asset host declared no size
         )
         return format_html('<span class="job-progress">{}<span class="quiet">{}</span></span>', bar, " · ".join(parts))
 
