@@ -30,6 +30,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "request_too_large": (413, "the body is larger than DISTRIBUTION_MAX_REQUEST_BYTES"),
     "publish_in_progress": (409, "another job for this audit_log_id is queued or running"),
     "record_unpublished": (409, "renewing the link of, or re-publishing, an unpublished record: its file is gone"),
+    "cancelled": (409, "an operator cancelled the job; what it had uploaded was removed"),
+    "job_ended": (409, "cancel of a job that has already ended"),
     "unsupported_media_type": (415, "the body is not JSON"),
     "qc_not_passed": (422, "qc_report.status is not pass"),
     "idempotency_key_reused": (422, "this Idempotency-Key came with another body within 24 h"),

@@ -57,6 +57,11 @@ def tools() -> list[types.Tool]:
         },
         "required": ["audit_log_id"],
     }
+    job_id = {
+        "type": "object",
+        "properties": {"job_id": {"type": "integer", "minimum": 1, "description": "The job id a publish returned."}},
+        "required": ["job_id"],
+    }
     return [
         types.Tool(
             name="distribution_publish",
@@ -130,13 +135,17 @@ def tools() -> list[types.Tool]:
         types.Tool(
             name="distribution_get_job",
             description="A publish job's state, stage, progress and, once ended, its distribution_record or error.",
-            inputSchema={
-                "type": "object",
-                "properties": {
-                    "job_id": {"type": "integer", "minimum": 1, "description": "The job id a publish returned."}
-                },
-                "required": ["job_id"],
-            },
+            inputSchema=job_id,
+            outputSchema=job,
+        ),
+        types.Tool(
+            name="distribution_cancel_job",
+            description=(
+                "Cancel a queued or running publish job: it stops at its next piece, what it uploaded is removed and "
+                "it ends failed with the code cancelled. Returns the job once ended (or still running after 10 s); "
+                "a job that has already ended is refused with job_ended."
+            ),
+            inputSchema=job_id,
             outputSchema=job,
         ),
     ]
@@ -150,6 +159,8 @@ def run_tool(name: str, arguments: dict) -> dict:
         return job_body(job) if job.is_active else dispatch.outcome(job)
     if name == "distribution_get_job":
         return job_body(dispatch.get_job(arguments.get("job_id")))
+    if name == "distribution_cancel_job":
+        return job_body(dispatch.cancel(arguments.get("job_id"), requested_by="mcp"))
     if name == "distribution_dry_run":
         return publish(arguments, source=PublishJob.Source.MCP, dry_run=True).distribution_record
     if name == "distribution_get_record":

@@ -40,6 +40,11 @@ class PublishJob(models.Model):
     bytes_done = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the process running the job.")
+    cancel_requested_by = models.CharField(
+        max_length=150,
+        blank=True,
+        help_text="Who asked to cancel this running job; its worker stops at its next piece.",
+    )
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     callback_url = models.URLField(max_length=2048, blank=True, help_text="Where the job's final body is POSTed.")
     error_code = models.CharField(max_length=64, blank=True)
@@ -74,6 +79,7 @@ class PublishJob(models.Model):
             ("republish", "Can re-publish distribution records"),
             ("publish", "Can publish through the API (session, token or API key callers)"),
             ("unpublish", "Can unpublish distribution records (take a video down)"),
+            ("cancel", "Can cancel queued or running publish jobs"),
         ]
         constraints = [
             models.UniqueConstraint(

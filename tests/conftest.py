@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import handlers as staticfiles_handlers
+from django.test import testcases
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
@@ -13,6 +15,10 @@ from distribution.outbound import destinations
 from tests.support.processes import moto_s3
 from tests.support.samples import CMS_API_KEY, ORCHESTRATOR_KEY, ROOT, SAMPLE_MP4, install_api_key
 from tests.support.servers import AssetServer, PayloadDouble, Route
+
+# pytest-django's live server serves /static/ through the staticfiles finders, which know no content-hashed names
+# (the pages link those, as in production): serve the collected files in STATIC_ROOT, as WhiteNoise does.
+staticfiles_handlers.StaticFilesHandler = testcases._StaticFilesHandler  # type: ignore[misc,assignment]
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -132,6 +138,8 @@ def browser(tmp_path):
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
+    # The pages' script errors and every request the pages make, for tests/support/browsing.py's checks.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # no Selenium Manager download
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**VIEWPORT, "deviceScaleFactor": 1, "mobile": False})
     driver.implicitly_wait(5)

@@ -2,9 +2,12 @@
 
 import html
 import json
+import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.utils import timezone
 from django.utils.html import escape
 
 from distribution.jobs.runner import publish
@@ -29,8 +32,12 @@ def messages_of(response) -> list[str]:
     return [html.unescape(str(message)) for message in response.context["messages"]]
 
 
+def job_anchor(job: PublishJob) -> str:
+    return f'<a href="{ATTEMPTS}{job.pk}/change/">job {job.pk}</a>'
+
+
 def job_link(job: PublishJob) -> str:
-    return f' (<a href="{ATTEMPTS}{job.pk}/change/">job {job.pk}</a>)'
+    return f" ({job_anchor(job)})"
 
 
 @pytest.fixture
@@ -64,9 +71,9 @@ def test_attempt_list_shows_readable_columns(admin_client, published):
     assert rows.index("dist_broken") < rows.index("dist_ops")  # newest first
     assert '<span class="badge badge-published">Published</span>' in rows
     assert '<span class="badge badge-failed">Failed</span><code class="error-code">asset_fetch_failed</code>' in rows
-    assert "3.1\xa0KB" in rows and "2.0 s" in rows and "30.1 s" in rows
+    assert "3.1 KiB" in rows and "2.0 s" in rows and "30.1 s" in rows
     started = PublishJob.objects.get(audit_log_id="dist_ops").started_at  # UTC, the settings' time zone
-    assert f'{started:%Y-%m-%d}<br><span class="quiet">{started:%H:%M:%S}</span>' in rows
+    assert f'{started:%Y-%m-%d}<br><span class="quiet">{started:%H:%M:%S} UTC</span>' in rows
 
 
 @pytest.mark.parametrize(
@@ -113,7 +120,7 @@ def test_record_list_shows_the_mirror_with_size_and_latency_of_its_latest_publis
     assert "dist_ops" in rows and "dist_gone" in rows
     assert '<span class="badge badge-published">Present</span>' in rows
     assert '<span class="badge badge-failed">Missing</span>' in rows
-    assert "3.1\xa0KB" in rows and f"{attempt.latency_ms} ms" in rows
+    assert "3.1 KiB" in rows and f"{attempt.latency_ms} ms" in rows
     missing_only = result_rows(admin_client.get(RECORDS, {"missing_from_cms__exact": "1"}).content.decode())
     assert "dist_gone" in missing_only and "dist_ops" not in missing_only
     found = result_rows(admin_client.get(RECORDS, {"q": "Gone"}).content.decode())
@@ -270,7 +277,8 @@ def test_republish_button_on_the_detail_page(client, published, stale_cms):
     record = MirroredRecord.objects.get()
     detail_url = f"{RECORDS}{record.pk}/change/"
 
-    assert '<a href="republish/" class="republish-link">Re-publish</a>' in client.get(detail_url).content.decode()
+    republish_url = f"{RECORDS}{record.pk}/republish/"
+    assert f'<a href="{republish_url}" class="republish-link">Re-publish</a>' in client.get(detail_url).content.decode()
     confirmation = client.get(f"{RECORDS}{record.pk}/republish/").content.decode()
     assert "Re-publish 1 record?" in confirmation and f'href="{detail_url}"' in confirmation
     assert PublishJob.objects.count() == 1
@@ -282,6 +290,27 @@ def test_republish_button_on_the_detail_page(client, published, stale_cms):
     assert messages_of(done) == [f"Re-published dist_ops to {rerun.public_url}{job_link(rerun)}"]
     assert_overwritten(stale_cms)
     assert PublishJob.objects.filter(source="admin", status="published").count() == 1
+
+
+def test_republish_is_offered_only_where_it_can_work(client, db, cms):
+    staff(client, "view_publishjob", "republish")
+    first_failed = make_job("failed", 40, audit_log_id="dist_never", error_code="cms_unavailable")
+    running = make_job("running", None, audit_log_id="dist_first")
+
+    for job in (first_failed, running):
+        assert ">Re-publish</a>" not in client.get(f"{ATTEMPTS}{job.pk}/change/").content.decode()
+
+
+def test_republish_of_an_id_whose_first_publish_runs_links_that_job(client, db, cms):
+    staff(client, "view_publishjob", "republish")
+    running = make_job("running", None, audit_log_id="dist_first")
+
+    done = client.post(
+        ATTEMPTS, {"action": "republish", "_selected_action": [running.pk], "confirm": "yes"}, follow=True
+    )
+
+    assert messages_of(done) == [f"A publish of dist_first is in progress: {job_anchor(running)}."]
+    assert PublishJob.objects.count() == 1
 
 
 # -- jobs ----------------------------------------------------------------------------------
@@ -301,21 +330,29 @@ def running_job(**fields) -> PublishJob:
     )
 
 
-def test_running_jobs_show_live_progress_and_the_pages_refresh(admin_client, published):
-    job = running_job()
+def test_running_jobs_show_a_progress_bar_and_the_pages_poll_instead_of_reloading(admin_client, published):
+    job = running_job(run_started_at=timezone.now() - timedelta(seconds=4))
 
     page = admin_client.get(ATTEMPTS).content.decode()
-    assert "upload 1.0\xa0MB of 2.0\xa0MB (50%)" in result_rows(page)
-    assert '<meta http-equiv="refresh" content="5">' in page
+    rows = result_rows(page)
+    assert '<progress max="2097152" value="1048576"></progress>' in rows
+    assert re.search(r"upload 1.0 MiB of 2.0 MiB \(50%\) · [\d.]+ KiB/s · [\d.]+ s left", rows)
     detail = admin_client.get(f"{ATTEMPTS}{job.pk}/change/").content.decode()
-    assert '<meta http-equiv="refresh" content="5">' in detail
-    for shown in ("worker-host:4242", "orchestrator", f'href="/api/distribution/jobs/{job.pk}"'):
+    for shown in ("worker-host:4242", "orchestrator", f'href="/api/distribution/jobs/{job.pk}"', "Lease expires at"):
         assert shown in detail
+    for live_page in (page, detail):
+        assert "http-equiv" not in live_page and "live-jobs" in live_page and 'data-live-active="1"' in live_page
 
-    job.status = "published"
+    live = admin_client.get(f"{ATTEMPTS}live/", {"id": [job.pk, "x"]}).json()["jobs"]
+    assert list(live) == [str(job.pk)] and live[str(job.pk)]["active"] is True
+    assert "<progress" in live[str(job.pk)]["fields"]["progress"]
+
+    job.status, job.error_code = "failed", "checksum_mismatch"
+    job.bytes_done = 2**21  # every byte came, and the checksum did not match
     job.save()
-    assert "http-equiv" not in admin_client.get(ATTEMPTS).content.decode()
-    assert "http-equiv" not in admin_client.get(f"{ATTEMPTS}{job.pk}/change/").content.decode()
+    detail = admin_client.get(f"{ATTEMPTS}{job.pk}/change/").content.decode()
+    assert "stopped in upload after 2.0 MiB" in detail and "(100%)" not in detail
+    assert "Lease expires at" not in detail and 'data-live-active=""' in detail
 
 
 def test_republish_of_a_record_with_an_active_job_links_that_job(client, published, cms):
@@ -325,9 +362,7 @@ def test_republish_of_a_record_with_an_active_job_links_that_job(client, publish
 
     done = client.post(f"{RECORDS}{record.pk}/republish/", follow=True)
 
-    [message] = messages_of(done)
-    assert message.startswith("Re-publish of dist_ops failed (publish_in_progress): A publish of dist_ops is already")
-    assert message.endswith(job_link(holder))
+    assert messages_of(done) == [f"A publish of dist_ops is in progress: {job_anchor(holder)}."]
     assert PublishJob.objects.filter(source="admin").count() == 0
 
 
@@ -342,4 +377,4 @@ def test_republish_handed_to_workers_says_queued_and_links_the_job(client, publi
         app.control.purge()  # no later worker may pick this message up
     job = PublishJob.objects.get(source="admin")
     assert job.status == "queued" and job.caller == "operator"
-    assert messages_of(done) == [f"Re-publish of dist_ops queued; follow it on{job_link(job)}"]
+    assert messages_of(done) == [f"Re-publish of dist_ops queued as {job_anchor(job)}."]

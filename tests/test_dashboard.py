@@ -29,15 +29,18 @@ def test_dashboard_shows_the_figures_chart_and_failures(admin_client):
         error_code="checksum_mismatch",
         error_message="sha256 of the downloaded bytes does not match final_edit.checksum.",
     )
-    make_job("running", None)  # not finished: left out of every figure
+    make_job("failed", 3, days_ago=3, error_code="qc_not_passed")  # the caller's refusal, shown apart
+    running = make_job("running", None)  # not finished: left out of every figure, linked
 
     html = admin_client.get("/dashboard/").content.decode()
 
     assert 'id="success-rate">75%<' in html
-    assert "publish success rate (3 of 4)" in html
+    assert "publish success rate (3 of 4 attempted)" in html
+    assert 'id="refused">1<' in html
+    assert f'href="/admin/distribution/publishjob/{running.pk}/change/" id="running-jobs">1</a>' in html
     assert 'id="latency-p50">200 ms<' in html
-    assert 'id="latency-p95">12.5 s<' in html
-    assert 'id="bytes-published">2.9\xa0KB<' in html
+    assert 'id="latency-p95">12.5 s<' in html  # the 5th of 5 finished
+    assert 'id="bytes-published">2.9 KiB<' in html
     assert html.count('<rect class="published"') == 14
     # today's 3 published fill the chart's height (160); the failure two days ago is a third of it
     assert re.search(r'<rect class="published" x="[\d.]+" y="0.0" width="[\d.]+" height="160.0"/>', html)
@@ -45,7 +48,7 @@ def test_dashboard_shows_the_figures_chart_and_failures(admin_client):
     assert "3 published, 0 failed" in html and "0 published, 1 failed" in html
     assert f'href="/admin/distribution/publishjob/{failure.pk}/change/">dist_broken</a>' in html
     assert "<code>checksum_mismatch</code>" in html and "does not match final_edit.checksum" in html
-    assert 'href="/dashboard/">Dashboard</a>' in html and "Log out" in html  # the admin header
+    assert 'href="/dashboard/" class="dashboard-link">Dashboard</a>' in html and "Log out" in html  # the admin header
 
 
 def test_dashboard_lists_the_ten_latest_failures_newest_first(admin_client):
@@ -70,6 +73,14 @@ def test_dashboard_counts_a_real_publish(admin_client, cms, asset_server):
 
     html = admin_client.get("/dashboard/").content.decode()
 
-    assert 'id="success-rate">100%<' in html and "(1 of 1)" in html
-    assert f'id="bytes-published">{result.asset_size / 1024:.1f}\xa0KB<' in html
+    assert 'id="success-rate">100%<' in html and "(1 of 1 attempted)" in html
+    assert f'id="bytes-published">{result.asset_size / 1024:.1f} KiB<' in html
     assert PublishJob.objects.get().status == "published"
+
+
+def test_landing_links_payloads_admin_when_it_runs(client, settings):
+    assert "Payload's admin" not in client.get("/").content.decode()
+
+    settings.PAYLOADCMS_ADMIN_URL = "http://127.0.0.1:3011/admin"
+
+    assert '<a href="http://127.0.0.1:3011/admin">Payload\'s admin</a>' in client.get("/").content.decode()

@@ -31,6 +31,7 @@ TOOL_NAMES = {
     "distribution_list_records",
     "distribution_renew_link",
     "distribution_unpublish",
+    "distribution_cancel_job",
 }
 
 

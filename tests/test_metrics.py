@@ -1,5 +1,6 @@
 """Publish figures as Prometheus and the dashboard read them: /metrics and distribution.operators.metrics."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -82,7 +83,7 @@ def test_metrics_follow_publishes_through_the_api(api_client, cms, asset_server)
     )
     assert samples["distribution_asset_size_bytes_count"] == 2  # refused and mismatched assets have no size
     assert samples["distribution_asset_size_bytes_sum"] == 2 * len(SAMPLE_MP4)
-    assert metrics.summary()["success_rate"] == 0.5
+    assert metrics.summary()["success_rate"] == 2 / 3  # the qc_not_passed refusal is shown apart
 
 
 def test_metrics_token_when_configured(client, db, settings):
@@ -97,16 +98,22 @@ def test_metrics_token_when_configured(client, db, settings):
 def test_summary_percentiles_rate_and_bytes(db):
     for latency in range(10, 201, 10):  # 20 published attempts, 10 ms .. 200 ms
         make_job("published", latency, size=1000)
-    make_job("failed", 5000, size=7)
+    make_job("failed", 5000, size=7, error_code="cms_unavailable")
+    make_job("failed", 3, error_code="qc_not_passed")  # the caller's refusal: not an attempt
+    make_job("failed", 4, error_code="invalid_request")
+    make_job("failed", 900, error_code="cancelled")  # an operator's: not an attempt either
     make_job("running", None, size=10**9)
 
     assert metrics.summary() == {
-        "finished": 21,
+        "finished": 24,
         "published": 20,
-        "failed": 1,
+        "failed": 4,
+        "attempted": 21,
+        "refused": 2,
+        "cancelled": 1,
         "success_rate": 20 / 21,
-        "latency_p50_ms": 110,  # nearest rank: the 11th of 21
-        "latency_p95_ms": 200,  # the 20th of 21
+        "latency_p50_ms": 100,  # nearest rank: the 12th of 24 (3, 4, 10, ..., 200, 900, 5000)
+        "latency_p95_ms": 900,  # the 23rd of 24
         "bytes_published": 20 * 1000,
     }
 
@@ -116,6 +123,9 @@ def test_summary_without_attempts(db):
         "finished": 0,
         "published": 0,
         "failed": 0,
+        "attempted": 0,
+        "refused": 0,
+        "cancelled": 0,
         "success_rate": None,
         "latency_p50_ms": None,
         "latency_p95_ms": None,
@@ -155,13 +165,17 @@ def test_dashboard_and_metrics_show_the_same_figures(admin_client):
         if name.startswith('distribution_publish_total{code="') and 'status="failed"' in name
     )
     assert (published, failed) == (1, 2)
-    assert "publish success rate (1 of 3)" in html
+    assert "publish success rate (1 of 2 attempted)" in html and 'id="refused">1<' in html
     queued, running = (
         samples['distribution_publish_jobs{status="queued"}'],
         samples['distribution_publish_jobs{status="running"}'],
     )
     assert (queued, running) == (1, 2)
-    assert 'id="jobs-now">1 / 2<' in html
+    jobs_now_figure = re.search(r'id="jobs-now">(.*?)</div>', html)
+    assert jobs_now_figure is not None
+    jobs_now = jobs_now_figure.group(1)
+    assert re.sub(r"<[^>]+>", "", jobs_now) == "1 / 2"
+    assert 'href="/admin/distribution/publishjob/?status__exact=running" id="running-jobs">2</a>' in jobs_now
 
 
 def test_openmetrics_when_the_scraper_asks_for_it(client, db):

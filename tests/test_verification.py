@@ -280,6 +280,17 @@ def test_unreachable_cms_fails_the_run_with_exit_1(db, settings):
     assert failed.status == "failed" and failed.error.startswith("cms_unavailable: ") and failed.finished_at
 
 
+def test_a_run_that_checked_no_record_is_a_warning(admin_client, cms):
+    with pytest.raises(CommandError, match="nothing was verified"):
+        call_command("verify_distribution", "--project", "no-such-project", stdout=io.StringIO())
+
+    run = VerificationRun.objects.get()
+    assert (run.status, run.records_checked) == ("nothing", 0)
+    html = admin_client.get("/dashboard/").content.decode()
+    assert 'class="figure warning"' in html and "verification checked no record" in html
+    assert "Nothing checked" in admin_client.get("/admin/distribution/verificationrun/").content.decode()
+
+
 def test_progress_line_on_a_terminal(db, cms):
     for index in range(3):
         add_record(cms, f"dist_{index}")
@@ -292,6 +303,8 @@ def test_progress_line_on_a_terminal(db, cms):
 
 
 def test_exit_codes_of_the_real_process(manage, cms):
+    nothing = manage("verify_distribution")
+    assert nothing.returncode == 1 and "nothing was verified" in nothing.stderr  # a check of nothing has not passed
     add_record(cms, "dist_ok")
     sound = manage("verify_distribution")
     assert sound.returncode == 0, sound.stderr

@@ -10,7 +10,9 @@ import time
 
 import httpx
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from rest_framework.authtoken.models import Token
 
 from config.celery import app
 from distribution.models import CallbackDelivery, PublishJob
@@ -189,3 +191,27 @@ def test_worker_retries_a_failed_callback_after_its_delay(live_server, cms, asse
         verify(headers, sent)
         assert json.loads(sent)["job"]["status"] == "published"
     assert asset_server.requests == [("GET", "/sample.mp4")]  # the publish itself ran once
+
+
+def test_cancel_stops_the_job_a_worker_runs_and_leaves_nothing(live_server, cms, asset_server, worker_env):
+    operator = User.objects.create_user("operator", password="pw")
+    operator.user_permissions.add(Permission.objects.get(codename="cancel"))
+    token = Token.objects.create(user=operator)
+    body = publish_request(slow_asset(asset_server, 30), audit_log_id="dist_w_cancel")
+    with start_worker(worker_env) as worker:
+        accepted = post(live_server, body, Prefer="respond-async")
+        job_id = accepted.json()["job"]["id"]
+        wait_for(lambda: get_job(live_server, job_id)["progress"]["bytes_done"] > 0, what="streaming")
+
+        cancelled = httpx.post(
+            f"{live_server.url}/api/distribution/jobs/{job_id}/cancel",
+            headers={"Authorization": f"Token {token.key}"},
+            timeout=30,
+        )
+
+    assert cancelled.status_code == 200, cancelled.text
+    job = cancelled.json()["job"]
+    assert (job["status"], job["error"]["code"]) == ("failed", "cancelled")
+    assert job["error"]["message"].startswith("Cancelled by operator.")
+    assert PublishJob.objects.get(pk=job_id).worker.endswith(f":{worker.process.pid}")  # stopped by that process
+    assert cms.state.media == [] and cms.state.records == [] and not cms.state.files

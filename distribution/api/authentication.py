@@ -20,6 +20,7 @@ from distribution.conf import app_settings
 API_KEY_HEADER = "X-API-Key"
 PUBLISH_PERMISSION = "distribution.publish"
 UNPUBLISH_PERMISSION = "distribution.unpublish"
+CANCEL_PERMISSION = "distribution.cancel"
 
 
 class APIKeyCaller:

@@ -1,4 +1,4 @@
-"""The REST surface: publish, its jobs, and the published records (read, list, renew a link, unpublish)."""
+"""The REST surface: publish, its jobs (read, cancel), and the published records (read, list, renew, unpublish)."""
 
 import re
 from urllib.parse import urlencode
@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from distribution.api import idempotency
-from distribution.api.authentication import PUBLISH_PERMISSION, UNPUBLISH_PERMISSION
+from distribution.api.authentication import CANCEL_PERMISSION, PUBLISH_PERMISSION, UNPUBLISH_PERMISSION
 from distribution.api.middleware import CODE_OF_STATUS
 from distribution.api.parsers import BoundedJSONParser, RequestTooLarge
 from distribution.api.serializers import (
@@ -53,6 +53,16 @@ class CanUnpublish(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.has_perm(UNPUBLISH_PERMISSION))
+
+
+class CanCancel(permissions.BasePermission):
+    """The distribution.cancel permission (a user's, through a session or token; API keys only publish)."""
+
+    message = f"Cancelling a job needs the {CANCEL_PERMISSION} permission."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm(CANCEL_PERMISSION))
 
 
 def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
@@ -293,6 +303,30 @@ class RecordListView(APIView):
             params = {key: value for key, value in request.query_params.items() if key != "cursor"}
             next_url = request.build_absolute_uri(f"{request.path}?{urlencode({**params, 'cursor': page.next_cursor})}")
         return Response({"results": page.records, "next": next_url})
+
+
+class JobCancelView(APIView):
+    permission_classes = [CanCancel]
+
+    @extend_schema(
+        operation_id="cancel_job",
+        summary="Cancel a queued or running publish job",
+        description=(
+            "A queued job fails at once; a running one stops at its next piece of the asset, what it uploaded is "
+            "removed, and it ends `failed` with the code `cancelled` (its audit event and callback are sent). "
+            f"Answers the job once it has ended, or after {dispatch.CANCEL_WAIT_SECONDS:.0f} s with it still running."
+        ),
+        request=None,
+        responses={
+            200: JobResponseSerializer,
+            **error_responses("job_not_found", "job_ended", *AUTH_ERRORS),
+        },
+    )
+    def post(self, request, job_id: int):
+        try:
+            return Response(job_body(dispatch.cancel(job_id, requested_by=str(request.user))))
+        except PublishError as error:
+            return error_response(error)
 
 
 def wait_preference(prefer: str) -> tuple[float, str | None]:

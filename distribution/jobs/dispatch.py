@@ -11,6 +11,7 @@ from distribution.jobs.bodies import job_error
 from distribution.jobs.runner import submit
 from distribution.jobs.tasks import run_publish_job
 from distribution.models import PublishJob
+from distribution.publishing.republish import republish_request
 
 logger = logging.getLogger("distribution.jobs")
 
@@ -33,6 +34,12 @@ def start(payload, *, source: str, caller: str = "") -> PublishJob:
         lifecycle.finish(job, error)
         raise error from None
     return job
+
+
+def start_republish(audit_log_id: str, *, source: str, caller: str = "") -> PublishJob:
+    """Start a re-publish of a known record (see republish_request); 409 publish_in_progress while a job holds it."""
+    lifecycle.refuse_if_held(audit_log_id)
+    return start(republish_request(audit_log_id), source=source, caller=caller)
 
 
 def wait(job: PublishJob, seconds: float) -> PublishJob:
@@ -70,6 +77,15 @@ def follow(job: PublishJob, progress: Callable[[str, int, int | None], None]) ->
         if job.stage in (PublishJob.Stage.DOWNLOAD, PublishJob.Stage.UPLOAD):
             progress(job.stage, job.bytes_done, job.bytes_total)
     return outcome(job)
+
+
+CANCEL_WAIT_SECONDS = 10.0  # a running job stops at its next piece: usually well within this
+
+
+def cancel(job_id, *, requested_by: str, wait_seconds: float = CANCEL_WAIT_SECONDS) -> PublishJob:
+    """Cancel the job (404 job_not_found, 409 job_ended) and wait up to `wait_seconds` for it to end."""
+    job = lifecycle.cancel(get_job(job_id), requested_by)
+    return wait(job, wait_seconds) if job.is_active and wait_seconds else job
 
 
 def get_job(job_id) -> PublishJob:

@@ -59,6 +59,19 @@ def lock(job: PublishJob) -> None:
                 ) from None
 
 
+def active_job(audit_log_id: str) -> PublishJob | None:
+    """The queued or running job holding `audit_log_id`, if any."""
+    return PublishJob.objects.filter(audit_log_id=audit_log_id, status__in=PublishJob.ACTIVE).first()
+
+
+def refuse_if_held(audit_log_id: str) -> None:
+    """Raise 409 publish_in_progress, naming the holder, if a job holds `audit_log_id` (checked before a re-publish
+    looks its record up, so a first publish still running is answered with its job, not record_not_found)."""
+    holder = active_job(audit_log_id)
+    if holder is not None:
+        raise publish_in_progress(audit_log_id, holder.pk, holder.status_url)
+
+
 def claim(job_id: int) -> PublishJob | None:
     """Move a queued job to running under this process's lease; None if it is not queued any more."""
     now = timezone.now()
@@ -109,7 +122,8 @@ class JobProgress:
     """Progress callback (stage, bytes_done, bytes_total) that stores the job's stage and bytes, throttled.
 
     Also forwards the transfer's calls (download, upload) to `forward` (a command's terminal line), and aborts the run
-    when the heartbeat lost the lease (the reaper has failed the job meanwhile).
+    when the heartbeat lost the lease (the reaper has failed the job meanwhile) or when an operator asked to cancel
+    it (its progress write finds `cancel_requested_by` set): the error raised cuts the transfer off mid-body.
     """
 
     def __init__(self, job: PublishJob, heartbeat: Heartbeat, forward=None):
@@ -131,15 +145,46 @@ class JobProgress:
             self.forward(stage, done, total)
 
     def _write(self, *fields: str) -> None:
-        PublishJob.objects.filter(pk=self.job.pk, status=Status.RUNNING).update(
-            **{field: getattr(self.job, field) for field in fields}
-        )
+        running = PublishJob.objects.filter(pk=self.job.pk, status=Status.RUNNING)
+        written = running.filter(cancel_requested_by="").update(**{field: getattr(self.job, field) for field in fields})
+        if not written:
+            requested_by = running.values_list("cancel_requested_by", flat=True).first()
+            if requested_by:
+                raise cancelled(requested_by)
 
 
-def finish(job: PublishJob, error: PublishError | None = None) -> bool:
-    """Mark an active job published (no error) or failed, and emit its audit event.
+def cancelled(requested_by: str) -> PublishError:
+    return PublishError("cancelled", f"Cancelled by {requested_by}.")
 
-    False, and no event, if the job had already ended (e.g. reaped while this process ran it).
+
+def cancel(job: PublishJob, requested_by: str) -> PublishJob:
+    """Cancel an active job: a queued one fails at once, a running one is asked to stop (see JobProgress).
+
+    Raises 409 job_ended if the job has ended. Returns the job as it is after the request.
+    """
+    error = cancelled(requested_by)
+    error.audit_log_id = job.audit_log_id or None
+    if job.status == Status.QUEUED and finish(job, error, only=(Status.QUEUED,)):
+        return job  # failed before any worker claimed it: nothing was transferred
+    PublishJob.objects.filter(pk=job.pk, status=Status.RUNNING, cancel_requested_by="").update(
+        cancel_requested_by=requested_by[:150]
+    )
+    job.refresh_from_db()
+    if not job.is_active:
+        raise PublishError("job_ended", f"Job {job.pk} has already ended ({job.status}); there is nothing to cancel.")
+    return job
+
+
+def remove_cancelled_upload(job: PublishJob, error: PublishError) -> None:
+    """After a cancelled run unwound: delete what the cut-off upload may have left, and say so in the message."""
+    error.message = f"{error.message} {remove_unrecorded_upload(job.audit_log_id, job.storage_path)}"
+
+
+def finish(job: PublishJob, error: PublishError | None = None, only=PublishJob.ACTIVE) -> bool:
+    """Mark an active job published (no error) or failed, and emit its audit event and schedule its callback.
+
+    False, and no event, if the job had already ended (e.g. reaped while this process ran it), or is not in one
+    of the `only` states (a queued job cancelled while a worker claims it is left to its worker).
     """
     event = _set_outcome(job, error)
     fields = [
@@ -162,7 +207,7 @@ def finish(job: PublishJob, error: PublishError | None = None) -> bool:
         "bytes_done",
         "bytes_total",
     ]
-    ended = PublishJob.objects.filter(pk=job.pk, status__in=PublishJob.ACTIVE).update(
+    ended = PublishJob.objects.filter(pk=job.pk, status__in=only).update(
         **{field: getattr(job, field) for field in fields}
     )
     if ended:

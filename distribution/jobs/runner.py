@@ -94,6 +94,8 @@ def run(
     except Exception as exc:
         error = as_publish_error(exc)
         error.audit_log_id = error.audit_log_id or job.audit_log_id
+        if error.code == "cancelled":
+            lifecycle.remove_cancelled_upload(job, error)
         lifecycle.finish(job, error)
         raise error from None
     job.asset_size, job.fetch_ms, job.upload_ms = result.asset_size, result.fetch_ms, result.upload_ms
@@ -126,6 +128,7 @@ def republish(
     http: httpx.Client | None = None,
 ) -> PublishResult:
     """Publish a known record again under the same audit_log_id, from its published copy (see republish_request)."""
+    lifecycle.refuse_if_held(audit_log_id)
     return publish(
         republish_request(audit_log_id, http=http), source=source, caller=caller, progress=progress, http=http
     )

@@ -10,15 +10,16 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
-from django.http import Http404, HttpResponseRedirect
-from django.template.defaultfilters import filesizeformat
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from distribution.cms.client import DISTRIBUTION_RECORDS
 from distribution.errors import PublishError
-from distribution.jobs import dispatch
+from distribution.jobs import dispatch, lifecycle
 from distribution.models import (
     CallbackDelivery,
     MirroredRecord,
@@ -27,8 +28,7 @@ from distribution.models import (
     VerificationFinding,
     VerificationRun,
 )
-from distribution.publishing.republish import republish_request
-from distribution.templatetags.operator_format import milliseconds
+from distribution.templatetags.operator_format import binary_size, milliseconds
 
 admin.site.site_header = "Distribution operator"
 admin.site.site_title = "Distribution"
@@ -37,7 +37,8 @@ admin.site.site_url = None  # no public site to link to; the header links the da
 admin.site.enable_nav_sidebar = False  # the lists are wide; two models need no sidebar
 
 REPUBLISH_PERMISSION = "distribution.republish"
-LIVE_REFRESH_SECONDS = 5  # pages showing a queued or running job reload themselves this often
+CANCEL_PERMISSION = "distribution.cancel"
+LIVE_FIELDS = ("status_label", "progress")  # what static/distribution/live-jobs.js updates in place
 
 
 def pretty_json(value) -> str:
@@ -45,11 +46,13 @@ def pretty_json(value) -> str:
 
 
 def utc_time(moment) -> str:
-    """Date over time, so the list stays narrow enough for a laptop screen."""
+    """The operator pages' time format (operator_format.utc), date over time so the list stays narrow."""
     if not moment:
         return "—"
     moment = moment.astimezone(UTC)
-    return format_html('{}<br><span class="quiet">{}</span>', moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S"))
+    return format_html(
+        '{}<br><span class="quiet">{} UTC</span>', moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S")
+    )
 
 
 def badge(kind: str, label: str) -> str:
@@ -114,39 +117,66 @@ class RepublishMixin(admin.ModelAdmin):
         """Enqueue a re-publish job per audit_log_id; say how each went (ended, queued, refused), linking its job."""
         for audit_log_id in audit_log_ids:
             try:
-                job = dispatch.start(
-                    republish_request(audit_log_id),
-                    source=PublishJob.Source.ADMIN,
-                    caller=request.user.get_username(),
+                job = dispatch.start_republish(
+                    audit_log_id, source=PublishJob.Source.ADMIN, caller=request.user.get_username()
                 )
             except PublishError as error:
                 holder = error.extra.get("job_id")
+                if error.code == "publish_in_progress" and holder is not None:
+                    text = format_html("A publish of {} is in progress: {}.", audit_log_id, job_anchor(holder))
+                    self.message_user(request, text, messages.WARNING)
+                    continue
                 message = f"Re-publish of {audit_log_id} failed ({error.code}): {error.message}"
-                self.message_user(request, format_html("{}{}", message, job_link(holder)), messages.ERROR)
+                self.message_user(request, message, messages.ERROR)
                 continue
             job.refresh_from_db()
             if job.status == PublishJob.Status.PUBLISHED:
-                text, level = f"Re-published {audit_log_id} to {job.public_url}", messages.SUCCESS
+                text = format_html("Re-published {} to {} ({})", audit_log_id, job.public_url, job_anchor(job.pk))
+                level = messages.SUCCESS
             elif job.status == PublishJob.Status.FAILED:
-                text = f"Re-publish of {audit_log_id} failed ({job.error_code}): {job.error_message}"
-                level = messages.ERROR
+                message = f"Re-publish of {audit_log_id} failed ({job.error_code}): {job.error_message}"
+                text, level = format_html("{} ({})", message, job_anchor(job.pk)), messages.ERROR
             else:
-                text, level = f"Re-publish of {audit_log_id} queued; follow it on", messages.INFO
-            self.message_user(request, format_html("{}{}", text, job_link(job.pk)), level)
+                text = format_html("Re-publish of {} queued as {}.", audit_log_id, job_anchor(job.pk))
+                level = messages.INFO
+            self.message_user(request, text, level)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["can_republish"] = bool(obj and obj.audit_log_id and self.has_republish_permission(request))
-        if isinstance(obj, PublishJob) and obj.is_active:
-            context["refresh_seconds"] = LIVE_REFRESH_SECONDS
+        holder = lifecycle.active_job(obj.audit_log_id) if obj and obj.audit_log_id else None
+        context["active_job"] = holder
+        context["can_republish"] = bool(
+            obj
+            and obj.audit_log_id
+            and holder is None
+            and self.has_republish_permission(request)
+            and record_exists(obj.audit_log_id)
+        )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
-def job_link(job_id: int | None) -> str:
-    """' (job N)', linking to the job's admin page; empty without a job."""
-    if job_id is None:
-        return ""
+def live(job: PublishJob, field: str, content: str) -> str:
+    """`content`, marked for live-jobs.js to replace while the job is active."""
+    return format_html(
+        '<span data-live-job="{}" data-live-field="{}" data-live-active="{}">{}</span>',
+        job.pk,
+        field,
+        "1" if job.is_active else "",
+        content,
+    )
+
+
+def record_exists(audit_log_id: str) -> bool:
+    """Whether a re-publish can find a record to publish again: the mirror has it, or a job published it."""
+    return (
+        MirroredRecord.objects.filter(audit_log_id=audit_log_id).exists()
+        or PublishJob.objects.filter(audit_log_id=audit_log_id, status=PublishJob.Status.PUBLISHED).exists()
+    )
+
+
+def job_anchor(job_id: int) -> str:
+    """'job N', linking to the job's admin page."""
     url = reverse("admin:distribution_publishjob_change", args=[job_id])
-    return format_html(' (<a href="{}">job {}</a>)', url, job_id)
+    return format_html('<a href="{}">job {}</a>', url, job_id)
 
 
 def latest_check_annotations() -> dict:
@@ -187,13 +217,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     list_per_page = 50
 
-    @admin.display(description="duration", ordering="duration_seconds")
+    @admin.display(description="video duration", ordering="duration_seconds")
     def duration(self, obj):
         return f"{obj.duration_seconds:.1f} s" if obj.duration_seconds is not None else "—"
 
     @admin.display(description="size", ordering="asset_size")
     def size(self, obj):
-        return filesizeformat(obj.asset_size) if obj.asset_size is not None else "—"
+        return binary_size(obj.asset_size)
 
     @admin.display(description="latency", ordering="latency_ms")
     def latency(self, obj):
@@ -265,9 +295,10 @@ class CallbackDeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(PublishJob)
 class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
+    actions = ["republish", "cancel_jobs"]
     inlines = [CallbackDeliveryInline]
     list_display = ("audit_log_id", "title", "project", "status_label", "started", "duration", "size", "latency")
-    list_filter = ("status", "source", "project_id", "started_at")
+    list_filter = ("status", "error_code", "source", "project_id", "started_at")
     search_fields = ("audit_log_id", "title", "checksum")
     search_help_text = "audit_log_id, title or checksum"
     date_hierarchy = "started_at"
@@ -288,8 +319,21 @@ class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
                 )
             },
         ),
-        ("Job", {"fields": ("progress", "caller", "worker", "lease_expires_at", "status_link", "callback_url")}),
-        ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
+        (
+            "Job",
+            {
+                "fields": (
+                    "progress",
+                    "caller",
+                    "worker",
+                    "lease_expires_at",
+                    "cancel_requested_by",
+                    "status_link",
+                    "callback_url",
+                )
+            },
+        ),
+        ("Asset", {"fields": ("checksum", "duration", "size", "storage_path", "public_link", "preview")}),
         ("Timing", {"fields": ("started_at", "run_started_at", "finished_at", "latency", "fetch_ms", "upload_ms")}),
         (
             "Audit event, request and distribution record",
@@ -297,37 +341,148 @@ class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
         ),
     )
 
+    def get_fieldsets(self, request, obj=None):
+        """An ended job holds no lease: its page shows no lease expiry."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.is_active:
+            return fieldsets
+        return [
+            (name, {**options, "fields": tuple(f for f in options["fields"] if f != "lease_expires_at")})
+            for name, options in fieldsets
+        ]
+
     @admin.display(description="status", ordering="status")
     def status_label(self, job):
+        return live(job, "status_label", self.status_html(job))
+
+    def status_html(self, job) -> str:
         label = badge(job.status, job.get_status_display())
         if job.error_code:
             return format_html('{}<code class="error-code">{}</code>', label, job.error_code)
         if job.status == PublishJob.Status.RUNNING:
-            return format_html('{}<br><span class="quiet job-progress">{}</span>', label, self.progress(job))
+            return format_html("{}{}", label, self.progress_html(job))
         return label
 
     @admin.display(description="progress")
     def progress(self, job):
-        """The stage and bytes so far, e.g. 'upload 1.2 MB of 2.7 MB (45%)'."""
+        return live(job, "progress", self.progress_html(job))
+
+    def progress_html(self, job) -> str:
+        """A running job: a bar, the stage, bytes, throughput and time left; an ended one: how far it got."""
         if not job.stage:
             return "—"
-        done = filesizeformat(job.bytes_done)
-        if not job.bytes_total:
-            return f"{job.stage} {done}"
-        percent = job.bytes_done * 100 // job.bytes_total
-        return f"{job.stage} {done} of {filesizeformat(job.bytes_total)} ({percent}%)"
+        done = binary_size(job.bytes_done)
+        if job.status == PublishJob.Status.PUBLISHED:
+            return f"{binary_size(job.asset_size or job.bytes_done)} transferred"
+        if job.status == PublishJob.Status.FAILED:  # never a percentage: a checksum failure is no complete upload
+            return f"stopped in {job.stage} after {done}"
+        parts = [f"{job.stage} {done}"]
+        if job.bytes_total:
+            parts[0] += f" of {binary_size(job.bytes_total)} ({job.bytes_done * 100 // job.bytes_total}%)"
+        elapsed = (timezone.now() - job.run_started_at).total_seconds() if job.run_started_at else 0
+        if elapsed > 0 and job.bytes_done:
+            rate = job.bytes_done / elapsed
+            parts.append(f"{binary_size(round(rate))}/s")
+            if job.bytes_total and job.bytes_total > job.bytes_done:
+                parts.append(f"{milliseconds(round((job.bytes_total - job.bytes_done) / rate * 1000))} left")
+        bar = (
+            format_html('<progress max="{}" value="{}"></progress>', job.bytes_total, job.bytes_done)
+            if job.bytes_total
+            else mark_safe("<progress></progress>")  # indeterminate: the asset host declared no size
+        )
+        return format_html('<span class="job-progress">{}<span class="quiet">{}</span></span>', bar, " · ".join(parts))
 
     @admin.display(description="job API")
     def status_link(self, job):
         return format_html('<a href="{0}">{0}</a>', job.status_url)
 
-    def changelist_view(self, request, extra_context=None):
-        """While any job is queued or running, the list reloads itself to show live state and progress."""
-        live = PublishJob.objects.filter(status__in=PublishJob.ACTIVE).exists()
-        refresh = {"refresh_seconds": LIVE_REFRESH_SECONDS} if live else {}
-        return super().changelist_view(request, {**(extra_context or {}), **refresh})
+    def get_urls(self):
+        live = self.admin_site.admin_view(self.live_view)
+        cancel = self.admin_site.admin_view(self.cancel_view)
+        return [
+            path("live/", live, name="distribution_publishjob_live"),
+            path("<path:object_id>/cancel/", cancel, name="distribution_publishjob_cancel"),
+            *super().get_urls(),
+        ]
 
-    @admin.display(description="started (UTC)", ordering="started_at")
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm(CANCEL_PERMISSION)
+
+    @admin.action(description="Cancel selected jobs", permissions=["cancel"])
+    def cancel_jobs(self, request, queryset):
+        """Confirm, then cancel each selected queued or running job (the others have nothing to cancel)."""
+        active = list(queryset.filter(status__in=PublishJob.ACTIVE))
+        if not active:
+            self.message_user(request, "None of the selected jobs is queued or running.", messages.WARNING)
+            return None
+        if request.POST.get("confirm") != "yes":
+            changelist_url = reverse("admin:distribution_publishjob_changelist")
+            return self.cancel_confirmation(request, active, cancel_url=changelist_url, selected=queryset)
+        self.cancel_each(request, active)
+        return None
+
+    def cancel_view(self, request, object_id):
+        """The job page's Cancel button: GET asks for confirmation, POST cancels and returns to the job page."""
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        job = self.get_object(request, unquote(object_id))
+        if job is None:
+            raise Http404("No such job.")
+        change_url = reverse("admin:distribution_publishjob_change", args=[job.pk])
+        if request.method == "POST":
+            self.cancel_each(request, [job])
+            return HttpResponseRedirect(change_url)
+        return self.cancel_confirmation(request, [job], cancel_url=change_url)
+
+    def cancel_confirmation(self, request, jobs, *, cancel_url, selected=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cancel publish jobs",
+            "opts": self.opts,
+            "jobs": jobs,
+            "selected": selected,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "cancel_url": cancel_url,
+        }
+        return TemplateResponse(request, "admin/distribution/cancel_confirmation.html", context)
+
+    def cancel_each(self, request, jobs):
+        """Cancel each job without waiting: the pages follow it live; say what each came to, linking the job."""
+        for job in jobs:
+            try:
+                job = dispatch.cancel(job.pk, requested_by=request.user.get_username(), wait_seconds=0)
+            except PublishError as error:
+                self.message_user(request, format_html("{} ({})", error.message, job_anchor(job.pk)), messages.ERROR)
+                continue
+            if job.is_active:
+                text = format_html(
+                    "Cancelling {} ({}): it stops at its next piece and what it uploaded is removed.",
+                    job_anchor(job.pk),
+                    job.audit_log_id,
+                )
+                self.message_user(request, text, messages.INFO)
+            else:
+                self.message_user(request, format_html("Cancelled {} ({}).", job_anchor(job.pk), job.audit_log_id))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["can_cancel"] = bool(obj and obj.is_active and self.has_cancel_permission(request))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def live_view(self, request):
+        """GET live/?id=1&id=2: the jobs' live fields as the pages render them, for live-jobs.js to swap in."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        ids = [value for value in request.GET.getlist("id") if value.isdigit()][:500]
+        jobs = {
+            str(job.pk): {
+                "active": job.is_active,
+                "fields": {"status_label": self.status_html(job), "progress": self.progress_html(job)},
+            }
+            for job in PublishJob.objects.filter(pk__in=ids)
+        }
+        return JsonResponse({"jobs": jobs})
+
+    @admin.display(description="started", ordering="started_at")
     def started(self, job):
         return utc_time(job.started_at)
 
@@ -376,7 +531,7 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
                 )
             },
         ),
-        ("Asset", {"fields": ("checksum", "duration_seconds", "size", "storage_path", "public_link", "preview")}),
+        ("Asset", {"fields": ("checksum", "duration", "size", "storage_path", "public_link", "preview")}),
         ("Timing", {"fields": ("published_at", "expires_at", "synced_at", "latency")}),
         ("Verification", {"fields": ("verification", "verified_at", "verification_problems")}),
         ("Distribution record and audit event", {"fields": ("distribution_record_json", "audit_event_json")}),
@@ -414,7 +569,7 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
         )
         return format_html("{}{}", badge("failed", "Problems"), codes)
 
-    @admin.display(description="last verified (UTC)")
+    @admin.display(description="last verified")
     def verified_at(self, record):
         return utc_time(record.verified_at)
 
@@ -437,7 +592,7 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
         url = f"{settings.PAYLOADCMS_ADMIN_URL}/collections/{DISTRIBUTION_RECORDS}/{quote(record.cms_id, safe='')}"
         return format_html('<a href="{}" target="_blank" rel="noopener">Open in Payload\'s admin</a>', url)
 
-    @admin.display(description="published (UTC)", ordering="published_at")
+    @admin.display(description="published", ordering="published_at")
     def published(self, record):
         return utc_time(record.published_at)
 
@@ -485,10 +640,12 @@ class VerificationRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_label(self, run):
-        kind = {"sound": "published", "problems": "failed", "failed": "failed"}.get(run.status, "running")
+        kind = {"sound": "published", "problems": "failed", "failed": "failed", "nothing": "warning"}.get(
+            run.status, "running"
+        )
         return badge(kind, run.get_status_display())
 
-    @admin.display(description="started (UTC)", ordering="started_at")
+    @admin.display(description="started", ordering="started_at")
     def started(self, run):
         return utc_time(run.started_at)
 

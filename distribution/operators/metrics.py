@@ -24,6 +24,10 @@ SIZE_BUCKETS_BYTES = tuple(2**power for power in (20, 24, 26, 28, 30, 32, 34))  
 
 Status = PublishJob.Status
 _FINISHED = Q(status__in=[Status.PUBLISHED, Status.FAILED])
+# Failures that are the caller's own refusals, answered before anything was downloaded: not the service failing.
+REFUSAL_CODES = frozenset(
+    {"invalid_request", "parse_error", "qc_not_passed", "request_too_large", "unsupported_media_type", "bad_request"}
+)
 
 
 def outcomes() -> dict[tuple[str, str], int]:
@@ -53,10 +57,16 @@ def _percentile(latencies, count: int, fraction: float) -> int | None:
 
 
 def summary() -> dict:
+    """The finished jobs' figures; the success rate is of the publishes the service attempted (refusals and
+    operators' cancels apart)."""
     by_status: dict[str, int] = {Status.PUBLISHED: 0, Status.FAILED: 0}
-    for (status, _code), n in outcomes().items():
+    refused = cancelled = 0
+    for (status, code), n in outcomes().items():
         by_status[status] += n
+        refused += n if code in REFUSAL_CODES else 0
+        cancelled += n if code == "cancelled" else 0
     finished = by_status[Status.PUBLISHED] + by_status[Status.FAILED]
+    attempted = finished - refused - cancelled
     latencies = PublishJob.objects.filter(_FINISHED, latency_ms__isnull=False)
     latency_count = latencies.count()
     bytes_published = PublishJob.objects.filter(status=Status.PUBLISHED).aggregate(total=Sum("asset_size"))
@@ -64,7 +74,10 @@ def summary() -> dict:
         "finished": finished,
         "published": by_status[Status.PUBLISHED],
         "failed": by_status[Status.FAILED],
-        "success_rate": by_status[Status.PUBLISHED] / finished if finished else None,
+        "attempted": attempted,
+        "refused": refused,
+        "cancelled": cancelled,
+        "success_rate": by_status[Status.PUBLISHED] / attempted if attempted else None,
         "latency_p50_ms": _percentile(latencies, latency_count, 0.50),
         "latency_p95_ms": _percentile(latencies, latency_count, 0.95),
         "bytes_published": bytes_published["total"] or 0,

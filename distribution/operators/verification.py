@@ -116,8 +116,10 @@ def verify(
     results.save()
     if not run.records_checked:
         run.status = VerificationRun.Status.NOTHING
+    elif run.records_with_problems:
+        run.status = VerificationRun.Status.PROBLEMS
     else:
-        run.status = VerificationRun.Status.PROBLEMS if run.records_with_problems else VerificationRun.Status.SOUND
+        run.status = VerificationRun.Status.SOUND
     run.finished_at = timezone.now()
     run.save()
     return run
@@ -380,7 +382,7 @@ def problem_counts(run: VerificationRun | None) -> dict[str, int]:
 
 
 def latest_finished_run() -> VerificationRun | None:
-    """The newest run that checked everything it selected (failed runs are partial)."""
+    """The newest run that checked everything it selected (failed runs are partial; an empty one checked nothing)."""
     return VerificationRun.objects.filter(
         status__in=[VerificationRun.Status.SOUND, VerificationRun.Status.PROBLEMS, VerificationRun.Status.NOTHING]
     ).first()

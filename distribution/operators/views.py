@@ -1,11 +1,16 @@
 """The operators' pages beside the admin: the landing page (GET /), the staff dashboard and Prometheus /metrics."""
 
 import hmac
+from functools import cache
+from pathlib import Path
 
+import drf_spectacular_sidecar
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 from prometheus_client.exposition import choose_encoder
 
 from distribution.conf import app_settings
@@ -18,8 +23,31 @@ LATEST_FAILURES = 10
 
 
 def landing_view(request):
-    """GET /: a small page linking what runs on this port, instead of a 404."""
-    return render(request, "distribution/landing.html")
+    """GET /: a small page linking what runs on this port (and Payload's admin when it runs), instead of a 404."""
+    return render(request, "distribution/landing.html", {"payload_admin_url": settings.PAYLOADCMS_ADMIN_URL})
+
+
+def favicon_view(request):
+    """GET /favicon.ico, which browsers ask for on pages that link no icon (the API docs): the static icon."""
+    return HttpResponseRedirect(static("distribution/favicon.svg"))
+
+
+REDOC_BUNDLE = (
+    Path(drf_spectacular_sidecar.__file__).parent / "static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
+)
+REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"  # the one outside URL in Redoc's bundle
+
+
+@cache
+def _redoc_bundle(local_logo: str) -> bytes:
+    return REDOC_BUNDLE.read_text(encoding="utf-8").replace(REDOCLY_LOGO, local_logo).encode()
+
+
+def redoc_bundle_view(request):
+    """drf-spectacular-sidecar's Redoc, its Redocly logo (fetched from a CDN) replaced by the local icon."""
+    response = HttpResponse(_redoc_bundle(static("distribution/favicon.svg")), content_type="text/javascript")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def chart_bars(days: list[dict]) -> tuple[int, list[dict]]:
@@ -57,6 +85,8 @@ def dashboard_view(request):
         "title": "Distribution dashboard",
         "figures": metrics.summary(),
         "jobs": metrics.jobs_now(),
+        "running_job": PublishJob.objects.filter(status=PublishJob.Status.RUNNING).first(),
+        "refusal_codes": ",".join(sorted(metrics.REFUSAL_CODES)),
         "verification": verification.latest_finished_run(),
         "chart_days": CHART_DAYS,
         "chart_peak": peak,

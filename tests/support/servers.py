@@ -23,6 +23,7 @@ class Route:
     content_type: str = "video/mp4"
     declare_length: bool = True
     location: str | None = None  # sent as the Location header (redirects)
+    length: int | None = None  # a callable body's Content-Length; without it the body is sent chunked
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -97,6 +98,12 @@ class AssetServer(LocalServer):
             return self.send(handler, route.status, route.body, route.content_type, headers)
         handler.send_response(route.status)
         handler.send_header("Content-Type", route.content_type)
+        if route.length is not None:
+            handler.send_header("Content-Length", str(route.length))
+            handler.end_headers()
+            for chunk in route.body():
+                handler.wfile.write(chunk)
+            return None
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
         for chunk in route.body():

@@ -68,7 +68,7 @@ class Command(BaseCommand):
             for problem in report["problems"]:
                 self.stdout.write(f"{problem['audit_log_id']}  {problem['code']}  {problem['message']}")
         if run.status == run.Status.NOTHING:
-            summary = f"Nothing to check: no record matched the selection (run #{run.pk})."
+            summary = f"No record matched the selection: nothing was verified (run #{run.pk})."
         else:
             expired = f", {run.records_expired} past their link's expiry" if run.records_expired else ""
             summary = (
@@ -77,7 +77,7 @@ class Command(BaseCommand):
             )
         if run.records_with_problems:
             raise CommandError(summary, returncode=1)
+        if run.status == run.Status.NOTHING:  # a release check that checked nothing has not passed
+            raise CommandError(summary, returncode=1)
         if not options["json"]:
-            self.stdout.write(
-                self.style.WARNING(summary) if run.status == run.Status.NOTHING else self.style.SUCCESS(summary)
-            )
+            self.stdout.write(self.style.SUCCESS(summary))
