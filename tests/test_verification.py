@@ -20,7 +20,7 @@ from django.utils import timezone
 from distribution.models import MirroredRecord, RecordCheck, VerificationFinding, VerificationRun
 from distribution.operators import verification
 from tests.support.pages import result_rows, scrape
-from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4
+from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.support.servers import Route
 from tests.support.terminal import FakeTerminal, final_lines
 
@@ -145,22 +145,102 @@ def test_options_reach_the_report_and_payloads_query(db, cms):
     assert "where%5Bpublished_at%5D%5Bgreater_than_equal%5D=2026-11-01T00%3A00%3A00Z" in listing
 
 
+def expired_link(cms, record: dict) -> str:
+    """Sign the record's link as PayloadCMS did two hours ago for one hour: expired an hour ago; its expires_at."""
+    cms.sign(record, 1, signed_at=time.time() - 2 * 3600)
+    return record["expires_at"]
+
+
 def test_text_output_lists_problems_then_the_summary(db, cms):
     add_record(cms, "dist_ok")
-    add_record(cms, "dist_old", expires_at="2026-01-01T00:00:00.000Z")
+    add_record(cms, "dist_nomedia", with_media=False)
 
     code, out, err = run()
 
     assert code == 1
-    # Past its expiry the record's link still serves (the double's file URL is not a signed link): a problem.
-    assert out == (
-        "dist_old  expiry_not_enforced  public_url still serves the file after its expiry (2026-01-01T00:00:00Z).\n"
-    )
-    assert "Verified 2 records: 1 sound, 1 with problems, 1 past their link's expiry (run #" in err
+    assert out == "dist_nomedia  media_missing  PayloadCMS has no media document for this audit_log_id.\n"
+    assert "Verified 2 records: 1 sound, 1 with problems (run #" in err
 
     cms.state.records.pop()
     code, out, err = run()
     assert code == 0 and out.startswith("Verified 1 records: 1 sound, 0 with problems") and err == ""
+
+
+def test_a_link_expired_by_design_is_sound_unless_expired_is_a_problem(db, cms):
+    add_record(cms, "dist_ok")
+    expires_at = expired_link(cms, add_record(cms, "dist_old"))
+    assert httpx.get(cms.state.records[1]["public_url"]).status_code == 410  # the CMS enforces the expiry
+
+    code, out, err = run()
+
+    assert (code, err) == (0, "")
+    assert out.startswith("Verified 2 records: 2 sound, 0 with problems, 1 past their link's expiry (run #")
+    report = json.loads(run("--json")[1])
+    assert (report["status"], report["records_sound"], report["records_expired"]) == ("sound", 2, 1)
+    assert report["expired"] == ["dist_old"] and report["problems"] == []
+
+    code, out, err = run("--expired-is-problem")
+
+    assert code == 1
+    stamp = expires_at.replace(".000Z", "Z")
+    assert out == f"dist_old  expired  The record's link expired at {stamp}.\n"
+    assert "Verified 2 records: 1 sound, 1 with problems, 1 past their link's expiry (run #" in err
+    assert VerificationRun.objects.latest("pk").options["expired_is_problem"] is True
+
+
+def test_a_link_serving_after_its_expiry_is_expiry_not_enforced(db, cms):
+    expires_at = expired_link(cms, add_record(cms, "dist_late"))
+    add_record(cms, "dist_ok")
+    cms.enforce_expiry = False  # a CMS (or a cache in front of it) serving links past their expiry
+    assert httpx.get(cms.state.records[0]["public_url"]).content == SAMPLE_MP4
+
+    code, out, _ = run("--json")
+
+    assert code == 1
+    report = json.loads(out)
+    assert (report["status"], report["records_sound"], report["records_expired"]) == ("problems", 1, 1)
+    assert report["problems"] == [
+        {
+            "audit_log_id": "dist_late",
+            "code": "expiry_not_enforced",
+            "message": f"public_url still serves the file after its expiry ({expires_at.replace('.000Z', 'Z')}).",
+        }
+    ]
+    assert report["problem_counts"]["expiry_not_enforced"] == 1
+
+
+def test_an_unpublished_record_whose_file_still_serves_is_takedown_incomplete(db, cms, api_client, asset_server):
+    for audit_log_id in ("dist_gone", "dist_half"):
+        body = publish_request(asset_server.url + "/sample.mp4", audit_log_id=audit_log_id)
+        assert api_client.post("/api/distribution/publish", body, format="json").status_code == 201
+    call_command("unpublish", "dist_gone", "--json", stdout=io.StringIO())  # the whole takedown
+    # A takedown that stopped half way: the record is a tombstone, but the media document and its file stay.
+    half = next(record for record in cms.state.records if record["audit_log_id"] == "dist_half")
+    earlier_link = half["public_url"]
+    half.update(public_url=None, expires_at=None, unpublished_at="2026-12-01T00:00:00.000Z")
+    assert httpx.get(earlier_link).content == SAMPLE_MP4
+
+    code, out, _ = run("--json")
+
+    assert code == 1
+    report = json.loads(out)
+    assert (report["records_checked"], report["records_sound"]) == (2, 1)
+    assert sorted((problem["audit_log_id"], problem["code"], problem["message"]) for problem in report["problems"]) == [
+        ("dist_half", "takedown_incomplete", "Unpublished, but 1 link(s) given out earlier still serve the file."),
+        ("dist_half", "takedown_incomplete", "Unpublished, but PayloadCMS still has its media document."),
+    ]
+
+
+def test_a_run_that_selects_no_record_says_nothing_was_verified_and_exits_1(db, cms):
+    add_record(cms, "dist_ok")
+
+    code, out, err = run("--project", "no-such-project")
+
+    assert (code, out) == (1, "")  # a release check that checked nothing has not passed
+    assert "No record matched the selection: nothing was verified (run #" in err
+    report = json.loads(run("--json", "--project", "no-such-project")[1])
+    assert (report["status"], report["records_checked"], report["problems"]) == ("nothing", 0, [])
+    assert list(VerificationRun.objects.values_list("status", flat=True)) == ["nothing", "nothing"]
 
 
 def test_plain_http_is_refused_outside_development_and_not_fetched(db, cms, settings):
@@ -288,7 +368,7 @@ def test_a_run_that_checked_no_record_is_a_warning(admin_client, cms):
     assert (run.status, run.records_checked) == ("nothing", 0)
     html = admin_client.get("/dashboard/").content.decode()
     assert 'class="figure warning"' in html and "verification checked no record" in html
-    assert "Nothing checked" in admin_client.get("/admin/distribution/verificationrun/").content.decode()
+    assert "Nothing to check" in admin_client.get("/admin/distribution/verificationrun/").content.decode()
 
 
 def test_progress_line_on_a_terminal(db, cms):

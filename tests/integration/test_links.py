@@ -4,7 +4,10 @@ Every link is fetched as a viewer would (no credentials); a takedown is checked 
 """
 
 import secrets
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -175,6 +178,77 @@ def test_paging_through_a_project_while_others_publish_repeats_and_skips_nothing
     assert sorted(seen) == sorted(existing + added)  # none missing, those published meanwhile included
     ids = {doc["audit_log_id"]: doc["id"] for doc in cms.find("distributionRecords", project_id=project)["docs"]}
     assert [ids[audit_log_id] for audit_log_id in seen] == sorted(ids.values())  # in PayloadCMS's id order
+
+
+def test_paging_25_records_4_at_a_time_while_publishes_run_concurrently_repeats_and_skips_nothing(
+    api, cms, asset_server
+):
+    project = "paging25-" + secrets.token_hex(4)
+    source = asset_server.url + "/sample.mp4"
+    with ThreadPoolExecutor(4) as pool:  # created by four callers at once
+        existing = list(pool.map(lambda _: record_of(publish(api, source, project=project))["audit_log_id"], range(25)))
+    ids = {doc["id"]: doc["audit_log_id"] for doc in cms.find("distributionRecords", project_id=project)["docs"]}
+    assert len(ids) == 25
+
+    added: list[str] = []
+    paging = threading.Event()
+    published = threading.Condition()
+
+    def publish_meanwhile():  # new records of the project and of another, re-publishes of existing ones
+        index = 0
+        while not paging.is_set():
+            new = record_of(publish(api, source, project=project))["audit_log_id"]
+            record_of(publish(api, source, project="paging-other-" + secrets.token_hex(4)))
+            record_of(publish(api, source, audit_log_id=existing[index % 25], project=project))
+            index += 1
+            with published:
+                added.append(new)
+                published.notify_all()
+
+    def published_for(records_read: int) -> bool:  # a new record for every page of 4 read
+        return len(added) * 4 >= records_read
+
+    seen: list[str] = []
+    with ThreadPoolExecutor(1) as pool:
+        publisher = pool.submit(publish_meanwhile)
+        try:
+            url = f"{API}/records?" + urlencode({"project_id": project, "limit": 4})
+            while url:
+                page = api("GET", url.split(API, 1)[1])
+                assert page.status_code == 200, page.text
+                assert len(page.json()["results"]) <= 4
+                seen += [record["audit_log_id"] for record in page.json()["results"]]
+                url = page.json()["next"]
+                with published:  # every page boundary sees publishes; the publisher never waits for the pages
+                    assert published.wait_for(partial(published_for, len(seen)), timeout=60)
+        finally:
+            paging.set()
+        publisher.result()
+
+    assert len(seen) == len(set(seen))  # none repeated
+    assert set(existing) <= set(seen) <= set(existing + added)  # none missing
+    now = {doc["audit_log_id"]: doc["id"] for doc in cms.find("distributionRecords", project_id=project)["docs"]}
+    assert [now[audit_log_id] for audit_log_id in seen] == sorted(now[audit_log_id] for audit_log_id in seen)
+
+
+def test_payload_compares_and_sorts_record_ids_as_numbers(api, cms, asset_server):
+    """The cursor's `where[id][greater_than]` and `sort=id` across a change of digits: 10 comes after 9 ("10" < "9")."""
+
+    def record_ids(**params) -> list[int]:
+        response = httpx.get(
+            f"{cms.url}/api/distributionRecords", params={"limit": 1000, "depth": 0, **params}, headers=cms.auth
+        )
+        assert response.status_code == 200, response.text
+        return [doc["id"] for doc in response.json()["docs"]]
+
+    while cms.total("distributionRecords") < 12:
+        record_of(publish(api, asset_server.url + "/sample.mp4"))
+    every = sorted(record_ids())
+    below = 10 ** (len(str(every[-1])) - 1) - 1  # 9, 99, ...: the largest id with fewer digits than the last
+    assert all(isinstance(id_, int) for id_ in every) and every[0] <= below < every[-1]
+
+    assert record_ids(sort="id", **{"where[id][greater_than]": str(below)}) == [i for i in every if i > below]
+    assert record_ids(sort="-id") == every[::-1]
 
 
 def test_an_idempotent_retry_is_answered_from_the_first_job_with_one_download(api, cms, asset_server):

@@ -130,9 +130,9 @@ class PayloadDouble(LocalServer):
     and matches its checksum; `PUT /api/distributionRecords/upsert` takes the JSON record and, like
     Payload, sets `public_url` and `expires_at` itself: a signed link to
     `/api/media/download/<path>?expires=&signature=` valid `url_expiry_hours` (sent, else stored, else 72),
-    which serves until `expires`, then 410, and 403 when altered. `POST .../link` renews it,
-    `POST .../unpublish` deletes the media document and file and keeps a tombstone. Its answers copy
-    Payload's shapes ({"doc": ..., "created": ...}, {"docs": [...], "hasNextPage": ...},
+    which serves until `expires`, then 410 (unless `enforce_expiry` is off), and 403 when altered.
+    `POST .../link` renews it, `POST .../unpublish` deletes the media document and file and keeps a
+    tombstone. Its answers copy Payload's shapes ({"doc": ..., "created": ...}, {"docs": [...], "hasNextPage": ...},
     {"errors": [{"message": ...}]}); the integration tests prove them against a real Payload.
     """
 
@@ -146,6 +146,8 @@ class PayloadDouble(LocalServer):
         # after a write has been applied (a CMS that stored the document but answered nonsense).
         self.garble_next: dict[str, tuple[int, bytes]] = {}
         self.aborted_uploads = 0
+        # False: a link past its `expires` still serves (a CMS that does not enforce expiry).
+        self.enforce_expiry = True
 
     def kept_nothing(self) -> bool:
         """No document and no file: what an aborted or refused publish must leave."""
@@ -219,11 +221,14 @@ class PayloadDouble(LocalServer):
     def media_of(self, audit_log_id) -> dict | None:
         return next((m for m in self.state.media if m.get("audit_log_id") == audit_log_id), None)
 
-    def sign(self, record: dict, hours: float | None = None) -> None:
-        """Set the record's signed link for `hours` (else its own, else 72), as Payload's hook does."""
+    def sign(self, record: dict, hours: float | None = None, *, signed_at: float | None = None) -> None:
+        """Set the record's signed link for `hours` (else its own, else 72), as Payload's hook does.
+
+        `signed_at` (a Unix time, default now) in the past makes a link that has already expired.
+        """
         record["url_expiry_hours"] = hours if hours is not None else record.get("url_expiry_hours")
         lifetime = round((record["url_expiry_hours"] or DEFAULT_URL_EXPIRY_HOURS) * 3600)
-        expires = int(time.time()) + lifetime
+        expires = int(time.time() if signed_at is None else signed_at) + lifetime
         path = record["storage_path"]
         query = urlencode({"expires": expires, "signature": self._signature(path, expires)})
         record["public_url"] = f"{self.url}/api/media/download/{path}?{query}"
@@ -241,7 +246,7 @@ class PayloadDouble(LocalServer):
         if not expires.isdigit() or not hmac.compare_digest(signature, self._signature(path, int(expires))):
             return self.send(handler, 403, b"Forbidden", "text/plain")
         body = self.state.files.get(path)
-        if body is None or int(expires) <= time.time():
+        if body is None or (self.enforce_expiry and int(expires) <= time.time()):
             return self.send(handler, 410, b"Gone", "text/plain")
         return self.send(handler, 200, body, "video/mp4")
 
