@@ -82,9 +82,13 @@ class PayloadServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
     def find(self, collection: str, **equals) -> dict:
-        """Payload's REST answer to a where-equals query: {"docs": [...], "totalDocs": n, ...}."""
+        """Payload's REST answer to a where-equals query, as the service user: {"docs": [...], "totalDocs": n, ...}."""
         params = {f"where[{field}][equals]": value for field, value in equals.items()}
-        response = httpx.get(f"{self.url}/api/{collection}", params={**params, "depth": 0, "limit": 100})
+        response = httpx.get(
+            f"{self.url}/api/{collection}",
+            params={**params, "depth": 0, "limit": 100},
+            headers={"Authorization": f"users API-Key {self.api_key}"},  # the catalog is closed to anonymous reads
+        )
         response.raise_for_status()
         return response.json()
 

@@ -15,4 +15,4 @@ export const apiKeyUser: Access = ({ req }) => req.user?._strategy === 'api-key'
 /** What the admin says about a collection only the pipeline writes. */
 export const PIPELINE_ONLY =
   'Written by the distribution service only. To change one, re-publish, renew its link or unpublish it ' +
-  "from the distribution admin (Django) or its API; changes made here would not reach the service's records."
+  'from the distribution admin (Django) or its API.'

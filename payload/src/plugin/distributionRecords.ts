@@ -12,7 +12,9 @@ export const DISTRIBUTION_RECORDS_SLUG = 'distributionRecords'
 
 /** Dates to the second with the zone (the browser's), e.g. 2026-12-02 17:54:33 +00:00. */
 export const DATE_DISPLAY_FORMAT = 'yyyy-MM-dd HH:mm:ss xxx'
-const dateTime = { date: { pickerAppearance: 'dayAndTime' as const, displayFormat: DATE_DISPLAY_FORMAT } }
+// The link's dates, lifetime and storage go in the sidebar, so the record's identity, link, tags and metadata fit one screen.
+const sidebar = { position: 'sidebar' as const }
+const dateTime = { ...sidebar, date: { pickerAppearance: 'dayAndTime' as const, displayFormat: DATE_DISPLAY_FORMAT } }
 const jsonView = { components: { Field: `${CLIENT_COMPONENTS}#JSONView` } }
 
 const recordFields: Field[] = [
@@ -39,13 +41,13 @@ const recordFields: Field[] = [
   { name: 'published_at', type: 'date', label: 'Published at', admin: dateTime },
   { name: 'expires_at', type: 'date', label: 'Expires at', admin: dateTime },
   // The link lifetime the publish asked for; a renew without one keeps it.
-  { name: 'url_expiry_hours', type: 'number', label: 'Link lifetime (h)' },
+  { name: 'url_expiry_hours', type: 'number', label: 'Link lifetime (h)', admin: sidebar },
   { name: 'unpublished_at', type: 'date', label: 'Unpublished at', admin: dateTime },
-  { name: 'unpublish_reason', type: 'text', label: 'Unpublish reason' },
-  { name: 'duration_seconds', type: 'number', label: 'Duration (s)' },
-  { name: 'storage_path', type: 'text', label: 'Storage path', required: true },
+  { name: 'unpublish_reason', type: 'text', label: 'Unpublish reason', admin: sidebar },
+  { name: 'duration_seconds', type: 'number', label: 'Duration (s)', admin: sidebar },
+  { name: 'storage_path', type: 'text', label: 'Storage path', required: true, admin: sidebar },
   // The request's storage prefix, stored as given so a re-publish never has to cut it out of storage_path.
-  { name: 'storage_prefix', type: 'text', label: 'Storage prefix' },
+  { name: 'storage_prefix', type: 'text', label: 'Storage prefix', admin: sidebar },
   { name: 'tags', type: 'json', label: 'Tags', admin: jsonView },
   { name: 'metadata', type: 'json', label: 'Metadata', admin: jsonView },
 ]
