@@ -19,7 +19,7 @@ import { s3Storage } from '@payloadcms/storage-s3'
 import { buildConfig, type CollectionConfig } from 'payload'
 
 import { localDiskAdapter } from './localDiskAdapter'
-import { distributionPlugin } from './plugin/index'
+import { DATE_DISPLAY_FORMAT, distributionPlugin } from './plugin/index'
 
 // start.sh runs from payload/ and passes absolute paths; these defaults are for runs from payload/.
 const env = process.env
@@ -88,7 +88,7 @@ export default buildConfig({
   secret,
   serverURL: env.PAYLOAD_PUBLIC_SERVER_URL || '',
   // The default avatar is Gravatar's, an outside request; the admin works offline.
-  admin: { avatar: 'default' },
+  admin: { avatar: 'default', dateFormat: DATE_DISPLAY_FORMAT },
   collections: [Users],
   db: databaseURI.startsWith('postgres')
     ? postgresAdapter({ pool: { connectionString: databaseURI } })

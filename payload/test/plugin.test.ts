@@ -189,7 +189,7 @@ describe('distributionPlugin options and refusals', () => {
   test('adds an MP4 media collection when the project has none', () => {
     const { collections } = apply([])
     assert.deepEqual(collections.map((collection) => collection.slug), ['media', 'distributionRecords'])
-    assert.deepEqual(collections[0].upload, { mimeTypes: ['video/mp4'] })
+    assert.deepEqual(collections[0].upload, { mimeTypes: ['video/mp4'], bulkUpload: false })
   })
 
   test('extends the collection named by mediaSlug', () => {

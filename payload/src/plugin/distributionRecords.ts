@@ -1,6 +1,6 @@
 import { APIError, type CollectionBeforeChangeHook, type CollectionConfig, type Field } from 'payload'
 
-import { signedIn } from './access'
+import { apiKeyUser, PIPELINE_ONLY, signedIn } from './access'
 import { CLIENT_COMPONENTS } from './components/paths'
 import { recordLink } from './endpoints/recordLink'
 import { recordUnpublish } from './endpoints/recordUnpublish'
@@ -10,9 +10,16 @@ import type { LinkOptions } from './types'
 
 export const DISTRIBUTION_RECORDS_SLUG = 'distributionRecords'
 
-const dateTime = { date: { pickerAppearance: 'dayAndTime' as const } }
+/** Dates to the second with the zone (the browser's), e.g. 2026-12-02 17:54:33 +00:00. */
+export const DATE_DISPLAY_FORMAT = 'yyyy-MM-dd HH:mm:ss xxx'
+// The link's dates, lifetime and storage go in the sidebar, so the record's identity, link, tags and metadata fit one screen.
+const sidebar = { position: 'sidebar' as const }
+const dateTime = { ...sidebar, date: { pickerAppearance: 'dayAndTime' as const, displayFormat: DATE_DISPLAY_FORMAT } }
+const jsonView = { components: { Field: `${CLIENT_COMPONENTS}#JSONView` } }
 
 const recordFields: Field[] = [
+  // The admin's title of a record (its title, else its audit_log_id), set on every write; not in the form.
+  { name: 'display_title', type: 'text', label: 'Record', admin: { condition: () => false } },
   { name: 'title', type: 'text', label: 'Title' },
   { name: 'project_id', type: 'text', label: 'Project', required: true, index: true },
   { name: 'audit_log_id', type: 'text', label: 'Audit log ID', required: true, unique: true, index: true },
@@ -34,16 +41,22 @@ const recordFields: Field[] = [
   { name: 'published_at', type: 'date', label: 'Published at', admin: dateTime },
   { name: 'expires_at', type: 'date', label: 'Expires at', admin: dateTime },
   // The link lifetime the publish asked for; a renew without one keeps it.
-  { name: 'url_expiry_hours', type: 'number', label: 'Link lifetime (h)' },
+  { name: 'url_expiry_hours', type: 'number', label: 'Link lifetime (h)', admin: sidebar },
   { name: 'unpublished_at', type: 'date', label: 'Unpublished at', admin: dateTime },
-  { name: 'unpublish_reason', type: 'text', label: 'Unpublish reason' },
-  { name: 'duration_seconds', type: 'number', label: 'Duration (s)' },
-  { name: 'storage_path', type: 'text', label: 'Storage path', required: true },
+  { name: 'unpublish_reason', type: 'text', label: 'Unpublish reason', admin: sidebar },
+  { name: 'duration_seconds', type: 'number', label: 'Duration (s)', admin: sidebar },
+  { name: 'storage_path', type: 'text', label: 'Storage path', required: true, admin: sidebar },
   // The request's storage prefix, stored as given so a re-publish never has to cut it out of storage_path.
-  { name: 'storage_prefix', type: 'text', label: 'Storage prefix' },
-  { name: 'tags', type: 'json', label: 'Tags' },
-  { name: 'metadata', type: 'json', label: 'Metadata' },
+  { name: 'storage_prefix', type: 'text', label: 'Storage prefix', admin: sidebar },
+  { name: 'tags', type: 'json', label: 'Tags', admin: jsonView },
+  { name: 'metadata', type: 'json', label: 'Metadata', admin: jsonView },
 ]
+
+/** The admin's title: the record's title, else its audit_log_id (never "<No Title>"). */
+const setDisplayTitle: CollectionBeforeChangeHook = ({ data, originalDoc }) => {
+  const title = 'title' in data ? data.title : originalDoc?.title
+  return { ...data, display_title: title || (data.audit_log_id ?? originalDoc?.audit_log_id) }
+}
 
 /**
  * public_url and expires_at are Payload's, whatever the client sent: on every write a published
@@ -55,8 +68,8 @@ const setLink =
     // An explicit null clears the tombstone (a publish); a missing or null lifetime keeps the stored one.
     const unpublished = 'unpublished_at' in data ? data.unpublished_at : originalDoc?.unpublished_at
     data.url_expiry_hours = data.url_expiry_hours ?? originalDoc?.url_expiry_hours ?? null
-    if (unpublished) return { ...data, public_url: null, expires_at: null }
     const auditLogId = data.audit_log_id ?? originalDoc?.audit_log_id
+    if (unpublished) return { ...data, public_url: null, expires_at: null }
     const media = await findMedia(req, mediaSlug, auditLogId)
     if (!media) {
       throw new APIError(`No ${mediaSlug} document with audit_log_id ${auditLogId}: upload the file first.`, 422)
@@ -64,20 +77,22 @@ const setLink =
     return { ...data, ...(await makeLink(req, mediaSlug, options, media, data.url_expiry_hours ?? DEFAULT_EXPIRY_HOURS)) }
   }
 
-/** One document per audit_log_id: what was published where, written by the Django app only; read by signed-in users. */
+/** One document per audit_log_id: what was published where, written by the service's API key only; read by signed-in users. */
 export const distributionRecords = (mediaSlug: string, options: LinkOptions = {}): CollectionConfig => ({
   slug: DISTRIBUTION_RECORDS_SLUG,
-  access: { read: signedIn, create: signedIn, update: signedIn, delete: signedIn },
+  access: { read: signedIn, create: apiKeyUser, update: apiKeyUser, delete: apiKeyUser },
   endpoints: [
     recordUpsert(DISTRIBUTION_RECORDS_SLUG),
     recordLink(DISTRIBUTION_RECORDS_SLUG),
     recordUnpublish(DISTRIBUTION_RECORDS_SLUG, mediaSlug),
   ],
-  hooks: { beforeChange: [setLink(mediaSlug, options)] },
+  hooks: { beforeChange: [setDisplayTitle, setLink(mediaSlug, options)] },
   admin: {
-    useAsTitle: 'title',
-    defaultColumns: ['title', 'project_id', 'audit_log_id', 'checksum', 'public_url', 'published_at', 'expires_at', 'unpublished_at'],
-    description: 'Published videos, written by the distribution app (one record per audit_log_id).',
+    useAsTitle: 'display_title',
+    // Fits 1280 px; the checksum, lifetime and storage path are on the record's page.
+    defaultColumns: ['display_title', 'project_id', 'audit_log_id', 'public_url', 'published_at', 'expires_at'],
+    listSearchableFields: ['audit_log_id', 'title', 'project_id'],
+    description: `Published videos, one record per audit_log_id. ${PIPELINE_ONLY}`,
   },
   // Read-only in the admin: the Django app writes them, and its mirror follows this collection.
   fields: recordFields.map((field) => ({ ...field, admin: { ...field.admin, readOnly: true } }) as Field),

@@ -16,6 +16,7 @@ import { DISTRIBUTION_RECORDS_SLUG, distributionRecords } from './distributionRe
 import { withDistributionMedia } from './media'
 import type { DistributionPluginOptions } from './types'
 
+export { DATE_DISPLAY_FORMAT } from './distributionRecords'
 export type { DistributionPluginOptions } from './types'
 
 export const distributionPlugin =

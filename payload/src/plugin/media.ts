@@ -8,7 +8,7 @@ import type {
   TextFieldSingleValidation,
 } from 'payload'
 
-import { anyone, signedIn } from './access'
+import { anyone, apiKeyUser, PIPELINE_ONLY, signedIn } from './access'
 import { CLIENT_COMPONENTS } from './components/paths'
 import { mediaDownload } from './endpoints/mediaDownload'
 import { mediaRegister } from './endpoints/mediaRegister'
@@ -79,13 +79,21 @@ const prefixFromStoragePath: CollectionBeforeValidateHook = ({ data }) => {
   return data
 }
 
-/** A video upload collection, for projects that have none under the configured slug. */
+/**
+ * A video upload collection, for projects that have none under the configured slug. Only the
+ * service (its API key) writes it: the admin shows no Create New, Bulk Upload or Delete.
+ */
 const newMediaCollection = (slug: string): CollectionConfig => ({
   slug,
-  access: { create: signedIn, update: signedIn, delete: signedIn },
-  admin: { defaultColumns: ['filename', 'project_id', 'audit_log_id', 'filesize', 'updatedAt'] },
-  upload: { mimeTypes: ['video/mp4'] },
-  fields: [],
+  access: { create: apiKeyUser, update: apiKeyUser, delete: apiKeyUser },
+  admin: {
+    defaultColumns: ['filename', 'project_id', 'audit_log_id', 'filesize', 'updatedAt'],
+    listSearchableFields: ['audit_log_id', 'filename', 'project_id'],
+    description: `The published video files. ${PIPELINE_ONLY}`,
+  },
+  upload: { mimeTypes: ['video/mp4'], bulkUpload: false },
+  // Payload's own upload field, shown in KiB/MiB/GiB in the list.
+  fields: [{ name: 'filesize', type: 'number', admin: { components: { Cell: `${CLIENT_COMPONENTS}#FileSizeCell` } } }],
 })
 
 /**

@@ -1,2 +1,4 @@
+export { FileSizeCell } from './FileSize'
+export { JSONView } from './JSONView'
 export { ChecksumCell, PublicURLCell, PublicURLField } from './PublicURL'
 export { VideoPreview } from './VideoPreview'
