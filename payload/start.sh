@@ -2,6 +2,8 @@
 # Install if needed, seed the service and admin users and serve PayloadCMS's REST API in the
 # foreground on 127.0.0.1:$PORT (default 3010). Prints "PayloadCMS ready at <url>" once it answers.
 #
+# Without PAYLOAD_SECRET it uses the one kept in data/.secret (git-ignored, mode 600), made on the first start.
+#
 #   start.sh --admin   also builds (when sources changed) and serves Payload's admin, the standard
 #                      Next.js app, on $PAYLOAD_ADMIN_PORT (default 3011): "Payload admin ready at <url>/admin"
 set -euo pipefail
@@ -15,6 +17,17 @@ for arg in "$@"; do
 done
 ./install.sh
 mkdir -p data
+if [ -z "${PAYLOAD_SECRET:-}" ]; then
+  if [ ! -s data/.secret ]; then
+    # Written aside, then moved without overwriting: two first starts at once keep one secret.
+    staged=$(umask 077 && mktemp data/.secret.XXXXXX)
+    od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$staged"
+    mv -n "$staged" data/.secret
+    rm -f "$staged"
+  fi
+  PAYLOAD_SECRET=$(cat data/.secret)
+  export PAYLOAD_SECRET
+fi
 # Absolute, so that both servers (and Next's bundled copy of the config) find the same files.
 export DATABASE_URI=${DATABASE_URI:-file:$PWD/data/payload.db}
 export MEDIA_DIR=${MEDIA_DIR:-$PWD/data/media}

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { describe, test } from 'node:test'
+import { before, describe, test } from 'node:test'
 
 import { localDiskAdapter } from '../src/localDiskAdapter'
 import { auth, distributionFields, SAMPLE_MP4, SAMPLE_V2_MP4, sha256, startPayload, upsertURL, workFolders } from './setup'
@@ -74,7 +74,7 @@ describe('PUT /api/media/upsert', () => {
     assert.equal((await findMedia('dist_up_1')).length, 1)
     assert.deepEqual(leftovers(), [])
 
-    const file = await download(again.body.doc.url)
+    const file = await download(again.body.doc.url, auth)
     assert.equal(file.status, 200)
     assert.deepEqual(file.bytes, SAMPLE_V2_MP4)
   })
@@ -180,14 +180,14 @@ describe('PUT /api/media/upsert', () => {
 
 describe('PUT /api/distributionRecords/upsert', () => {
   const record = (title: string, auditLogId = 'dist_rec_1') =>
-    JSON.stringify({
-      ...distributionFields(auditLogId),
-      title,
-      public_url: `https://media.example.com/proj-7/mvp/${auditLogId}.mp4`,
-      tags: ['a', 'b'],
-    })
+    JSON.stringify({ ...distributionFields(auditLogId), title, tags: ['a', 'b'] })
   const put = (body: string, headers: Record<string, string> = auth) =>
     send('PUT', '/api/distributionRecords/upsert', { body, headers })
+
+  // A record is the publication of a media document's file: the files first.
+  before(async () => {
+    for (const id of ['dist_rec_1', 'dist_rec_2', 'dist_rec_3']) assert.equal((await upsertMedia(id, SAMPLE_MP4)).status, 201)
+  })
 
   test('creates (201), then updates the same record (200)', async () => {
     const first = await put(record('First'))
@@ -239,7 +239,7 @@ describe('PUT /api/media/register', () => {
     )
     assert.match(doc.url, /^\/api\/media\/file\/dist_reg_1\.mp4/)
     assert.equal(statSync(target).ino, inode) // untouched: not rewritten
-    const file = await download(doc.url)
+    const file = await download(doc.url, auth)
     assert.equal(file.status, 200)
     assert.deepEqual(file.bytes, SAMPLE_MP4)
 

@@ -65,8 +65,10 @@ describe('distributionPlugin on a project with its own media collection', () => 
     )
     assert.deepEqual(readFileSync(path.join(mediaDir, 'proj-7/mvp/dist_host_1.mp4')), SAMPLE_MP4)
 
-    const file = await download(doc.url)
-    assert.equal(file.status, 200) // public read: the plugin filled in the undefined read rule
+    // the plugin filled in the undefined read rule: signed-in users only (links are signed instead)
+    assert.equal((await download(doc.url)).status, 403)
+    const file = await download(doc.url, auth)
+    assert.equal(file.status, 200)
     assert.deepEqual(file.bytes, SAMPLE_MP4)
   })
 
@@ -114,19 +116,24 @@ describe('distributionPlugin on a project with its own media collection', () => 
     assert.equal(answer.status, 403)
   })
 
-  test('distributionRecords: public reads, writes need a user', async () => {
+  test('distributionRecords: reads and writes need a user; Payload sets the link', async () => {
     const record = JSON.stringify({
       ...distributionFields('dist_host_1'),
       title: 'Launch teaser',
       public_url: 'https://media.example.com/proj-7/mvp/dist_host_1.mp4',
     })
     assert.equal((await send('POST', '/api/distributionRecords', { body: record })).status, 403)
-    assert.equal((await send('POST', '/api/distributionRecords', { body: record, headers: auth })).status, 201)
+    const created = await send('POST', '/api/distributionRecords', { body: record, headers: auth })
+    assert.equal(created.status, 201, JSON.stringify(created.body))
+    assert.match(created.body.doc.public_url, /^http:\/\/localhost\/api\/media\/download\/proj-7\/mvp\/dist_host_1\.mp4\?expires=\d+&signature=[0-9a-f]{64}$/)
 
-    const found = await send('GET', '/api/distributionRecords?where[audit_log_id][equals]=dist_host_1')
+    const query = '/api/distributionRecords?where[audit_log_id][equals]=dist_host_1'
+    assert.equal((await send('GET', query)).status, 403)
+    const found = await send('GET', query, { headers: auth })
 
     assert.equal(found.status, 200)
     assert.equal(found.body.docs[0].title, 'Launch teaser')
+    assert.equal((await download(found.body.docs[0].public_url)).status, 200)
   })
 })
 
@@ -157,14 +164,14 @@ describe("the plugin's endpoints on a project with its own media collection", ()
       [doc.filename, doc.prefix, doc.filesize, doc.mimeType, doc.alt, doc.credit],
       ['dist_host_reg.mp4', 'proj-7/direct', SAMPLE_MP4.length, 'video/mp4', 'Registered', 'Newsroom'],
     )
-    const file = await download(doc.url)
+    const file = await download(doc.url, auth)
     assert.equal(file.status, 200)
     assert.deepEqual(file.bytes, SAMPLE_MP4)
   })
 
   test('records upsert', async () => {
-    const record = (title: string) =>
-      JSON.stringify({ ...distributionFields('dist_host_rec'), title, public_url: 'https://media.example.com/x.mp4' })
+    // the record of the media document the upsert test made
+    const record = (title: string) => JSON.stringify({ ...distributionFields('dist_host_up'), title })
     const put = (body: string) => send('PUT', '/api/distributionRecords/upsert', { body, headers: auth })
     const first = await put(record('One'))
     const second = await put(record('Two'))

@@ -113,10 +113,10 @@ export const startPayload = ({ name, folders = workFolders(name), collections = 
     return { status: response.status, body: await response.json() }
   }
 
-  /** GET a media document's file URL, anonymously. */
-  const download = async (url: string) => {
-    const response = await handleEndpoints({ config, request: new Request(`http://localhost${url}`) })
-    return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()) }
+  /** GET a file URL (a media document's, or a link), anonymously unless headers are given. */
+  const download = async (url: string, headers: Record<string, string> = {}) => {
+    const response = await handleEndpoints({ config, request: new Request(new URL(url, 'http://localhost'), { headers }) })
+    return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) }
   }
 
   const upsertMedia = (auditLogId: string, bytes: Buffer, overrides: Record<string, string> = {}, headers = auth) =>

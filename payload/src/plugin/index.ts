@@ -7,7 +7,8 @@
  * It adds project_id, audit_log_id (unique), checksum and storage_path to the upload
  * collection, files each upload at <project_id>/<storage_prefix>/<audit_log_id>.mp4 (through
  * a storage adapter keyed by prefix, e.g. @payloadcms/storage-s3; list the storage plugin
- * after this one), and adds the `distributionRecords` collection.
+ * after this one), and adds the `distributionRecords` collection, whose public_url is a signed,
+ * expiring link the plugin serves (links.ts) unless `publicLinks` or `presign` say otherwise.
  */
 import type { Config, Plugin } from 'payload'
 
@@ -27,9 +28,9 @@ export const distributionPlugin =
       throw new Error(`distributionPlugin: the config already has a '${DISTRIBUTION_RECORDS_SLUG}' collection.`)
     }
     const existing = collections.find((collection) => collection.slug === mediaSlug)
-    const media = withDistributionMedia(existing, mediaSlug, { incomingDir: options.incomingDir, maxFileSize: options.maxFileSize })
+    const media = withDistributionMedia(existing, mediaSlug, options)
     const withMedia = existing
       ? collections.map((collection) => (collection === existing ? media : collection))
       : [...collections, media]
-    return { ...incomingConfig, collections: [...withMedia, distributionRecords()] }
+    return { ...incomingConfig, collections: [...withMedia, distributionRecords(mediaSlug, options)] }
   }

@@ -10,9 +10,10 @@ import type {
 
 import { anyone, signedIn } from './access'
 import { CLIENT_COMPONENTS } from './components/paths'
+import { mediaDownload } from './endpoints/mediaDownload'
 import { mediaRegister } from './endpoints/mediaRegister'
 import { mediaUpsert } from './endpoints/mediaUpsert'
-import type { UpsertOptions } from './types'
+import type { LinkOptions, UpsertOptions } from './types'
 
 /** The fields every distribution upload carries; they go together (all or none). */
 export const DISTRIBUTION_MEDIA_FIELDS = ['project_id', 'audit_log_id', 'checksum', 'storage_path'] as const
@@ -81,7 +82,7 @@ const prefixFromStoragePath: CollectionBeforeValidateHook = ({ data }) => {
 /** A video upload collection, for projects that have none under the configured slug. */
 const newMediaCollection = (slug: string): CollectionConfig => ({
   slug,
-  access: { read: anyone, create: signedIn, update: signedIn, delete: signedIn },
+  access: { create: signedIn, update: signedIn, delete: signedIn },
   admin: { defaultColumns: ['filename', 'project_id', 'audit_log_id', 'filesize', 'updatedAt'] },
   upload: { mimeTypes: ['video/mp4'] },
   fields: [],
@@ -89,13 +90,14 @@ const newMediaCollection = (slug: string): CollectionConfig => ({
 
 /**
  * The upload collection with the distribution fields and hooks added. Its own fields, hooks
- * and access rules stay; only an undefined read rule becomes public (public URLs must download
- * without credentials). Adds the upsert and register endpoints.
+ * and access rules stay; an undefined read rule becomes "signed-in users" (links are signed
+ * instead), or "anyone" with `publicLinks` (permanent public URLs). Adds the upsert, register and
+ * download endpoints.
  */
 export const withDistributionMedia = (
   existing: CollectionConfig | undefined,
   slug: string,
-  options: UpsertOptions = {},
+  options: UpsertOptions & LinkOptions = {},
 ): CollectionConfig => {
   const collection = existing ?? newMediaCollection(slug)
   if (!collection.upload) {
@@ -110,17 +112,17 @@ export const withDistributionMedia = (
   const hooks = collection.hooks ?? {}
   return {
     ...collection,
-    access: { ...collection.access, read: collection.access?.read ?? anyone },
+    access: { ...collection.access, read: collection.access?.read ?? (options.publicLinks ? anyone : signedIn) },
     hooks: {
       ...hooks,
       beforeOperation: [...(hooks.beforeOperation ?? []), deterministicFilename],
       beforeValidate: [...(hooks.beforeValidate ?? []), prefixFromStoragePath],
     },
     fields: [...collection.fields, ...distributionFields()],
-    // PUT <slug>/upsert and <slug>/register; a collection with endpoints disabled keeps them off.
+    // PUT <slug>/upsert and <slug>/register, GET <slug>/download/...; a collection with endpoints disabled keeps them off.
     endpoints:
       collection.endpoints === false
         ? false
-        : [...(collection.endpoints ?? []), mediaUpsert(slug, options), mediaRegister(slug, options)],
+        : [...(collection.endpoints ?? []), mediaUpsert(slug, options), mediaRegister(slug, options), mediaDownload(slug)],
   }
 }

@@ -10,7 +10,21 @@ export type UpsertOptions = {
   maxFileSize?: number
 }
 
-export type DistributionPluginOptions = UpsertOptions & {
+/** How records' public_url links are made (links.ts). Default: signed, expiring links to `<mediaSlug>/download`. */
+export type LinkOptions = {
+  /**
+   * Permanent public links: public_url is the media document's own URL, expires_at null, and the
+   * media collection (when it has no read rule of its own) is readable by anyone.
+   */
+  publicLinks?: boolean
+  /**
+   * Object storage (S3/R2): a presigned GET URL of the object `key`, valid `expiresIn` seconds
+   * from `signedAt` (at most 7 days).
+   */
+  presign?: (args: { key: string; expiresIn: number; signedAt: Date }) => Promise<string>
+}
+
+export type DistributionPluginOptions = UpsertOptions & LinkOptions & {
   /** Slug of the upload collection to extend; created (MP4 only) when the config has none. Default `media`. */
   mediaSlug?: string
   /** Leave the config untouched (Payload's plugin convention). */

@@ -4,6 +4,7 @@
  *   PUT /api/<mediaSlug>/upsert?audit_log_id&project_id&checksum&storage_path  raw MP4 body (mediaUpsert.ts)
  *   PUT /api/<mediaSlug>/register   JSON {audit_log_id, project_id, checksum, storage_path, filesize, mimeType} (mediaRegister.ts)
  *   PUT /api/distributionRecords/upsert   JSON record (recordUpsert.ts)
+ *   POST /api/distributionRecords/link, /unpublish   JSON {audit_log_id, ...} (recordLink.ts, recordUnpublish.ts)
  *
  * Each finds the document by audit_log_id and updates it, or creates it, through Payload's own
  * local API with the request's user (`overrideAccess: false`), so access rules, field
@@ -39,6 +40,25 @@ export const badRequest = (message: string) => new APIError(message, 400)
 
 export const requireUser = (req: PayloadRequest) => {
   if (!req.user) throw new UnauthorizedError(req.t)
+}
+
+/** The record a JSON body's audit_log_id names (404 when there is none), and the body. */
+export const requestedRecord = async (req: PayloadRequest, recordsSlug: string) => {
+  requireUser(req)
+  const data = await readJSON(req)
+  const auditLogId = data.audit_log_id
+  if (typeof auditLogId !== 'string' || !auditLogId.trim()) throw badRequest('audit_log_id is required.')
+  const { docs } = await req.payload.find({
+    collection: recordsSlug as CollectionSlug,
+    where: { audit_log_id: { equals: auditLogId } },
+    limit: 1,
+    depth: 0,
+    pagination: false,
+    overrideAccess: false,
+    req,
+  })
+  if (!docs.length) throw new APIError(`No distribution record with audit_log_id ${auditLogId}.`, 404)
+  return { record: docs[0] as Record<string, unknown> & { id: number | string }, data }
 }
 
 /** The distribution fields, validated: a storage_path Django would write, ending in /<audit_log_id>.mp4. */
