@@ -82,11 +82,27 @@ class PayloadServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
     def find(self, collection: str, **equals) -> dict:
-        """Payload's REST answer to a where-equals query: {"docs": [...], "totalDocs": n, ...}."""
+        """Payload's REST answer to a where-equals query, as the service user: {"docs": [...], "totalDocs": n, ...}."""
         params = {f"where[{field}][equals]": value for field, value in equals.items()}
-        response = httpx.get(f"{self.url}/api/{collection}", params={**params, "depth": 0, "limit": 100})
+        response = httpx.get(
+            f"{self.url}/api/{collection}",
+            params={**params, "depth": 0, "limit": 100},
+            headers={"Authorization": f"users API-Key {self.api_key}"},  # the catalog is closed to anonymous reads
+        )
         response.raise_for_status()
         return response.json()
 
     def total(self, collection: str) -> int:
         return self.find(collection)["totalDocs"]
+
+
+def payload_s3_env(endpoint: str) -> dict[str, str]:
+    """PayloadServer's environment for storage in moto's bucket `distribution-media` at `endpoint`."""
+    return {
+        "S3_BUCKET": "distribution-media",
+        "S3_ENDPOINT": endpoint,
+        "S3_ACCESS_KEY_ID": "test",
+        "S3_SECRET_ACCESS_KEY": "test",
+        "S3_REGION": "us-east-1",
+        "S3_FORCE_PATH_STYLE": "true",
+    }
