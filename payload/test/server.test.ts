@@ -54,7 +54,7 @@ const run = (command: string, args: string[], env: NodeJS.ProcessEnv) => {
 }
 
 /** Payload on a free port with a throwaway database, media folder and key files. */
-const startServer = async (env: Record<string, string>, command = 'node_modules/.bin/tsx', args = ['src/server.ts']) => {
+const startServer = async (env: Record<string, string>, command = 'node', args = ['--import', 'tsx', 'src/server.ts']) => {
   const work = mkdtempSync(path.join(os.tmpdir(), 'distribution-server-test-'))
   const port = await freePort()
   const { PAYLOAD_SECRET: _, NODE_ENV: __, ...inherited } = process.env

@@ -37,7 +37,7 @@ def pg_s3_payload(tmp_path_factory, postgres, moto_endpoint):
     s3.create_bucket(Bucket=BUCKET)
     database = postgres.create_database("payload_s3")
     server = PayloadServer(
-        tmp_path_factory.mktemp("payload-pg-s3"), DATABASE_URI=database, **payload_s3_env(moto_endpoint)
+        tmp_path_factory.mktemp("payload-pg-s3"), admin=False, DATABASE_URI=database, **payload_s3_env(moto_endpoint)
     )
     yield server, s3
     server.stop()
