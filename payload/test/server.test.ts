@@ -208,7 +208,7 @@ describe('S3 (moto): presigned links', { skip: existsSync(moto) ? false : `no mo
 const ERROR_OR_TRACE = /ERROR|^\s+at /m
 
 describe('the log: expected refusals at INFO without a trace, a clean stop without ERROR', () => {
-  test('a body cut short, a checksum mismatch, 413 and 422 are one INFO line each; Ctrl-C exits 0', async () => {
+  test('a body cut short, a checksum mismatch, 413, 422 and 401 are one INFO line each; Ctrl-C exits 0', async () => {
     const server = await startServer({ MAX_UPLOAD_BYTES: String(64 * 1024) })
     // A body that breaks off: headers announce more than is sent, then the connection closes.
     const url = new URL(upsertURL('dist_log_1', SAMPLE_MP4), server.base)
@@ -238,6 +238,8 @@ describe('the log: expected refusals at INFO without a trace, a clean stop witho
       'Content-Type': 'application/json',
     })
     assert.equal(noMedia.status, 422)
+    const anonymous = await fetch(new URL(upsertURL('dist_log_5', SAMPLE_MP4), server.base), { method: 'PUT', body: 'x' })
+    assert.equal(anonymous.status, 401)
     for (let waited = 0; !server.output().includes('upload was interrupted') && waited < 10_000; waited += 100) await sleep(100)
 
     assert.equal(await server.stop('SIGINT'), 0)
@@ -247,6 +249,7 @@ describe('the log: expected refusals at INFO without a trace, a clean stop witho
       "checksum mismatch: the body's digest is",
       'File size limit has been reached (65536 bytes).',
       'No media document with audit_log_id dist_log_4',
+      'Unauthorized',
     ]) {
       const line = output.split('\n').find((line) => line.includes(message))
       assert.match(line ?? '', /INFO/, `${message} in:\n${output}`)

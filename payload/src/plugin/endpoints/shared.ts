@@ -20,7 +20,6 @@ import {
   commitTransaction,
   initTransaction,
   killTransaction,
-  UnauthorizedError,
   ValidationError,
   type CollectionSlug,
   type File as PayloadFile,
@@ -39,7 +38,7 @@ export const answer = ({ doc, created }: Answer) => Response.json({ doc, created
 export const badRequest = (message: string) => new Refusal(message, 400)
 
 export const requireUser = (req: PayloadRequest) => {
-  if (!req.user) throw new UnauthorizedError(req.t)
+  if (!req.user) throw new Refusal(req.t('error:unauthorized'), 401)
 }
 
 /** The record a JSON body's audit_log_id names (404 when there is none), and the body. */
