@@ -19,7 +19,8 @@ import { s3Storage } from '@payloadcms/storage-s3'
 import { buildConfig, type CollectionConfig } from 'payload'
 
 import { localDiskAdapter } from './localDiskAdapter'
-import { DEFAULT_MAX_UPLOAD_SECONDS, distributionPlugin } from './plugin/index'
+import { DEFAULT_MAX_UPLOAD_SECONDS } from './plugin/incoming'
+import { distributionPlugin } from './plugin/index'
 
 // start.sh runs from payload/ and passes absolute paths; these defaults are for runs from payload/.
 const env = process.env

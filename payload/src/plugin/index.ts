@@ -18,7 +18,6 @@ import { withDistributionMedia } from './media'
 import { Refusal } from './refusal'
 import type { DistributionPluginOptions } from './types'
 
-export { DEFAULT_MAX_UPLOAD_SECONDS } from './incoming'
 export type { DistributionPluginOptions } from './types'
 
 export const distributionPlugin =
