@@ -31,8 +31,11 @@ fi
 # Absolute, so that both servers (and Next's bundled copy of the config) find the same files.
 export DATABASE_URI=${DATABASE_URI:-file:$PWD/data/payload.db}
 export MEDIA_DIR=${MEDIA_DIR:-$PWD/data/media}
+# tsx as node's loader, not its CLI: the CLI is a second process that relays signals and, on a busy
+# machine, kills the server before its own handler runs (exit 130/143 instead of a clean stop).
+server=(node --import tsx src/server.ts)
 if ! $admin; then
-  exec node_modules/.bin/tsx src/server.ts
+  exec "${server[@]}"
 fi
 
 ./build-admin.sh
@@ -43,7 +46,7 @@ answers() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
 pids=()
 trap 'trap - EXIT INT TERM; kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
 # The REST server first: it creates the schema and seeds the users the admin needs.
-node_modules/.bin/tsx src/server.ts & pids+=($!)
+"${server[@]}" & pids+=($!)
 until answers "$rest_port"; do kill -0 "${pids[0]}" 2>/dev/null || exit 1; sleep 0.2; done
 NEXT_TELEMETRY_DISABLED=1 node_modules/.bin/next start -H "$host" -p "$admin_port" & pids+=($!)
 until answers "$admin_port"; do kill -0 "${pids[1]}" 2>/dev/null || exit 1; sleep 0.2; done

@@ -19,6 +19,7 @@ import { s3Storage } from '@payloadcms/storage-s3'
 import { buildConfig, type CollectionConfig } from 'payload'
 
 import { localDiskAdapter } from './localDiskAdapter'
+import { DEFAULT_MAX_UPLOAD_SECONDS } from './plugin/incoming'
 import { DATE_DISPLAY_FORMAT, distributionPlugin } from './plugin/index'
 
 // start.sh runs from payload/ and passes absolute paths; these defaults are for runs from payload/.
@@ -27,6 +28,8 @@ const databaseURI = env.DATABASE_URI || `file:${path.join(process.cwd(), 'data',
 const mediaDir = path.resolve(env.MEDIA_DIR || path.join(process.cwd(), 'data', 'media'))
 const maxUploadBytes = Number(env.MAX_UPLOAD_BYTES || 5 * 1024 ** 3)
 const publicLinks = env.PUBLIC_LINKS === 'true'
+/** The longest an upload may take (server.ts's request timeout); stale temp files older than this are removed. */
+export const maxUploadSeconds = Number(env.MAX_UPLOAD_SECONDS || DEFAULT_MAX_UPLOAD_SECONDS)
 
 export const DEV_SECRET = 'distribution-dev-secret-change-me'
 
@@ -101,6 +104,7 @@ export default buildConfig({
   plugins: [
     distributionPlugin({
       incomingDir: env.S3_BUCKET ? undefined : path.join(mediaDir, '.incoming'),
+      maxUploadSeconds,
       publicLinks,
       presign: env.S3_BUCKET ? s3Presigner(env.S3_BUCKET, s3Config) : undefined,
     }),

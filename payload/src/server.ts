@@ -9,7 +9,7 @@ import { Readable } from 'node:stream'
 
 import { getPayload, handleEndpoints } from 'payload'
 
-import config from './payload.config'
+import config, { maxUploadSeconds } from './payload.config'
 import { seedUsers } from './seed'
 
 const host = process.env.HOST || '127.0.0.1'
@@ -93,6 +93,9 @@ const server = http.createServer(async (req, res) => {
     res.end(JSON.stringify({ errors: [{ message: 'Internal Server Error' }] }))
   }
 })
+
+// Node's default (300 s) would cut off a long upload; the longest allowed one is the limit instead.
+server.requestTimeout = maxUploadSeconds * 1000
 
 server.listen(port, host, () => {
   console.log(`PayloadCMS ready at http://${host}:${port}`)

@@ -1,7 +1,8 @@
 /**
  * The real REST server (src/server.ts, through start.sh where it matters) as a child process on a
- * free port: the production secret rule, start.sh's kept secret, PUBLIC_LINKS=true, and presigned
- * links on S3 against moto_server (MOTO_SERVER, default the Django venv's; skipped when missing).
+ * free port: the production secret rule, start.sh's kept secret, PUBLIC_LINKS=true, what the log
+ * says of expected refusals and of a clean stop, and presigned links on S3 against moto_server
+ * (MOTO_SERVER, default the Django venv's; skipped when missing).
  *
  * Run: npm test (node's test runner through tsx).
  */
@@ -44,15 +45,16 @@ const run = (command: string, args: string[], env: NodeJS.ProcessEnv) => {
     output: () => output,
     exited,
     running: () => running,
-    stop: async () => {
-      if (running) process.kill(-child.pid!, 'SIGTERM')
-      await exited
+    /** Signals the process group, as Ctrl-C (SIGINT) or a service manager (SIGTERM) does; answers the exit code. */
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (running) process.kill(-child.pid!, signal)
+      return exited
     },
   }
 }
 
 /** Payload on a free port with a throwaway database, media folder and key files. */
-const startServer = async (env: Record<string, string>, command = 'node_modules/.bin/tsx', args = ['src/server.ts']) => {
+const startServer = async (env: Record<string, string>, command = 'node', args = ['--import', 'tsx', 'src/server.ts']) => {
   const work = mkdtempSync(path.join(os.tmpdir(), 'distribution-server-test-'))
   const port = await freePort()
   const { PAYLOAD_SECRET: _, NODE_ENV: __, ...inherited } = process.env
@@ -85,9 +87,10 @@ const startServer = async (env: Record<string, string>, command = 'node_modules/
     const body = JSON.stringify({ ...distributionFields(auditLogId), title: auditLogId, ...record })
     return request('PUT', '/api/distributionRecords/upsert', body, { ...auth, 'Content-Type': 'application/json' })
   }
-  const stop = async () => {
-    await server.stop()
+  const stop = async (signal?: NodeJS.Signals) => {
+    const code = await server.stop(signal)
     rmSync(work, { recursive: true, force: true })
+    return code
   }
   return { ...server, base, request, publish, stop }
 }
@@ -198,5 +201,66 @@ describe('S3 (moto): presigned links', { skip: existsSync(moto) ? false : `no mo
     })
     assert.equal(unpublished.status, 200, JSON.stringify(unpublished.body))
     assert.equal((await fetch(public_url)).status, 404)
+  })
+})
+
+/** A line Payload's logger wrote at ERROR, or a stack trace line. */
+const ERROR_OR_TRACE = /ERROR|^\s+at /m
+
+describe('the log: expected refusals at INFO without a trace, a clean stop without ERROR', () => {
+  test('a body cut short, a checksum mismatch, 413, 422 and 401 are one INFO line each; Ctrl-C exits 0', async () => {
+    const server = await startServer({ MAX_UPLOAD_BYTES: String(64 * 1024) })
+    // A body that breaks off: headers announce more than is sent, then the connection closes.
+    const url = new URL(upsertURL('dist_log_1', SAMPLE_MP4), server.base)
+    const socket = net.connect(Number(url.port), url.hostname)
+    await new Promise((resolve) => socket.once('connect', resolve))
+    socket.write(
+      `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${auth.Authorization}\r\n` +
+        `Content-Type: video/mp4\r\nContent-Length: ${SAMPLE_MP4.length}\r\n\r\n`,
+    )
+    socket.write(SAMPLE_MP4.subarray(0, 100))
+    await sleep(200)
+    socket.destroy()
+    const mismatch = await fetch(new URL(upsertURL('dist_log_2', Buffer.from('other')), server.base), {
+      method: 'PUT',
+      body: new Uint8Array(SAMPLE_MP4),
+      headers: { ...auth, 'Content-Type': 'video/mp4' },
+    })
+    assert.equal(mismatch.status, 422)
+    const tooLarge = await fetch(new URL(upsertURL('dist_log_3', Buffer.alloc(65 * 1024)), server.base), {
+      method: 'PUT',
+      body: new Uint8Array(65 * 1024),
+      headers: { ...auth, 'Content-Type': 'video/mp4' },
+    })
+    assert.equal(tooLarge.status, 413)
+    const noMedia = await server.request('PUT', '/api/distributionRecords/upsert', JSON.stringify(distributionFields('dist_log_4')), {
+      ...auth,
+      'Content-Type': 'application/json',
+    })
+    assert.equal(noMedia.status, 422)
+    const anonymous = await fetch(new URL(upsertURL('dist_log_5', SAMPLE_MP4), server.base), { method: 'PUT', body: 'x' })
+    assert.equal(anonymous.status, 401)
+    for (let waited = 0; !server.output().includes('upload was interrupted') && waited < 10_000; waited += 100) await sleep(100)
+
+    assert.equal(await server.stop('SIGINT'), 0)
+    const output = server.output()
+    for (const message of [
+      'The request body was incomplete (the upload was interrupted).',
+      "checksum mismatch: the body's digest is",
+      'File size limit has been reached (65536 bytes).',
+      'No media document with audit_log_id dist_log_4',
+      'Unauthorized',
+    ]) {
+      const line = output.split('\n').find((line) => line.includes(message))
+      assert.match(line ?? '', /INFO/, `${message} in:\n${output}`)
+    }
+    assert.doesNotMatch(output, ERROR_OR_TRACE, output)
+  })
+
+  test('start.sh stopped by SIGTERM exits 0 and logs no ERROR', async () => {
+    const server = await startServer({}, './start.sh', [])
+    assert.equal((await server.request('GET', '/api/users/me')).status, 200)
+    assert.equal(await server.stop('SIGTERM'), 0)
+    assert.doesNotMatch(server.output(), ERROR_OR_TRACE, server.output())
   })
 })

@@ -1,6 +1,6 @@
 """Payload's own admin (payload/start.sh --admin) in headless Chromium, after a publish through our API.
 
-The operator's way in: Payload's admin home (the one URL the test opens), its login with the seeded admin
+The operator's way in: Payload's admin home (the one URL the test opens), its login with the admin start-up created
 user's credentials, then clicks only: the records list, searched by audit_log_id, the record, the media
 document that plays the video. The Django admin's mirrored record links to the same record page. Every page
 loads nothing from a host other than 127.0.0.1 and logs no script error.
@@ -103,7 +103,7 @@ def test_operator_finds_the_published_record_in_payloads_admin(
     [media] = payload_admin.find("media", audit_log_id=audit_log_id)["docs"]
     assert cms_record["tags"] and cms_record["metadata"]  # something for the record page to show
 
-    # Payload's admin home asks for its own login, with the credentials the seed step saved.
+    # Payload's admin home asks for its own login, with the credentials start-up saved.
     browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": BROWSER_ZONE})
     browser.set_page_load_timeout(PAGE_TIMEOUT_SECONDS)
     browser.get(payload_admin.admin_url)

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 
 from distribution.models import MirroredRecord
-from tests.support.payload import IT_KEY, PayloadServer
+from tests.support.payload import IT_KEY, PayloadServer, payload_s3_env
 from tests.support.processes import moto_client
 from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4, publish_request
 from tests.support.servers import Route
@@ -134,17 +134,6 @@ def s3_payload(tmp_path_factory, moto_endpoint):
     server = PayloadServer(tmp_path_factory.mktemp("payload-s3"), admin=False, **payload_s3_env(moto_endpoint))
     yield server, s3
     server.stop()
-
-
-def payload_s3_env(endpoint: str) -> dict[str, str]:
-    return {
-        "S3_BUCKET": "distribution-media",
-        "S3_ENDPOINT": endpoint,
-        "S3_ACCESS_KEY_ID": "test",
-        "S3_SECRET_ACCESS_KEY": "test",
-        "S3_REGION": "us-east-1",
-        "S3_FORCE_PATH_STYLE": "true",
-    }
 
 
 def test_r2_storage_keys_objects_by_the_deterministic_path(live_server, s3_payload, use_payload, sample_url):

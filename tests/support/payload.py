@@ -97,3 +97,15 @@ class PayloadServer:
 
     def total(self, collection: str) -> int:
         return self.find(collection)["totalDocs"]
+
+
+def payload_s3_env(endpoint: str) -> dict[str, str]:
+    """PayloadServer's environment for storage in moto's bucket `distribution-media` at `endpoint`."""
+    return {
+        "S3_BUCKET": "distribution-media",
+        "S3_ENDPOINT": endpoint,
+        "S3_ACCESS_KEY_ID": "test",
+        "S3_SECRET_ACCESS_KEY": "test",
+        "S3_REGION": "us-east-1",
+        "S3_FORCE_PATH_STYLE": "true",
+    }

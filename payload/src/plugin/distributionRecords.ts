@@ -1,4 +1,4 @@
-import { APIError, type CollectionBeforeChangeHook, type CollectionConfig, type Field } from 'payload'
+import type { CollectionBeforeChangeHook, CollectionConfig, Field } from 'payload'
 
 import { apiKeyUser, PIPELINE_ONLY, signedIn } from './access'
 import { CLIENT_COMPONENTS } from './components/paths'
@@ -6,6 +6,7 @@ import { recordLink } from './endpoints/recordLink'
 import { recordUnpublish } from './endpoints/recordUnpublish'
 import { recordUpsert } from './endpoints/recordUpsert'
 import { DEFAULT_EXPIRY_HOURS, findMedia, makeLink } from './links'
+import { Refusal } from './refusal'
 import type { LinkOptions } from './types'
 
 export const DISTRIBUTION_RECORDS_SLUG = 'distributionRecords'
@@ -72,7 +73,7 @@ const setLink =
     if (unpublished) return { ...data, public_url: null, expires_at: null }
     const media = await findMedia(req, mediaSlug, auditLogId)
     if (!media) {
-      throw new APIError(`No ${mediaSlug} document with audit_log_id ${auditLogId}: upload the file first.`, 422)
+      throw new Refusal(`No ${mediaSlug} document with audit_log_id ${auditLogId}: upload the file first.`, 422)
     }
     return { ...data, ...(await makeLink(req, mediaSlug, options, media, data.url_expiry_hours ?? DEFAULT_EXPIRY_HOURS)) }
   }

@@ -13,7 +13,9 @@
 import type { Config, Plugin } from 'payload'
 
 import { DISTRIBUTION_RECORDS_SLUG, distributionRecords } from './distributionRecords'
+import { DEFAULT_MAX_UPLOAD_SECONDS, incomingDirOf, sweepIncomingPeriodically } from './incoming'
 import { withDistributionMedia } from './media'
+import { Refusal } from './refusal'
 import type { DistributionPluginOptions } from './types'
 
 export { DATE_DISPLAY_FORMAT } from './distributionRecords'
@@ -33,5 +35,16 @@ export const distributionPlugin =
     const withMedia = existing
       ? collections.map((collection) => (collection === existing ? media : collection))
       : [...collections, media]
-    return { ...incomingConfig, collections: [...withMedia, distributionRecords(mediaSlug, options)] }
+    return {
+      ...incomingConfig,
+      collections: [...withMedia, distributionRecords(mediaSlug, options)],
+      // Expected refusals (4xx) are logged as one INFO line, without a stack trace.
+      // (Payload types the keys as its own error names; the level applies to any error's name.)
+      loggingLevels: { [Refusal.NAME]: 'info', ...incomingConfig.loggingLevels } as Config['loggingLevels'],
+      onInit: async (payload) => {
+        await incomingConfig.onInit?.(payload)
+        const maxAgeMs = (options.maxUploadSeconds ?? DEFAULT_MAX_UPLOAD_SECONDS) * 1000
+        await sweepIncomingPeriodically(payload.logger, incomingDirOf(payload.config, options), maxAgeMs)
+      },
+    }
   }

@@ -10,8 +10,9 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 
-import { APIError, type CollectionSlug, type PayloadRequest } from 'payload'
+import type { CollectionSlug, PayloadRequest } from 'payload'
 
+import { Refusal } from './refusal'
 import type { LinkOptions } from './types'
 
 export const DEFAULT_EXPIRY_HOURS = 72
@@ -24,7 +25,7 @@ export type MediaDoc = { id: number | string; createdAt: string; storage_path: s
 export const expirySeconds = (hours: unknown): number => {
   const seconds = typeof hours === 'number' ? Math.round(hours * 3600) : NaN
   if (!(seconds >= 60 && seconds <= MAX_EXPIRY_HOURS * 3600)) {
-    throw new APIError(
+    throw new Refusal(
       `url_expiry_hours must be a number from 1/60 (one minute) to ${MAX_EXPIRY_HOURS} (7 days), not ${JSON.stringify(hours)}.`,
       400,
     )

@@ -13,6 +13,7 @@ import { CLIENT_COMPONENTS } from './components/paths'
 import { mediaDownload } from './endpoints/mediaDownload'
 import { mediaRegister } from './endpoints/mediaRegister'
 import { mediaUpsert } from './endpoints/mediaUpsert'
+import { isStoragePath, STORAGE_PATH_RULE } from './storagePath'
 import type { LinkOptions, UpsertOptions } from './types'
 
 /** The fields every distribution upload carries; they go together (all or none). */
@@ -37,6 +38,14 @@ const requiredForDistribution: TextFieldSingleValidation = (value, { data }) =>
     ? true
     : `Required for a distribution upload (${DISTRIBUTION_MEDIA_FIELDS.join(', ')} go together).`
 
+/** storage_path: required like the others, and a path the storage rule accepts (storagePath.ts). */
+const validStoragePath: TextFieldSingleValidation = (value, options) => {
+  const required = requiredForDistribution(value, options)
+  if (required !== true || !value) return required
+  const { audit_log_id: auditLogId } = (options.data ?? {}) as Record<string, unknown>
+  return isStoragePath(value, String(auditLogId ?? '')) ? true : `${STORAGE_PATH_RULE}.`
+}
+
 const distributionFields = (): Field[] => [
   ...DISTRIBUTION_MEDIA_FIELDS.map(
     (name): Field => ({
@@ -45,7 +54,7 @@ const distributionFields = (): Field[] => [
       label: LABELS[name],
       index: name === 'project_id' || name === 'audit_log_id',
       unique: name === 'audit_log_id',
-      validate: requiredForDistribution,
+      validate: name === 'storage_path' ? validStoragePath : requiredForDistribution,
       admin: { readOnly: true, position: 'sidebar' },
     }),
   ),

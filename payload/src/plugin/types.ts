@@ -8,6 +8,12 @@ export type UpsertOptions = {
   incomingDir?: string
   /** Largest file the upsert endpoint accepts. Default: Payload's `upload.limits.fileSize`, else 5 GiB. */
   maxFileSize?: number
+  /**
+   * The longest an upload may take, in seconds. The plugin's temp files in the incoming folder older
+   * than this were left by a process killed mid-upload: removed at start and every quarter of this
+   * (at most every 15 minutes). Default 3600 (Django's publish deadline).
+   */
+  maxUploadSeconds?: number
 }
 
 /** How records' public_url links are made (links.ts). Default: signed, expiring links to `<mediaSlug>/download`. */

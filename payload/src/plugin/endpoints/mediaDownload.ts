@@ -9,6 +9,7 @@ import path from 'node:path'
 import { APIError, type CollectionSlug, type Endpoint } from 'payload'
 
 import { checkLink, findMedia } from '../links'
+import { Refusal } from '../refusal'
 
 export const mediaDownload = (mediaSlug: string): Endpoint => ({
   path: '/download/:path+',
@@ -17,10 +18,10 @@ export const mediaDownload = (mediaSlug: string): Endpoint => ({
     const segments = req.routeParams?.path
     const storagePath = Array.isArray(segments) ? segments.join('/') : String(segments ?? '')
     const media = await findMedia(req, mediaSlug, path.posix.basename(storagePath, '.mp4'))
-    if (!media || media.storage_path !== storagePath) throw new APIError('This link is no longer valid.', 410)
+    if (!media || media.storage_path !== storagePath) throw new Refusal('This link is no longer valid.', 410)
     const verdict = checkLink(req.payload.secret, media, req.searchParams.get('expires'), req.searchParams.get('signature'))
-    if (verdict === 'forged') throw new APIError('This link is not valid (bad signature).', 403)
-    if (verdict === 'expired') throw new APIError('This link has expired.', 410)
+    if (verdict === 'forged') throw new Refusal('This link is not valid (bad signature).', 403)
+    if (verdict === 'expired') throw new Refusal('This link has expired.', 410)
     const upload = req.payload.collections[mediaSlug as CollectionSlug]?.config.upload
     for (const handler of upload?.handlers ?? []) {
       const response = await handler(req, {

@@ -21,7 +21,6 @@
  * plugin's signed-URL endpoint (requiresClientUploadReceipt), and for a collection with a MIME
  * allowlist it downloads the whole object to a temp file to check it.
  */
-import { randomUUID } from 'node:crypto'
 import { open } from 'node:fs/promises'
 import path from 'node:path'
 
@@ -34,13 +33,14 @@ import {
   type PayloadRequest,
 } from 'payload'
 
+import { newIncomingFile } from '../incoming'
+import { Refusal } from '../refusal'
 import type { UpsertOptions } from '../types'
 import {
   answer,
   badRequest,
   distributionParams,
   extraFields,
-  incomingFolder,
   readJSON,
   requireUser,
   upsertByAuditLogId,
@@ -112,9 +112,9 @@ const readStoredHeaders = async (
 ) => {
   const read = storedObjectReader(req, mediaSlug, filename, prefix)
   const head = await read(0, Math.min(HEAD_BYTES, filesize) - 1)
-  if (!head) throw new APIError(`No stored object at ${prefix}/${filename}.`, 422)
+  if (!head) throw new Refusal(`No stored object at ${prefix}/${filename}.`, 422)
   if (head.total !== undefined && head.total !== filesize) {
-    throw new APIError(`The stored object has ${head.total} bytes, not filesize ${filesize}.`, 422)
+    throw new Refusal(`The stored object has ${head.total} bytes, not filesize ${filesize}.`, 422)
   }
   const parts = [{ position: 0, bytes: head.bytes }]
   let position = 0
@@ -167,14 +167,13 @@ export const mediaRegister = (mediaSlug: string, options: UpsertOptions): Endpoi
     }
     const data = { ...extraFields(body._payload), ...fields }
     const parts = await readStoredHeaders(req, mediaSlug, { filename, prefix, filesize })
-    const dir = await incomingFolder(req, options)
 
     const result = await upsertByAuditLogId({
       req,
       collection: mediaSlug as CollectionSlug,
       auditLogId: fields.audit_log_id,
       write: async (id) => {
-        const tempFilePath = path.join(dir, `${randomUUID()}.register`)
+        const tempFilePath = await newIncomingFile(req.payload.config, options, 'register')
         await writeSparseCopy(tempFilePath, filesize, parts)
         const file = {
           name: filename,

@@ -9,13 +9,14 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 
 import { APIError, type CollectionSlug, type Endpoint, type File as PayloadFile, type PayloadRequest } from 'payload'
 
+import { newIncomingFile } from '../incoming'
+import { Refusal } from '../refusal'
 import type { UpsertOptions } from '../types'
 import {
   answer,
   badRequest,
   distributionParams,
   extraFields,
-  incomingFolder,
   requireUser,
   upsertByAuditLogId,
   writeMediaDocument,
@@ -27,7 +28,7 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 ** 3
 const maxFileSize = (req: PayloadRequest, options: UpsertOptions) =>
   options.maxFileSize ?? req.payload.config.upload?.limits?.fileSize ?? DEFAULT_MAX_UPLOAD_BYTES
 
-const tooLarge = (limit: number) => new APIError(`File size limit has been reached (${limit} bytes).`, 413)
+const tooLarge = (limit: number) => new Refusal(`File size limit has been reached (${limit} bytes).`, 413)
 
 const incomplete = () => badRequest('The request body was incomplete (the upload was interrupted).')
 
@@ -91,10 +92,10 @@ export const mediaUpsert = (mediaSlug: string, options: UpsertOptions): Endpoint
       const declared = req.headers.get('content-length')
       if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
 
-      incoming = path.join(await incomingFolder(req, options), `${randomUUID()}.upload`)
+      incoming = await newIncomingFile(req.payload.config, options, 'upload')
       const received = await receiveBody(req, incoming, limit)
       if (received.checksum !== fields.checksum) {
-        throw new APIError(`checksum mismatch: the body's digest is ${received.checksum}.`, 422)
+        throw new Refusal(`checksum mismatch: the body's digest is ${received.checksum}.`, 422)
       }
 
       const source = incoming

@@ -4,8 +4,9 @@
  * document is untouched. url_expiry_hours, when given, is stored as the record's setting.
  * 404 unknown record, 409 unpublished.
  */
-import { APIError, type CollectionSlug, type Endpoint } from 'payload'
+import type { CollectionSlug, Endpoint } from 'payload'
 
+import { Refusal } from '../refusal'
 import { requestedRecord } from './shared'
 
 export const recordLink = (recordsSlug: string): Endpoint => ({
@@ -14,7 +15,7 @@ export const recordLink = (recordsSlug: string): Endpoint => ({
   handler: async (req) => {
     const { record, data } = await requestedRecord(req, recordsSlug)
     if (record.unpublished_at) {
-      throw new APIError(`The record ${record.audit_log_id} is unpublished: publish it again first.`, 409)
+      throw new Refusal(`The record ${record.audit_log_id} is unpublished: publish it again first.`, 409)
     }
     const hours = data.url_expiry_hours ?? undefined
     const doc = await req.payload.update({

@@ -12,8 +12,7 @@
  * Answer: `201 {doc, created: true}` or `200 {doc, created: false}`; errors are Payload's
  * `{errors: [{message}]}` (thrown APIErrors, formatted by handleEndpoints).
  */
-import { mkdir, rm } from 'node:fs/promises'
-import os from 'node:os'
+import { rm } from 'node:fs/promises'
 import path from 'node:path'
 
 import {
@@ -21,14 +20,14 @@ import {
   commitTransaction,
   initTransaction,
   killTransaction,
-  UnauthorizedError,
   ValidationError,
   type CollectionSlug,
   type File as PayloadFile,
   type PayloadRequest,
 } from 'payload'
 
-import type { UpsertOptions } from '../types'
+import { Refusal } from '../refusal'
+import { isStoragePath, STORAGE_PATH_RULE } from '../storagePath'
 
 const CHECKSUM = /^sha256:[0-9a-f]{64}$/
 
@@ -36,10 +35,10 @@ type Answer = { doc: Record<string, unknown>; created: boolean }
 
 export const answer = ({ doc, created }: Answer) => Response.json({ doc, created }, { status: created ? 201 : 200 })
 
-export const badRequest = (message: string) => new APIError(message, 400)
+export const badRequest = (message: string) => new Refusal(message, 400)
 
 export const requireUser = (req: PayloadRequest) => {
-  if (!req.user) throw new UnauthorizedError(req.t)
+  if (!req.user) throw new Refusal(req.t('error:unauthorized'), 401)
 }
 
 /** The record a JSON body's audit_log_id names (404 when there is none), and the body. */
@@ -57,7 +56,7 @@ export const requestedRecord = async (req: PayloadRequest, recordsSlug: string) 
     overrideAccess: false,
     req,
   })
-  if (!docs.length) throw new APIError(`No distribution record with audit_log_id ${auditLogId}.`, 404)
+  if (!docs.length) throw new Refusal(`No distribution record with audit_log_id ${auditLogId}.`, 404)
   return { record: docs[0] as Record<string, unknown> & { id: number | string }, data }
 }
 
@@ -74,17 +73,7 @@ export const distributionParams = (source: Record<string, unknown>) => {
   const storagePath = text('storage_path')
   if (!CHECKSUM.test(checksum)) throw badRequest('checksum must be sha256:<64 lowercase hex digits>.')
   if (auditLogId.includes('/') || auditLogId.startsWith('.')) throw badRequest('audit_log_id is not a valid name.')
-  const segments = storagePath.split('/')
-  if (
-    storagePath.includes('\\') ||
-    segments.length < 2 ||
-    segments.some((segment) => !segment || segment.startsWith('.')) // no '', '.', '..' nor hidden folders
-  ) {
-    throw badRequest('storage_path must be a relative path without empty, "." or ".." segments.')
-  }
-  if (segments[segments.length - 1] !== `${auditLogId}.mp4`) {
-    throw badRequest(`storage_path must end with /${auditLogId}.mp4.`)
-  }
+  if (!isStoragePath(storagePath, auditLogId)) throw badRequest(`${STORAGE_PATH_RULE} (audit_log_id ${auditLogId}).`)
   return {
     fields: { project_id: projectId, audit_log_id: auditLogId, checksum, storage_path: storagePath },
     filename: path.posix.basename(storagePath),
@@ -114,13 +103,6 @@ export const readJSON = async (req: PayloadRequest): Promise<Record<string, unkn
   }
   if (!data || typeof data !== 'object' || Array.isArray(data)) throw badRequest('The body must be a JSON object.')
   return data as Record<string, unknown>
-}
-
-/** The folder for a media endpoint's temp files (UpsertOptions.incomingDir), created when missing. */
-export const incomingFolder = async (req: PayloadRequest, options: UpsertOptions) => {
-  const dir = options.incomingDir ?? req.payload.config.upload?.tempFileDir ?? os.tmpdir()
-  await mkdir(dir, { recursive: true })
-  return dir
 }
 
 const isUniqueViolation = (error: unknown, field: string) =>
