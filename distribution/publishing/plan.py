@@ -243,16 +243,19 @@ def _invalid(field: str, message: str) -> PublishError:
 
 
 def sanitise_path(raw: str, field: str) -> str:
-    """Normalise slashes and unsafe characters; refuse traversal ('.' or '..' segments) and oversized paths."""
+    """Normalise slashes, surrounding spaces and unsafe characters, then refuse any segment PayloadCMS would refuse.
+
+    The cases both sides test are in tests/fixtures/path-segments.json.
+    """
     segments = [segment.strip() for segment in raw.replace("\\", "/").split("/")]
-    segments = [segment for segment in segments if segment]
-    if any(segment in (".", "..") for segment in segments):
-        raise _invalid(field, "Path segments '.' and '..' are not allowed.")
+    segments = [_UNSAFE_SEGMENT_CHARS.sub("-", segment) for segment in segments if segment]
+    if any(segment.startswith(".") for segment in segments):
+        raise _invalid(field, "Path segments may not start with '.' (no '.', '..' or hidden folders).")
     if len(segments) > MAX_PATH_SEGMENTS:
         raise _invalid(field, f"At most {MAX_PATH_SEGMENTS} path segments.")
     if any(len(segment) > MAX_SEGMENT_LENGTH for segment in segments):
         raise _invalid(field, f"Path segments are at most {MAX_SEGMENT_LENGTH} characters.")
-    return "/".join(_UNSAFE_SEGMENT_CHARS.sub("-", segment) for segment in segments)
+    return "/".join(segments)
 
 
 def storable_request(payload) -> dict:
