@@ -234,20 +234,30 @@ def guarded_client(
 def open_stream(
     client: httpx.Client, url: str, *, headers: dict | None = None, allowed_hosts: list[str] | None = None
 ) -> Iterator[httpx.Response]:
-    """GET `url` as a stream, following at most MAX_REDIRECTS redirects, each hop checked like the first."""
+    """GET `url` as a stream, following at most MAX_REDIRECTS redirects, each hop checked like the first.
+
+    A 3xx without a Location, or with an empty one, is not followed: it is the answer (httpx itself
+    raises RemoteProtocolError for a malformed one).
+    """
     for _hop in range(MAX_REDIRECTS + 1):
         check_url(url, allowed_hosts=allowed_hosts)
         response = client.send(client.build_request("GET", url, headers=headers), stream=True)
-        if not response.is_redirect:
+        target = redirect_target(response)
+        if target is None:
             try:
                 yield response
             finally:
                 response.close()
             return
-        location = response.headers.get("location", "")
         response.close()
-        url = str(response.url.join(location))
+        url = target
     raise DestinationRefused(f"more than {MAX_REDIRECTS} redirects")
+
+
+def redirect_target(response: httpx.Response) -> str | None:
+    """Where a redirect points, or None when the answer is not a redirect with a usable Location."""
+    location = response.headers.get("location", "").strip()
+    return str(response.url.join(location)) if response.is_redirect and location else None
 
 
 def post(url: str, *, timeout: float | None = None, **body) -> httpx.Response:

@@ -106,9 +106,10 @@ class AssetStream:
                     )
                 )
                 if response.status_code != 200:
-                    raise _fetch_failed(
-                        self.url, f"HTTP {response.status_code} from {destinations.redact_url(str(response.url))}"
-                    )
+                    answer = f"HTTP {response.status_code} from {destinations.redact_url(str(response.url))}"
+                    if 300 <= response.status_code < 400:
+                        answer += " without a usable Location"
+                    raise _fetch_failed(self.url, answer)
                 self.declared_size = _declared_length(response)
                 if self.declared_size and self.declared_size > self.max_bytes:
                     raise _too_large(self.max_bytes)
