@@ -10,3 +10,6 @@ import os
 os.environ["DJANGO_ENV_FILE"] = os.devnull
 
 from config.settings import *  # noqa: F403
+
+# /metrics needs a token while DEBUG is off, as in production; tests.support.pages.scrape sends it.
+DISTRIBUTION = {**DISTRIBUTION, "METRICS_TOKEN": "test-scraper-token"}  # noqa: F405
