@@ -197,6 +197,11 @@ CELERY_TASK_IGNORE_RESULT = True  # a job's state and result live in PublishJob,
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A publish mostly waits on the asset host and PayloadCMS: one worker process runs many at once in threads
+# (16 threads: about 95 MiB; 16 prefork children: about 1.5 GiB). Celery's hard time limit needs prefork, whose
+# children it can kill; the threads pool relies on the publish deadline (see docs/deploy.md).
+CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=16)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reap-expired-publish-jobs": {
