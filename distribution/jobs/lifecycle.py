@@ -65,7 +65,7 @@ def claim(job_id: int) -> PublishJob | None:
     now = timezone.now()
     claimed = PublishJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
         status=Status.RUNNING,
-        stage=PublishJob.Stage.DOWNLOAD,
+        stage=PublishJob.Stage.UPLOAD,  # the first stage the pipeline reports: the download streams into the upload
         run_started_at=now,
         lease_expires_at=now + _seconds("job_lease_seconds"),
         worker=f"{socket.gethostname()}:{os.getpid()}",

@@ -83,12 +83,14 @@ class Cluster:
         for process, url in started:
             process.wait_for_http(url + "/admin/login/")
 
-    def start_workers(self, count: int, concurrency: int = 2) -> None:
-        """`celery -A config worker` processes, each with its own pool of `concurrency` children."""
+    def start_workers(self, count: int, concurrency: int | None = None) -> None:
+        """`celery -A config worker` processes, each with the settings' pool (threads) of `concurrency` publishes."""
         started = []
         for _ in range(count):
             name = f"worker{len(self.workers)}"
-            command = [*CELERY, "worker", f"--hostname={name}@%h", f"--concurrency={concurrency}", "--loglevel=INFO"]
+            command = [*CELERY, "worker", f"--hostname={name}@%h", "--loglevel=INFO"]
+            if concurrency is not None:
+                command.append(f"--concurrency={concurrency}")
             process = Process(name, command, self.workdir / f"{name}.log", self.django_env)
             self.workers.append(process)
             started.append(process)
