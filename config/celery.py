@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import task_postrun
+from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun
 from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -36,3 +36,13 @@ def _close_database_connections(task=None, **kwargs):
         from django.db import connections
 
         connections.close_all()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_celery_handlers(logger=None, **kwargs):
+    """Handlers Celery adds itself (its task logger's) get the same URL redaction as LOGGING's."""
+    from distribution.outbound.redaction import redact_handlers
+
+    if logger is not None:
+        redact_handlers(logger)

@@ -213,8 +213,11 @@ CELERY_BEAT_SCHEDULE = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # On every handler: URLs lose their credentials and query strings before any record is written.
+    "filters": {"redact": {"()": "distribution.outbound.redaction.RedactingFilter"}},
     "formatters": {
         "plain": {"format": "%(message)s"},
+        "detailed": {"format": "[%(asctime)s %(levelname)s %(name)s] %(message)s"},
         # Audit events (distribution/publishing/audit.py): one JSON object per line, the log message as "event"
         # and the event's fields beside it.
         "audit_json": {
@@ -225,11 +228,21 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "audit": {"class": "logging.StreamHandler", "formatter": "audit_json"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "libraries": {"class": "logging.StreamHandler", "formatter": "detailed", "filters": ["redact"]},
+        "audit": {"class": "logging.StreamHandler", "formatter": "audit_json", "filters": ["redact"]},
     },
+    # Everything else (Django, Celery, kombu, httpx, httpcore, boto3, botocore) reaches the root's handler;
+    # Django's own loggers are given it instead of the handlers Django's defaults set up.
+    "root": {"handlers": ["libraries"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
-        "distribution": {"handlers": ["console"], "level": env("DISTRIBUTION_LOG_LEVEL", default="INFO")},
+        "django": {"handlers": ["libraries"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["libraries"], "level": "INFO", "propagate": False},
+        "distribution": {
+            "handlers": ["console"],
+            "level": env("DISTRIBUTION_LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        },
         "distribution.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
     },
 }

@@ -77,7 +77,9 @@ def _limit_problems(config: DistributionSettings) -> list[CheckMessage]:
         wrong.append("DISTRIBUTION_MAX_PUBLISHES_PER_HOST must be 0 (no cap) or more")
     if not wrong:
         return []
-    return [Error(f"{'; '.join(wrong)}.", hint="Fix these settings or unset them for the defaults.", id="distribution.E005")]
+    return [
+        Error(f"{'; '.join(wrong)}.", hint="Fix these settings or unset them for the defaults.", id="distribution.E005")
+    ]
 
 
 def _direct_upload_problems(config: DistributionSettings) -> list[CheckMessage]:

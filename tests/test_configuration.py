@@ -107,9 +107,7 @@ def test_checks_pass_on_the_defaults():
         ({"RETRIES": 3}, {"distribution.W001": "Unknown setting DISTRIBUTION['RETRIES'] is ignored."}),
         (
             {"LOW_SPEED_LIMIT_BYTES": 1024, "LOW_SPEED_SECONDS": 0},
-            {
-                "distribution.E005": "DISTRIBUTION_LOW_SPEED_SECONDS must be above 0 while the low-speed limit is on."
-            },
+            {"distribution.E005": "DISTRIBUTION_LOW_SPEED_SECONDS must be above 0 while the low-speed limit is on."},
         ),
         (
             {"LOW_SPEED_LIMIT_BYTES": -1, "MAX_PUBLISHES_PER_HOST": -2},

@@ -24,9 +24,9 @@ from distribution.outbound.destinations import (
     DestinationRefused,
     GuardedTransport,
     check_url,
-    redact_url,
     refusal_reason,
 )
+from distribution.outbound.redaction import redact_url
 from distribution.publishing.fetch import AssetStream
 from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4, audit_events, publish_request
 from tests.support.servers import AssetServer, QuietServer, Route

@@ -196,7 +196,9 @@ def test_worker_retries_a_failed_callback_after_its_delay(live_server, cms, asse
     assert asset_server.requests == [("GET", "/sample.mp4")]  # the publish itself ran once
 
 
-def test_a_dripping_host_holds_back_neither_a_healthy_publish_nor_the_worker(live_server, cms, asset_server, worker_env):
+def test_a_dripping_host_holds_back_neither_a_healthy_publish_nor_the_worker(
+    live_server, cms, asset_server, worker_env
+):
     """16 publishes from an asset host that drips and one healthy 8 MiB publish from another, on one threads worker.
 
     The drips take at most DISTRIBUTION_MAX_PUBLISHES_PER_HOST of the worker's 16 threads and fail at the
@@ -257,7 +259,9 @@ def test_a_dripping_host_holds_back_neither_a_healthy_publish_nor_the_worker(liv
         assert (job.finished_at - job.run_started_at).total_seconds() < window + 1.5, job.audit_log_id
     assert "bytes per second" in drips[0].error_message
     # Nothing left behind: no drip's file or record, no job still holding an id, no asset connection open.
-    assert set(cms.state.files) == {f"concept-42/mvp/{name}.mp4" for name in ("dist_solo1", "dist_solo2", "dist_beside")}
+    assert set(cms.state.files) == {
+        f"concept-42/mvp/{name}.mp4" for name in ("dist_solo1", "dist_solo2", "dist_beside")
+    }
     assert {record["audit_log_id"] for record in cms.state.records} == {"dist_solo1", "dist_solo2", "dist_beside"}
     wait_for(lambda: dripping == 0, timeout=5, what="the drips' connections to close")
     assert peak_mib < 120, f"worker peak RSS {peak_mib:.0f} MiB"

@@ -139,21 +139,6 @@ def check_url(url: str, *, allowed_hosts: list[str] | None = None) -> None:
         raise DestinationRefused(f"host {host!r} is not in DISTRIBUTION_ASSET_HOSTS")
 
 
-def redact_url(url: str) -> str:
-    """The URL without credentials, query string or fragment (signed-URL tokens live there)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "[unparseable URL]"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port else host
-    redacted = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else parts.path
-    return redacted + ("?[redacted]" if parts.query else "")
-
-
 def _default_connector(address: str, port: int, timeout: float | None) -> httpcore.NetworkStream:
     return httpcore.SyncBackend().connect_tcp(address, port, timeout=timeout)
 

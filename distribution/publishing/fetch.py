@@ -26,18 +26,19 @@ from distribution.conf import app_settings
 from distribution.errors import PublishError
 from distribution.outbound import destinations
 from distribution.outbound.deadline import Deadline
+from distribution.outbound.redaction import redact_url
 
 Progress = Callable[[int, int | None], None]
 
 
 def _fetch_failed(url: str, detail: str) -> PublishError:
-    message = f"Could not download the asset from {destinations.redact_url(url)}."
+    message = f"Could not download the asset from {redact_url(url)}."
     return PublishError("asset_fetch_failed", message, operator_detail=detail)
 
 
 def _refused(url: str, reason: str) -> PublishError:
     message = (
-        f"The asset URL {destinations.redact_url(url)} (or a redirect from it) is not a destination this service "
+        f"The asset URL {redact_url(url)} (or a redirect from it) is not a destination this service "
         "may fetch from: only public http(s) hosts, at most a few redirects."
     )
     return PublishError("asset_url_refused", message, operator_detail=reason)
@@ -69,7 +70,7 @@ class LowSpeedWatch:
 
     def failure(self, measured: str) -> PublishError:
         message = (
-            f"Could not download the asset from {destinations.redact_url(self.url)}: the host sent less than "
+            f"Could not download the asset from {redact_url(self.url)}: the host sent less than "
             f"{self.limit} bytes per second over {self.seconds:g} s (DISTRIBUTION_LOW_SPEED_LIMIT_BYTES, "
             "DISTRIBUTION_LOW_SPEED_SECONDS)."
         )
@@ -151,7 +152,7 @@ class AssetStream:
                     )
                 )
                 if response.status_code != 200:
-                    answer = f"HTTP {response.status_code} from {destinations.redact_url(str(response.url))}"
+                    answer = f"HTTP {response.status_code} from {redact_url(str(response.url))}"
                     if 300 <= response.status_code < 400:
                         answer += " without a usable Location"
                     raise _fetch_failed(self.url, answer)
@@ -194,7 +195,7 @@ class AssetStream:
             # Pieces as they arrive (at most 64 KiB), so a drip-feeding host meets the low-speed limit and the deadline.
             for chunk in self._timed_pieces(response):
                 if self.deadline:
-                    self.deadline.check("asset_fetch_failed", f"The download of {destinations.redact_url(self.url)}")
+                    self.deadline.check("asset_fetch_failed", f"The download of {redact_url(self.url)}")
                 if len(head) < 8:
                     head += chunk[: 8 - len(head)]
                     if len(head) >= 8:
@@ -217,7 +218,6 @@ class AssetStream:
             )
         self.checksum = checksum
 
-
     def _timed_pieces(self, response: httpx.Response) -> Iterator[bytes]:
         """The raw pieces, each timed against the low-speed limit."""
         pieces = response.iter_raw()
@@ -229,7 +229,7 @@ class AssetStream:
                 return
             except httpx.ReadTimeout:
                 if self.deadline:
-                    self.deadline.check("asset_fetch_failed", f"The download of {destinations.redact_url(self.url)}")
+                    self.deadline.check("asset_fetch_failed", f"The download of {redact_url(self.url)}")
                 if self._low_speed:
                     raise self._low_speed.failure("no byte within the read timeout") from None
                 raise

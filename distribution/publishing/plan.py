@@ -23,6 +23,7 @@ from rest_framework import serializers
 from distribution.conf import app_settings
 from distribution.errors import PublishError
 from distribution.outbound import destinations
+from distribution.outbound.redaction import redact_url
 
 CHECKSUM_PATTERN = r"^sha256:[0-9a-fA-F]{64}$"
 AUDIT_LOG_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
@@ -270,7 +271,7 @@ def storable_request(payload) -> dict:
     stored = copy.deepcopy(payload)
     final_edit = stored.get("final_edit")
     if isinstance(final_edit, dict) and isinstance(final_edit.get("video_url"), str):
-        final_edit["video_url"] = destinations.redact_url(final_edit["video_url"])
+        final_edit["video_url"] = redact_url(final_edit["video_url"])
     return stored
 
 
