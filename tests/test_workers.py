@@ -6,12 +6,14 @@ as separate machines would share PostgreSQL and Redis.
 
 import io
 import json
+import sqlite3
 import threading
 import time
 
 import httpx
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from config.celery import app
 from distribution.models import CallbackDelivery, PublishJob
@@ -265,3 +267,54 @@ def test_a_dripping_host_holds_back_neither_a_healthy_publish_nor_the_worker(
     assert {record["audit_log_id"] for record in cms.state.records} == {"dist_solo1", "dist_solo2", "dist_beside"}
     wait_for(lambda: dripping == 0, timeout=5, what="the drips' connections to close")
     assert peak_mib < 120, f"worker peak RSS {peak_mib:.0f} MiB"
+
+
+def test_the_hard_time_limit_kills_a_prefork_child_stuck_where_the_deadline_cannot_reach(
+    live_server, cms, asset_server, worker_env, settings
+):
+    """A job stuck in a database write (the file locked by another writer) outlives its deadline: no HTTP
+    timeout is involved and SQLite waits up to its 30 s busy timeout. Celery's hard time limit (deadline plus
+    lease: 3 s here) kills the prefork child; the reaper fails the job as worker_lost; a new child publishes."""
+    database = connection.settings_dict["NAME"]
+    holder: dict[str, sqlite3.Connection] = {}
+
+    def lock_the_database_then_drip():
+        """When the worker's GET arrives (the job is running): take SQLite's write lock, then send bytes."""
+        locked = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        locked.execute("BEGIN IMMEDIATE")
+        holder["connection"] = locked
+        yield SAMPLE_MP4[:100]
+        for _ in range(300):  # until the killed child's connection is gone
+            time.sleep(0.1)
+            yield b"\0"
+
+    url = asset_server.add("/stuck.mp4", Route(body=lock_the_database_then_drip))
+    # The process that enqueues the job sets its time limit: here, this one (the live server).
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "PUBLISH_DEADLINE_SECONDS": 2, "JOB_LEASE_SECONDS": 1}
+    limits = {
+        "CELERY_WORKER_CONCURRENCY": "1",
+        "DISTRIBUTION_PUBLISH_DEADLINE_SECONDS": "2",
+        "DISTRIBUTION_JOB_LEASE_SECONDS": "1",
+        "DISTRIBUTION_REAPER_INTERVAL_SECONDS": "0.5",
+    }
+    with start_worker(worker_env, pool="prefork", beat=True, **limits) as worker:
+        job_id = post(live_server, publish_request(url, audit_log_id="dist_stuck"), Prefer="respond-async").json()
+        job_id = job_id["job"]["id"]
+        try:
+            wait_for(lambda: "connection" in holder, timeout=30, what="the worker's GET")
+            locked_at = time.monotonic()
+            wait_for(lambda: "Hard time limit (3" in worker.log.read_text(), timeout=25, what="the hard time limit")
+            killed_after = time.monotonic() - locked_at
+        finally:
+            if "connection" in holder:
+                holder["connection"].rollback()
+                holder["connection"].close()
+        reaped = wait_for(
+            lambda: (j := PublishJob.objects.get(pk=job_id)).status == "failed" and j, timeout=30, what="reaping"
+        )
+        again = post(live_server, publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_after"))
+
+    assert killed_after < 10, killed_after  # the time limit ended it, not SQLite's 30 s busy timeout
+    assert reaped.error_code == "worker_lost"
+    assert again.status_code == 201, again.text  # the worker replaced its child and goes on
+    assert set(cms.state.files) == {"concept-42/mvp/dist_after.mp4"}  # nothing of the stuck job was kept
