@@ -7,7 +7,7 @@ can be changed through the environment variable next to it (or on gunicorn's com
 
 import os
 
-from gunicorn.glogging import Logger
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 from distribution.outbound.redaction import redact_handlers
 
