@@ -320,3 +320,13 @@ def test_the_hard_time_limit_kills_a_prefork_child_stuck_where_the_deadline_cann
     assert reaped.error_code == "worker_lost"
     assert again.status_code == 201, again.text  # the worker replaced its child and goes on
     assert set(cms.state.files) == {"concept-42/mvp/dist_after.mp4"}  # nothing of the stuck job was kept
+
+
+def test_a_worker_stopped_with_sigterm_after_a_publish_logs_no_error(live_server, cms, asset_server, worker_env):
+    """A clean stop (scripts/dev's Ctrl-C, a deploy) is no error: the threads pool has no children to lose."""
+    with start_worker(worker_env, pool="threads") as worker:
+        response = post(live_server, publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_stop"))
+        assert response.status_code == 201, response.text
+    assert worker.process.returncode == 0
+    log = worker.log.read_text()
+    assert "Warm shutdown" in log and "ERROR" not in log and "Traceback" not in log, log[-2000:]
