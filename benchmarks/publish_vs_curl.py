@@ -50,9 +50,18 @@ import httpx  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
 from benchmarks.publish_throughput import curl_publish, timed  # noqa: E402
-from tests.support.cluster import SAMPLE_MP4, STATIC_ROOT, Cluster, publish_body  # noqa: E402
+from tests.support.cluster import SAMPLE_MP4, Cluster, publish_body  # noqa: E402
 from tests.support.payload import PayloadServer  # noqa: E402
-from tests.support.processes import VENV_BIN, Process, free_port, moto_client, moto_s3, peak_rss_mib, reset_peak_rss  # noqa: E402
+from tests.support.processes import (  # noqa: E402
+    VENV_BIN,
+    Process,
+    collect_static,
+    free_port,
+    moto_client,
+    moto_s3,
+    peak_rss_mib,
+    reset_peak_rss,
+)
 from tests.support.services import RedisServer  # noqa: E402
 
 MIB = 1024 * 1024
@@ -125,7 +134,7 @@ def app(workdir: Path, payload: PayloadServer, args, settings: dict[str, str]) -
             "PYTHONPATH": str(ROOT),
             "DJANGO_ENV_FILE": os.devnull,
             "DJANGO_SECRET_KEY": "benchmark-" + "s" * 50,
-            "DJANGO_STATIC_ROOT": str(STATIC_ROOT),
+            "DJANGO_STATIC_ROOT": str(collect_static(workdir / "static")),  # gunicorn serves the admin's (WhiteNoise)
             "DATABASE_URL": f"sqlite:///{workdir / 'django.sqlite3'}",
             "CELERY_BROKER_DIR": str(workdir / "broker"),
             "PAYLOADCMS_URL": payload.url,
@@ -140,8 +149,6 @@ def app(workdir: Path, payload: PayloadServer, args, settings: dict[str, str]) -
     )
     manage = partial(subprocess.run, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     python = [str(VENV_BIN / "python"), "manage.py"]
-    if not (STATIC_ROOT / "staticfiles.json").exists():  # gunicorn serves the admin's static files (WhiteNoise)
-        manage([*python, "collectstatic", "--noinput"])
     manage([*python, "migrate", "--noinput"])
     api_key = manage([*python, "create_api_key", "benchmark"]).stdout.strip()
     cluster = Cluster(None, None, payload, env, workdir, api_key)  # type: ignore[arg-type]  # no PostgreSQL, Redis

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun
 from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -23,3 +24,25 @@ def _create_broker_folders(sender, **kwargs):
         folder = (sender.conf.broker_transport_options or {}).get(key)
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+@task_postrun.connect
+def _close_database_connections(task=None, **kwargs):
+    """Django's connections belong to the thread that opened them: a pool thread closes its own after each task.
+
+    Tasks run eagerly (inside a request or a command) leave the caller's connection alone.
+    """
+    if task is not None and not task.request.is_eager:
+        from django.db import connections
+
+        connections.close_all()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_celery_handlers(logger=None, **kwargs):
+    """Handlers Celery adds itself (its task logger's) get the same URL redaction as LOGGING's."""
+    from distribution.outbound.redaction import redact_handlers
+
+    if logger is not None:
+        redact_handlers(logger)

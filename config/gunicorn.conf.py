@@ -7,6 +7,20 @@ can be changed through the environment variable next to it (or on gunicorn's com
 
 import os
 
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
+
+from distribution.outbound.redaction import redact_handlers
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger with distribution.outbound.redaction's filter on each of its handlers."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            redact_handlers(log)
+
+
 wsgi_app = "config.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -24,6 +38,7 @@ max_requests_jitter = max_requests // 10
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
 errorlog = "-"
+logger_class = RedactingLogger  # URLs in gunicorn's own lines (access log included) lose credentials and queries
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Heartbeat files on tmpfs: a worker on a slow or full disk is not mistaken for a hung one.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

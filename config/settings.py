@@ -210,6 +210,11 @@ CELERY_TASK_IGNORE_RESULT = True  # a job's state and result live in PublishJob,
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A publish mostly waits on the asset host and PayloadCMS: one worker process runs many at once in threads
+# (16 threads: about 95 MiB; 16 prefork children: about 1.5 GiB). Celery's hard time limit needs prefork, whose
+# children it can kill; the threads pool relies on the publish deadline (see docs/deploy.md).
+CELERY_WORKER_POOL = env("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=16)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reap-expired-publish-jobs": {
@@ -221,8 +226,11 @@ CELERY_BEAT_SCHEDULE = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # On every handler: URLs lose their credentials and query strings before any record is written.
+    "filters": {"redact": {"()": "distribution.outbound.redaction.RedactingFilter"}},
     "formatters": {
         "plain": {"format": "%(message)s"},
+        "detailed": {"format": "[%(asctime)s %(levelname)s %(name)s] %(message)s"},
         # Audit events (distribution/publishing/audit.py): one JSON object per line, the log message as "event"
         # and the event's fields beside it.
         "audit_json": {
@@ -233,11 +241,21 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-        "audit": {"class": "logging.StreamHandler", "formatter": "audit_json"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "libraries": {"class": "logging.StreamHandler", "formatter": "detailed", "filters": ["redact"]},
+        "audit": {"class": "logging.StreamHandler", "formatter": "audit_json", "filters": ["redact"]},
     },
+    # Everything else (Django, Celery, kombu, httpx, httpcore, boto3, botocore) reaches the root's handler;
+    # Django's own loggers are given it instead of the handlers Django's defaults set up.
+    "root": {"handlers": ["libraries"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
-        "distribution": {"handlers": ["console"], "level": env("DISTRIBUTION_LOG_LEVEL", default="INFO")},
+        "django": {"handlers": ["libraries"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["libraries"], "level": "INFO", "propagate": False},
+        "distribution": {
+            "handlers": ["console"],
+            "level": env("DISTRIBUTION_LOG_LEVEL", default="INFO"),
+            "propagate": False,
+        },
         "distribution.audit": {"handlers": ["audit"], "level": "INFO", "propagate": False},
     },
 }

@@ -80,7 +80,24 @@ def check_distribution_settings(app_configs, **kwargs):
             )
         )
     problems += _direct_upload_problems(config)
+    problems += _limit_problems(config)
     return problems
+
+
+def _limit_problems(config: DistributionSettings) -> list[CheckMessage]:
+    """The low-speed limit and the per-host cap: 0 turns each off, below 0 means nothing."""
+    wrong = []
+    if config.low_speed_limit_bytes < 0:
+        wrong.append("DISTRIBUTION_LOW_SPEED_LIMIT_BYTES must be 0 (off) or more")
+    if config.low_speed_limit_bytes > 0 and config.low_speed_seconds <= 0:
+        wrong.append("DISTRIBUTION_LOW_SPEED_SECONDS must be above 0 while the low-speed limit is on")
+    if config.max_publishes_per_host < 0:
+        wrong.append("DISTRIBUTION_MAX_PUBLISHES_PER_HOST must be 0 (no cap) or more")
+    if not wrong:
+        return []
+    return [
+        Error(f"{'; '.join(wrong)}.", hint="Fix these settings or unset them for the defaults.", id="distribution.E005")
+    ]
 
 
 def _direct_upload_problems(config: DistributionSettings) -> list[CheckMessage]:
@@ -142,6 +159,14 @@ def check_production(app_configs, **kwargs):
                 "No PayloadCMS API key: every publish would fail with cms_auth_failed.",
                 hint="Set PAYLOADCMS_API_KEY to the API key of the Payload service user.",
                 id="distribution.E010",
+            )
+        )
+    if app_settings().metrics_public and not app_settings().metrics_token:
+        problems.append(
+            Warning(
+                "/metrics answers anyone: DISTRIBUTION_METRICS_PUBLIC is set and there is no token.",
+                hint="Set DISTRIBUTION_METRICS_TOKEN and unset DISTRIBUTION_METRICS_PUBLIC, unless a proxy guards it.",
+                id="distribution.W011",
             )
         )
     if app_settings().allow_http_public_url and not settings.DEBUG:

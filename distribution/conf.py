@@ -48,10 +48,18 @@ class DistributionSettings:
     # "log": JSON lines on the distribution.audit logger; "webhook": POSTed to audit_webhook_url.
     audit_sink: str = "log"
     audit_webhook_url: str = ""
-    # When set, /metrics requires "Authorization: Bearer <token>".
+    # When set, /metrics requires "Authorization: Bearer <token>". With DEBUG off and no token, /metrics answers
+    # no one unless metrics_public is set.
     metrics_token: str = ""
+    metrics_public: bool = False
     # POST /publish waits this long for its job before answering 202 with the job.
     sync_wait_seconds: float = 120.0
+    # A download slower than low_speed_limit_bytes per second, measured over low_speed_seconds of waiting on the
+    # asset host, fails (as curl's --speed-limit/--speed-time); a host silent that long fails too. 0: no limit.
+    low_speed_limit_bytes: int = 10 * 1024
+    low_speed_seconds: float = 30.0
+    # Publishes of one asset host a worker runs at once; the host's further jobs wait for a slot. 0: no cap.
+    max_publishes_per_host: int = 0
     # Overall limit of one publish run (download + upload + record), on top of the per-operation timeout.
     publish_deadline_seconds: float = 3600.0
     # A running job's lease; its worker renews it every quarter of this. Expired: the reaper fails the job.

@@ -1,5 +1,6 @@
 import gzip
 import hashlib
+import time
 import tracemalloc
 
 import httpx
@@ -139,3 +140,77 @@ def test_stream_growing_past_the_limit_is_cut_off():
         with pytest.raises(PublishError) as caught:
             read_all(AssetStream(url, SAMPLE_CHECKSUM, max_bytes=2 * 1024 * 1024))
     assert caught.value.code == "asset_too_large"
+
+
+@pytest.fixture
+def low_speed_window(settings):
+    """At least 2 KiB a second over 1 s of waiting on the host."""
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "LOW_SPEED_LIMIT_BYTES": 2048, "LOW_SPEED_SECONDS": 1}
+
+
+def timed_failure(body, seconds_at_most: float) -> PublishError:
+    with AssetServer() as server:
+        url = server.add("/slow.mp4", Route(body=body)) + "?token=secret"
+        started = time.monotonic()
+        with pytest.raises(PublishError) as caught:
+            read_all(AssetStream(url, SAMPLE_CHECKSUM, max_bytes=10**9))
+        elapsed = time.monotonic() - started
+    assert elapsed < seconds_at_most, elapsed
+    return caught.value
+
+
+def test_a_host_slower_than_the_low_speed_limit_fails_within_the_window(low_speed_window):
+    def drip():  # 100 bytes a second: well under 2 KiB/s, yet a piece arrives every 0.1 s
+        yield MP4_HEAD
+        for _ in range(600):
+            time.sleep(0.1)
+            yield b"\x00" * 10
+
+    error = timed_failure(drip, seconds_at_most=2)
+    assert (error.code, error.http_status) == ("asset_fetch_failed", 502)
+    assert "less than 2048 bytes per second over 1 s" in error.message
+    assert "secret" not in error.message
+    assert error.operator_detail.startswith("too slow:")
+
+
+def test_a_host_that_goes_silent_fails_after_the_window_not_the_read_timeout(low_speed_window, settings):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "HTTP_TIMEOUT_SECONDS": 30}
+
+    def stall():
+        yield MP4_HEAD
+        time.sleep(10)
+        yield b"\x00"
+
+    error = timed_failure(stall, seconds_at_most=2.5)
+    assert error.code == "asset_fetch_failed" and "bytes per second" in error.message
+
+
+def test_a_host_faster_than_the_limit_passes_however_long_it_takes(low_speed_window):
+    """Eight windows' worth of download at about 8 KiB/s: slow, but over the limit."""
+    chunk = b"\x00" * 1024
+
+    def steady():
+        yield MP4_HEAD
+        for _ in range(64):
+            time.sleep(0.125)
+            yield chunk
+
+    digest = hashlib.sha256(MP4_HEAD + chunk * 64)
+    with AssetServer() as server:
+        url = server.add("/steady.mp4", Route(body=steady))
+        with AssetStream(url, "sha256:" + digest.hexdigest(), max_bytes=10**9) as asset:
+            asset.drain()
+            assert asset.size == len(MP4_HEAD) + 64 * 1024
+
+
+def test_the_low_speed_limit_can_be_turned_off(settings):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "LOW_SPEED_LIMIT_BYTES": 0, "LOW_SPEED_SECONDS": 0.5}
+
+    def drip():
+        yield SAMPLE_MP4[:100]
+        for index in range(100, len(SAMPLE_MP4), 100):
+            time.sleep(0.1)
+            yield SAMPLE_MP4[index : index + 100]
+
+    with AssetServer() as server:
+        assert read_all(AssetStream(server.add("/drip.mp4", Route(body=drip)), SAMPLE_CHECKSUM, max_bytes=10**9))

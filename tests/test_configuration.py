@@ -105,6 +105,17 @@ def test_checks_pass_on_the_defaults():
             {"distribution.E001": "DISTRIBUTION['MAX_ASSET_BYTES'] should be int, not '5GB'."},
         ),
         ({"RETRIES": 3}, {"distribution.W001": "Unknown setting DISTRIBUTION['RETRIES'] is ignored."}),
+        (
+            {"LOW_SPEED_LIMIT_BYTES": 1024, "LOW_SPEED_SECONDS": 0},
+            {"distribution.E005": "DISTRIBUTION_LOW_SPEED_SECONDS must be above 0 while the low-speed limit is on."},
+        ),
+        (
+            {"LOW_SPEED_LIMIT_BYTES": -1, "MAX_PUBLISHES_PER_HOST": -2},
+            {
+                "distribution.E005": "DISTRIBUTION_LOW_SPEED_LIMIT_BYTES must be 0 (off) or more; "
+                "DISTRIBUTION_MAX_PUBLISHES_PER_HOST must be 0 (no cap) or more."
+            },
+        ),
     ],
 )
 def test_checks_name_the_misconfiguration(settings, given, expected):
@@ -123,6 +134,14 @@ def test_deploy_checks_want_a_cms_key_and_https_public_urls(settings):
     settings.DEBUG = True
     settings.PAYLOADCMS_API_KEY = "key"
     assert distribution_checks(deploy=True) == {}
+
+
+def test_deploy_check_warns_when_metrics_are_public(settings):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "METRICS_PUBLIC": True, "METRICS_TOKEN": ""}
+    assert "distribution.W011" in distribution_checks(deploy=True)
+    assert "distribution.W011" not in distribution_checks()
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "METRICS_PUBLIC": False}
+    assert "distribution.W011" not in distribution_checks(deploy=True)
 
 
 def test_deploy_check_reaches_the_broker(settings, tmp_path):

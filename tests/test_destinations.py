@@ -24,9 +24,9 @@ from distribution.outbound.destinations import (
     DestinationRefused,
     GuardedTransport,
     check_url,
-    redact_url,
     refusal_reason,
 )
+from distribution.outbound.redaction import redact_url
 from distribution.publishing.fetch import AssetStream
 from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4, audit_events, publish_request
 from tests.support.servers import AssetServer, QuietServer, Route
@@ -189,6 +189,17 @@ def test_redirects_between_public_hosts_are_followed_a_few_times(origin):
     error = refused_fetch("http://a.example.com/loop", dns.transport())
     assert "redirects" in error.operator_detail
     assert len(origin.requests) == 1 + 1 + destinations.MAX_REDIRECTS + 1
+
+
+@pytest.mark.parametrize("location", [None, "", "   ", "http://[::1"])
+def test_a_redirect_without_a_usable_location_is_a_failed_fetch_not_a_refused_host(origin, location):
+    dns = Recorder({"a.example.com": [PUBLIC_IP]}, route_to=origin.httpd.server_port)
+    origin.routes["/nowhere"] = Route(status=302, body=b"", location=location)
+    with pytest.raises(PublishError) as caught:
+        fetch("http://a.example.com/nowhere", dns.transport())
+    assert (caught.value.code, caught.value.http_status) == ("asset_fetch_failed", 502)
+    assert "location" in caught.value.operator_detail.lower()  # the operator sees why
+    assert len(origin.requests) == 1  # not followed
 
 
 def test_asset_host_allow_list(origin, settings):

@@ -6,11 +6,13 @@ attempt stored is safe to store and show.
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
 from distribution.jobs.runner import run, submit
 from distribution.models import PublishJob
+from distribution.publishing.plan import build_plan
 from tests.support.samples import publish_request
 
 PUBLISH = "/api/distribution/publish"
@@ -129,7 +131,7 @@ def test_video_url_syntax(send, sample_url, url):
         ("a/" * 5, "At most 4 path segments"),
         ("s" * 65, "at most 64 characters"),
         ("ok/" + "s" * 300, "no more than 255 characters"),
-        ("a/../b", "'.' and '..'"),
+        ("a/../b", "may not start with '.'"),
     ],
 )
 def test_path_limits(send, sample_url, project_id, message):
@@ -180,3 +182,27 @@ def test_a_failed_job_forgets_the_signed_url_too(api_client, cms, sample_url):
     assert response.json()["error"]["code"] == "asset_fetch_failed"
     job = PublishJob.objects.get()
     assert job.fetch_url == "" and "s3cret" not in json.dumps(job.request) + job.error_message + job.error_detail
+
+
+PATH_CASES = json.loads((Path(__file__).parent / "fixtures" / "path-segments.json").read_text())
+
+
+@pytest.mark.parametrize("field", ["project_id", "storage_prefix"])
+@pytest.mark.parametrize("value", PATH_CASES["refused"])
+def test_a_path_segment_payload_would_refuse_is_a_400_before_any_transfer(send, sample_url, field, value):
+    """The cases PayloadCMS's own suite reads too: each refused value is answered 400 with nothing fetched or sent."""
+    error = send(body_with(sample_url, settings={field: value}), 400)
+    assert error["code"] == "invalid_request"
+    assert error["fields"][f"distribution_settings.{field}"]
+
+
+@pytest.mark.parametrize("field", ["project_id", "storage_prefix"])
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [(value, value) for value in PATH_CASES["accepted"]] + list(PATH_CASES["normalised"].items()),
+)
+def test_an_accepted_path_is_written_as_the_shared_cases_say(sample_url, field, value, written):
+    body = publish_request(sample_url, audit_log_id="dist_path")
+    body["distribution_settings"].update({"project_id": "proj", "storage_prefix": "mvp", field: value})
+    expected = {"project_id": "proj", "storage_prefix": "mvp", field: written}
+    assert build_plan(body).storage_path == f"{expected['project_id']}/{expected['storage_prefix']}/dist_path.mp4"

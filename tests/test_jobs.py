@@ -13,6 +13,7 @@ from django.utils import timezone
 from config.celery import app
 from distribution.jobs import lifecycle
 from distribution.models import PublishJob
+from distribution.outbound.deadline import Deadline
 from tests.support.samples import SAMPLE_MP4, audit_events, publish_request
 from tests.support.servers import Route
 
@@ -183,7 +184,7 @@ def test_a_publish_reaps_an_expired_holder_itself(api_client, cms, sample_url):
 
 def test_progress_is_written_a_few_times_a_second_at_most(db):
     job = active_job("dist_progress")
-    heartbeat = lifecycle.Heartbeat(job)  # not started: the lease is not at stake here
+    heartbeat = lifecycle.Heartbeat(job, Deadline(60))  # not started: the lease is not at stake here
     tracker = lifecycle.JobProgress(job, heartbeat)
     with CaptureQueriesContext(connection) as queries:
         for done in range(0, 10_000_000, 1000):
@@ -195,10 +196,25 @@ def test_progress_is_written_a_few_times_a_second_at_most(db):
 
 def test_a_lost_lease_stops_the_run(db):
     job = active_job("dist_reaped")
-    heartbeat = lifecycle.Heartbeat(job)
+    heartbeat = lifecycle.Heartbeat(job, Deadline(60))
     heartbeat.lost = True
     with pytest.raises(Exception, match="lease ran out"):
         lifecycle.JobProgress(job, heartbeat)("upload", 1, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lease_is_renewed_until_the_deadline_then_left_to_run_out(settings):
+    """A run stuck past its deadline where nothing can interrupt it stops holding its job: the reaper fails it."""
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "JOB_LEASE_SECONDS": 0.4}
+    renewed, stuck = active_job("dist_renewed", lease_seconds=0.4), active_job("dist_stuck", lease_seconds=0.4)
+    with lifecycle.Heartbeat(renewed, Deadline(60)), lifecycle.Heartbeat(stuck, Deadline(0.15)) as stuck_heartbeat:
+        time.sleep(1.2)
+        assert not stuck_heartbeat.is_alive()  # it ended by itself at the deadline
+    assert lifecycle.reap_expired() == 1
+    renewed.refresh_from_db()
+    stuck.refresh_from_db()
+    assert renewed.status == "running"
+    assert (stuck.status, stuck.error_code) == ("failed", "worker_lost")
 
 
 def test_broker_down_is_503_and_releases_the_id(api_client, cms, sample_url, settings, celery_broker_dir):

@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,6 +13,8 @@ from distribution.models import PublishJob
 from distribution.operators import metrics
 from tests.support.pages import scrape
 from tests.support.samples import SAMPLE_MP4, make_job, publish_request
+
+SCRAPER = f"Bearer {settings.DISTRIBUTION['METRICS_TOKEN']}"
 
 
 def test_metrics_count_outcomes_and_bucket_latency_and_size(client, db):
@@ -40,7 +43,7 @@ def test_histogram_buckets_are_cumulative_up_to_the_count(client, db):
     for latency in (50, 300, 3000, 400000):
         make_job("published", latency, size=latency * 1000)
 
-    response = client.get("/metrics")
+    response = client.get("/metrics", HTTP_AUTHORIZATION=SCRAPER)
     families = {family.name: family for family in text_string_to_metric_families(response.content.decode())}
 
     assert {name: family.type for name, family in families.items()} == {
@@ -93,6 +96,21 @@ def test_metrics_token_when_configured(client, db, settings):
     assert b"distribution_publish_total" not in anonymous.content
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert "distribution_publish_duration_seconds_count" in scrape(client, HTTP_AUTHORIZATION="Bearer scrape-me")
+
+
+def test_metrics_without_a_token_answer_only_with_debug_or_when_public(client, db, settings):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "METRICS_TOKEN": ""}
+    settings.DEBUG = False
+    refused = client.get("/metrics")
+    assert refused.status_code == 403 and b"DISTRIBUTION_METRICS_TOKEN" in refused.content
+    assert b"distribution_publish_total" not in refused.content
+
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "METRICS_PUBLIC": True}
+    assert "distribution_publish_total" in client.get("/metrics").content.decode()
+
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "METRICS_PUBLIC": False}
+    settings.DEBUG = True
+    assert client.get("/metrics").status_code == 200
 
 
 def test_summary_percentiles_rate_and_bytes(db):
@@ -180,7 +198,9 @@ def test_dashboard_and_metrics_show_the_same_figures(admin_client):
 
 def test_openmetrics_when_the_scraper_asks_for_it(client, db):
     make_job("published", 100)
-    response = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0")
+    response = client.get(
+        "/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0", HTTP_AUTHORIZATION=SCRAPER
+    )
     assert response["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
     body = response.content.decode()
     assert body.endswith("# EOF\n") and 'distribution_publish_total{code="",status="published"} 1.0' in body

@@ -1,18 +1,18 @@
 """The production web process: gunicorn with config/gunicorn.conf.py, DEBUG off, static files from WhiteNoise.
 
-gunicorn runs as a real process on a free port, with the static files that scripts/setup collected.
+gunicorn runs as a real process on a free port, with static files it collects into its own folder first.
 """
 
 import gzip
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
 
-from tests.support.processes import ROOT, VENV_BIN, Process, free_port
+from tests.support.processes import ROOT, VENV_BIN, Process, collect_static, free_port
 
 GUNICORN = [str(VENV_BIN / "gunicorn"), "-c", "config/gunicorn.conf.py"]
 
@@ -23,14 +23,22 @@ def production_env(tmp_path, **variables) -> dict[str, str]:
         **env,
         "DJANGO_ENV_FILE": os.devnull,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "DJANGO_STATIC_ROOT": str(settings.STATIC_ROOT),
+        "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
         **variables,
     }
 
 
 @pytest.fixture(scope="module")
-def gunicorn(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("gunicorn")
+def gunicorn_dir(tmp_path_factory) -> Path:
+    """The server's folder, with its database and the static files it serves, collected there."""
+    folder = tmp_path_factory.mktemp("gunicorn")
+    collect_static(folder / "static")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def gunicorn(gunicorn_dir):
+    tmp_path = gunicorn_dir
     port = free_port()
     env = production_env(tmp_path, DJANGO_SECRET_KEY="test-" + "x" * 50, GUNICORN_BIND=f"127.0.0.1:{port}")
     server = Process("gunicorn", GUNICORN, tmp_path / "gunicorn.log", env)
@@ -42,7 +50,7 @@ def gunicorn(tmp_path_factory):
         server.stop()
 
 
-def test_admin_page_links_hashed_static_files_that_whitenoise_serves_compressed(gunicorn):
+def test_admin_page_links_hashed_static_files_that_whitenoise_serves_compressed(gunicorn, gunicorn_dir):
     page = httpx.get(gunicorn + "/admin/login/")
     assert page.status_code == 200
     stylesheet = re.search(r'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', page.text)
@@ -53,7 +61,7 @@ def test_admin_page_links_hashed_static_files_that_whitenoise_serves_compressed(
     assert css.headers["content-type"].startswith("text/css")
     assert css.headers["content-encoding"] == "gzip"
     assert "immutable" in css.headers["cache-control"]
-    source = (settings.STATIC_ROOT / stylesheet.group(1).removeprefix("/static/")).read_bytes()
+    source = (gunicorn_dir / "static" / stylesheet.group(1).removeprefix("/static/")).read_bytes()
     assert css.content == source  # httpx undid the gzip: the very bytes collected
     assert int(css.headers["content-length"]) < len(gzip.compress(source)) + 100
 

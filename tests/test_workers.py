@@ -6,17 +6,22 @@ as separate machines would share PostgreSQL and Redis.
 
 import io
 import json
+import sqlite3
+import threading
 import time
 
 import httpx
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from config.celery import app
 from distribution.models import CallbackDelivery, PublishJob
 from tests.support.callbacks import SECRET, Receiver, verify
+from tests.support.cluster import mp4_asset, sha256
+from tests.support.processes import peak_rss_mib, reset_peak_rss
 from tests.support.samples import CMS_API_KEY, ORCHESTRATOR_KEY, SAMPLE_MP4, install_api_key, publish_request
 from tests.support.servers import Route
 from tests.support.terminal import FakeTerminal, final_lines
@@ -173,7 +178,9 @@ def test_command_enqueue_wait_follows_the_worker_with_the_progress_line(cms, ass
     job = PublishJob.objects.get(audit_log_id="dist_w4")
     assert job.worker.endswith(f":{worker.process.pid}") and job.source == "command"
     lines = final_lines(terminal)
-    assert lines[0].startswith("download") and lines[0].endswith("KiB"), lines  # chunked: no total, no percentage
+    # The download streams into the upload: the one transfer stage a job has is "upload", from its claim on
+    # (chunked: no total, no percentage), so the line says upload whenever the command's polls happen to fall.
+    assert lines and all(line.startswith("upload ") and line.endswith("KiB") for line in lines), lines
 
 
 def test_worker_retries_a_failed_callback_after_its_delay(live_server, cms, asset_server, worker_env, settings):
@@ -215,3 +222,137 @@ def test_cancel_stops_the_job_a_worker_runs_and_leaves_nothing(live_server, cms,
     assert job["error"]["message"].startswith("Cancelled by operator.")
     assert PublishJob.objects.get(pk=job_id).worker.endswith(f":{worker.process.pid}")  # stopped by that process
     assert cms.state.media == [] and cms.state.records == [] and not cms.state.files
+
+
+def test_a_dripping_host_holds_back_neither_a_healthy_publish_nor_the_worker(
+    live_server, cms, asset_server, worker_env
+):
+    """16 publishes from an asset host that drips and one healthy 8 MiB publish from another, on one threads worker.
+
+    The drips take at most DISTRIBUTION_MAX_PUBLISHES_PER_HOST of the worker's 16 threads and fail at the
+    low-speed limit; the healthy publish runs beside them about as fast as alone.
+    """
+    window, per_host = 2, 8
+    healthy = mp4_asset("healthy", 8 * 1024 * 1024)
+    healthy_url = asset_server.add("/healthy.mp4", Route(body=healthy)).replace("127.0.0.1", "localhost")
+    dripping, lock = 0, threading.Lock()
+
+    def drip():  # 100 bytes each 0.1 s: 1 KB/s, a tenth of the limit, yet never silent for a read timeout
+        nonlocal dripping
+        with lock:
+            dripping += 1
+        try:
+            yield SAMPLE_MP4[:100]
+            for _ in range(600):
+                time.sleep(0.1)
+                yield b"\0" * 100
+        finally:
+            with lock:
+                dripping -= 1
+
+    drip_url = asset_server.add("/drip.mp4", Route(body=drip))
+
+    def publish_healthy(audit_log_id: str) -> float:
+        body = publish_request(healthy_url, audit_log_id=audit_log_id)
+        body["final_edit"]["checksum"] = sha256(healthy)
+        started = time.monotonic()
+        response = post(live_server, body)
+        assert response.status_code == 201, response.text
+        return time.monotonic() - started
+
+    limits = {"DISTRIBUTION_LOW_SPEED_SECONDS": str(window), "DISTRIBUTION_MAX_PUBLISHES_PER_HOST": str(per_host)}
+    with start_worker(worker_env, pool="threads", **limits) as worker:
+        solo = min(publish_healthy("dist_solo1"), publish_healthy("dist_solo2"))  # the first one also warms up
+        reset_peak_rss(worker.process.pid)
+        for number in range(16):
+            body = publish_request(drip_url, audit_log_id=f"dist_drip{number}")
+            assert post(live_server, body, Prefer="respond-async").status_code == 202
+        wait_for(lambda: dripping >= per_host, timeout=30, what="the host's slots to fill")
+        beside_the_drips = publish_healthy("dist_beside")
+        wait_for(
+            lambda: not PublishJob.objects.filter(status__in=["queued", "running"]).exists(),
+            timeout=2 * (16 // per_host) * window + 30,
+            what="the drips to fail",
+        )
+        peak_mib = peak_rss_mib(worker.process.pid)
+
+    assert beside_the_drips <= 2 * solo, (beside_the_drips, solo)
+    drips = PublishJob.objects.filter(audit_log_id__startswith="dist_drip")
+    assert {(job.status, job.error_code) for job in drips} == {("failed", "asset_fetch_failed")}
+    assert len(drips) == 16
+    spans = [(job.run_started_at, job.finished_at) for job in drips]
+    assert all(started and finished for started, finished in spans)
+    runs = sorted((edge, step) for started, finished in spans for edge, step in ((started, 1), (finished, -1)))
+    running = [sum(step for _, step in runs[: index + 1]) for index in range(len(runs))]
+    assert max(running) == per_host  # the host had its slots, no more, and the other threads stayed free
+    for started, finished in spans:  # each fails when its first low-speed window is up, not at the deadline
+        assert (finished - started).total_seconds() < window + 1.5  # type: ignore[operator]
+    assert "bytes per second" in drips[0].error_message
+    # Nothing left behind: no drip's file or record, no job still holding an id, no asset connection open.
+    assert set(cms.state.files) == {
+        f"concept-42/mvp/{name}.mp4" for name in ("dist_solo1", "dist_solo2", "dist_beside")
+    }
+    assert {record["audit_log_id"] for record in cms.state.records} == {"dist_solo1", "dist_solo2", "dist_beside"}
+    wait_for(lambda: dripping == 0, timeout=5, what="the drips' connections to close")
+    assert peak_mib < 120, f"worker peak RSS {peak_mib:.0f} MiB"
+
+
+def test_the_hard_time_limit_kills_a_prefork_child_stuck_where_the_deadline_cannot_reach(
+    live_server, cms, asset_server, worker_env, settings
+):
+    """A job stuck in a database write (the file locked by another writer) outlives its deadline: no HTTP
+    timeout is involved and SQLite waits up to its 30 s busy timeout. Celery's hard time limit (deadline plus
+    lease: 3 s here) kills the prefork child; the reaper fails the job as worker_lost; a new child publishes."""
+    database = connection.settings_dict["NAME"]
+    holder: dict[str, sqlite3.Connection] = {}
+
+    def lock_the_database_then_drip():
+        """When the worker's GET arrives (the job is running): take SQLite's write lock, then send bytes."""
+        locked = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        locked.execute("BEGIN IMMEDIATE")
+        holder["connection"] = locked
+        yield SAMPLE_MP4[:100]
+        for _ in range(300):  # until the killed child's connection is gone
+            time.sleep(0.1)
+            yield b"\0"
+
+    url = asset_server.add("/stuck.mp4", Route(body=lock_the_database_then_drip))
+    # The process that enqueues the job sets its time limit: here, this one (the live server).
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "PUBLISH_DEADLINE_SECONDS": 2, "JOB_LEASE_SECONDS": 1}
+    limits = {
+        "CELERY_WORKER_CONCURRENCY": "1",
+        "DISTRIBUTION_PUBLISH_DEADLINE_SECONDS": "2",
+        "DISTRIBUTION_JOB_LEASE_SECONDS": "1",
+        "DISTRIBUTION_REAPER_INTERVAL_SECONDS": "0.5",
+    }
+    with start_worker(worker_env, pool="prefork", beat=True, **limits) as worker:
+        job_id = post(live_server, publish_request(url, audit_log_id="dist_stuck"), Prefer="respond-async").json()
+        job_id = job_id["job"]["id"]
+        try:
+            wait_for(lambda: "connection" in holder, timeout=30, what="the worker's GET")
+            locked_at = time.monotonic()
+            wait_for(lambda: "Hard time limit (3" in worker.log.read_text(), timeout=25, what="the hard time limit")
+            killed_after = time.monotonic() - locked_at
+        finally:
+            if "connection" in holder:
+                holder["connection"].rollback()
+                holder["connection"].close()
+        reaped = wait_for(
+            lambda: (j := PublishJob.objects.get(pk=job_id)).status == "failed" and j, timeout=30, what="reaping"
+        )
+        again = post(live_server, publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_after"))
+
+    assert killed_after < 10, killed_after  # the time limit ended it, not SQLite's 30 s busy timeout
+    assert reaped.error_code == "worker_lost"
+    assert again.status_code == 201, again.text  # the worker replaced its child and goes on
+    assert set(cms.state.files) == {"concept-42/mvp/dist_after.mp4"}  # nothing of the stuck job was kept
+
+
+def test_a_worker_stopped_with_sigterm_after_a_publish_logs_no_error(live_server, cms, asset_server, worker_env):
+    """A clean stop (scripts/dev's Ctrl-C, a deploy) is no error: the threads pool has no children to lose."""
+    with start_worker(worker_env, pool="threads") as worker:
+        response = post(live_server, publish_request(asset_server.url + "/sample.mp4", audit_log_id="dist_stop"))
+        assert response.status_code == 201, response.text
+    assert worker.process.returncode == 0
+    log = worker.log.read_text()
+    assert "Warm shutdown" in log and "ERROR" not in log and "Traceback" not in log, log[-2000:]

@@ -9,7 +9,7 @@ from distribution.errors import PublishError
 from distribution.jobs import lifecycle
 from distribution.jobs.bodies import job_error
 from distribution.jobs.runner import submit
-from distribution.jobs.tasks import run_publish_job
+from distribution.jobs.tasks import enqueue_publish
 from distribution.models import PublishJob
 from distribution.publishing.republish import republish_request
 
@@ -20,10 +20,7 @@ def start(payload, *, source: str, caller: str = "") -> PublishJob:
     """Submit (validate, lock: PublishError on refusal or 409) and hand the job to the Celery workers."""
     job = submit(payload, source=source, caller=caller)
     try:
-        # Past the deadline plus a lease the pipeline is stuck somewhere no timeout reaches: Celery kills
-        # the worker process, the lease runs out and the reaper fails the job as worker_lost.
-        config = app_settings()
-        run_publish_job.apply_async((job.pk,), time_limit=config.publish_deadline_seconds + config.job_lease_seconds)
+        enqueue_publish(job.pk)
     except Exception as exc:
         logger.error("Could not enqueue job %s: %s", job.pk, exc.__class__.__name__)
         error = PublishError(

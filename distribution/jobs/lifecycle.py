@@ -19,6 +19,7 @@ from distribution.conf import app_settings
 from distribution.errors import PublishError, publish_in_progress
 from distribution.jobs import callbacks
 from distribution.models import PublishJob
+from distribution.outbound.deadline import Deadline
 from distribution.publishing import audit
 from distribution.records import event_record_fields, iso
 
@@ -77,7 +78,7 @@ def claim(job_id: int) -> PublishJob | None:
     now = timezone.now()
     claimed = PublishJob.objects.filter(pk=job_id, status=Status.QUEUED).update(
         status=Status.RUNNING,
-        stage=PublishJob.Stage.DOWNLOAD,
+        stage=PublishJob.Stage.UPLOAD,  # the first stage the pipeline reports: the download streams into the upload
         run_started_at=now,
         lease_expires_at=now + _seconds("job_lease_seconds"),
         worker=f"{socket.gethostname()}:{os.getpid()}",
@@ -86,18 +87,23 @@ def claim(job_id: int) -> PublishJob | None:
 
 
 class Heartbeat(threading.Thread):
-    """Renews a running job's lease every quarter lease; sets `lost` if the job is no longer ours."""
+    """Renews a running job's lease every quarter lease; sets `lost` if the job is no longer ours.
 
-    def __init__(self, job: PublishJob):
+    Renewal stops once the run's deadline has passed: a run stuck where no timeout reaches it (a pool thread
+    cannot be killed as a prefork child can) lets its lease run out, and the reaper fails the job.
+    """
+
+    def __init__(self, job: PublishJob, deadline: Deadline):
         super().__init__(name=f"lease-job-{job.pk}", daemon=True)
         self.job_id = job.pk
+        self.deadline = deadline
         self.lost = False
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         lease = _seconds("job_lease_seconds")
         try:
-            while not self._stop_event.wait(lease.total_seconds() / 4):
+            while not self._stop_event.wait(lease.total_seconds() / 4) and self.deadline.remaining() > 0:
                 renewed = PublishJob.objects.filter(pk=self.job_id, status=Status.RUNNING).update(
                     lease_expires_at=timezone.now() + lease
                 )

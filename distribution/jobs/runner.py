@@ -88,7 +88,7 @@ def run(
     deadline = Deadline(app_settings().publish_deadline_seconds)
     try:
         plan = PublishPlan.from_stored(job.plan or {}, video_url=job.fetch_url)
-        with lifecycle.Heartbeat(job) as heartbeat, pipeline.http_client(http, deadline) as client:
+        with lifecycle.Heartbeat(job, deadline) as heartbeat, pipeline.http_client(http, deadline) as client:
             tracker = lifecycle.JobProgress(job, heartbeat, forward=progress)
             result = pipeline.execute(plan, client, tracker, deadline)
     except Exception as exc:

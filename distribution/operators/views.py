@@ -101,8 +101,14 @@ def dashboard_view(request):
 
 
 def metrics_view(request):
-    """The Prometheus /metrics endpoint, optionally behind a bearer token."""
+    """The Prometheus /metrics endpoint: behind its bearer token; without one, open only with DEBUG or when public."""
     token = app_settings().metrics_token
+    if not (token or settings.DEBUG or app_settings().metrics_public):
+        return HttpResponse(
+            "Forbidden: set DISTRIBUTION_METRICS_TOKEN (or DISTRIBUTION_METRICS_PUBLIC=true).\n",
+            status=403,
+            content_type="text/plain",
+        )
     given = request.headers.get("Authorization", "")
     if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")

@@ -139,21 +139,6 @@ def check_url(url: str, *, allowed_hosts: list[str] | None = None) -> None:
         raise DestinationRefused(f"host {host!r} is not in DISTRIBUTION_ASSET_HOSTS")
 
 
-def redact_url(url: str) -> str:
-    """The URL without credentials, query string or fragment (signed-URL tokens live there)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "[unparseable URL]"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port else host
-    redacted = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else parts.path
-    return redacted + ("?[redacted]" if parts.query else "")
-
-
 def _default_connector(address: str, port: int, timeout: float | None) -> httpcore.NetworkStream:
     return httpcore.SyncBackend().connect_tcp(address, port, timeout=timeout)
 
@@ -234,20 +219,30 @@ def guarded_client(
 def open_stream(
     client: httpx.Client, url: str, *, headers: dict | None = None, allowed_hosts: list[str] | None = None
 ) -> Iterator[httpx.Response]:
-    """GET `url` as a stream, following at most MAX_REDIRECTS redirects, each hop checked like the first."""
+    """GET `url` as a stream, following at most MAX_REDIRECTS redirects, each hop checked like the first.
+
+    A 3xx without a Location, or with an empty one, is not followed: it is the answer (httpx itself
+    raises RemoteProtocolError for a malformed one).
+    """
     for _hop in range(MAX_REDIRECTS + 1):
         check_url(url, allowed_hosts=allowed_hosts)
         response = client.send(client.build_request("GET", url, headers=headers), stream=True)
-        if not response.is_redirect:
+        target = redirect_target(response)
+        if target is None:
             try:
                 yield response
             finally:
                 response.close()
             return
-        location = response.headers.get("location", "")
         response.close()
-        url = str(response.url.join(location))
+        url = target
     raise DestinationRefused(f"more than {MAX_REDIRECTS} redirects")
+
+
+def redirect_target(response: httpx.Response) -> str | None:
+    """Where a redirect points, or None when the answer is not a redirect with a usable Location."""
+    location = response.headers.get("location", "").strip()
+    return str(response.url.join(location)) if response.is_redirect and location else None
 
 
 def post(url: str, *, timeout: float | None = None, **body) -> httpx.Response:

@@ -26,18 +26,19 @@ from distribution.conf import app_settings
 from distribution.errors import PublishError
 from distribution.outbound import destinations
 from distribution.outbound.deadline import Deadline
+from distribution.outbound.redaction import redact_url
 
 Progress = Callable[[int, int | None], None]
 
 
 def _fetch_failed(url: str, detail: str) -> PublishError:
-    message = f"Could not download the asset from {destinations.redact_url(url)}."
+    message = f"Could not download the asset from {redact_url(url)}."
     return PublishError("asset_fetch_failed", message, operator_detail=detail)
 
 
 def _refused(url: str, reason: str) -> PublishError:
     message = (
-        f"The asset URL {destinations.redact_url(url)} (or a redirect from it) is not a destination this service "
+        f"The asset URL {redact_url(url)} (or a redirect from it) is not a destination this service "
         "may fetch from: only public http(s) hosts, at most a few redirects."
     )
     return PublishError("asset_url_refused", message, operator_detail=reason)
@@ -45,6 +46,41 @@ def _refused(url: str, reason: str) -> PublishError:
 
 def _too_large(max_bytes: int) -> PublishError:
     return PublishError("asset_too_large", f"The asset is larger than the {max_bytes} byte limit.")
+
+
+class LowSpeedWatch:
+    """curl's low-speed limit: fewer than `limit` bytes a second over `seconds` of waiting on the host fails.
+
+    Only the time spent waiting for the asset host's next piece counts, not the time the consumer (the
+    upload) takes between pieces: a slow PayloadCMS is not the asset host's fault.
+    """
+
+    def __init__(self, url: str, limit: int, seconds: float):
+        self.url, self.limit, self.seconds = url, limit, seconds
+        self._bytes, self._waited = 0, 0.0
+
+    def add(self, size: int, waited: float) -> None:
+        self._bytes += size
+        self._waited += waited
+        if self._waited < self.seconds:
+            return
+        if self._bytes < self.limit * self._waited:
+            raise self.failure(f"{self._bytes} bytes in {self._waited:.1f} s of waiting")
+        self._bytes, self._waited = 0, 0.0
+
+    def failure(self, measured: str) -> PublishError:
+        message = (
+            f"Could not download the asset from {redact_url(self.url)}: the host sent less than "
+            f"{self.limit} bytes per second over {self.seconds:g} s (DISTRIBUTION_LOW_SPEED_LIMIT_BYTES, "
+            "DISTRIBUTION_LOW_SPEED_SECONDS)."
+        )
+        return PublishError("asset_fetch_failed", message, operator_detail=f"too slow: {measured}")
+
+    def clamp_read_timeout(self, request: httpx.Request) -> None:
+        """httpx request hook: a host silent for the whole window is as slow as it gets."""
+        timeouts = request.extensions.get("timeout", {})
+        read = timeouts.get("read")
+        request.extensions["timeout"] = {**timeouts, "read": self.seconds if read is None else min(read, self.seconds)}
 
 
 def _check_mp4_signature(head: bytes) -> None:
@@ -86,12 +122,22 @@ class AssetStream:
         self.checksum: str | None = None
         self.fetch_ms: int | None = None
         self.failure: PublishError | None = None
+        self._low_speed: LowSpeedWatch | None = None
         self._response: httpx.Response | None = None
         self._resources = ExitStack()
 
     def __enter__(self) -> "AssetStream":
         self._started = time.monotonic()
-        hooks = {"request": [self.deadline.clamp_timeouts]} if self.deadline else None
+        config = app_settings()
+        self._low_speed = (
+            LowSpeedWatch(self.url, config.low_speed_limit_bytes, config.low_speed_seconds)
+            if config.low_speed_limit_bytes > 0
+            else None
+        )
+        request_hooks = [self.deadline.clamp_timeouts] if self.deadline else []
+        if self._low_speed:
+            request_hooks.append(self._low_speed.clamp_read_timeout)
+        hooks = {"request": request_hooks}
         try:
             with _translated_errors(self.url):
                 http = self._resources.enter_context(
@@ -102,13 +148,14 @@ class AssetStream:
                         http,
                         self.url,
                         headers={"Accept-Encoding": "identity"},
-                        allowed_hosts=list(app_settings().asset_hosts),
+                        allowed_hosts=list(config.asset_hosts),
                     )
                 )
                 if response.status_code != 200:
-                    raise _fetch_failed(
-                        self.url, f"HTTP {response.status_code} from {destinations.redact_url(str(response.url))}"
-                    )
+                    answer = f"HTTP {response.status_code} from {redact_url(str(response.url))}"
+                    if 300 <= response.status_code < 400:
+                        answer += " without a usable Location"
+                    raise _fetch_failed(self.url, answer)
                 self.declared_size = _declared_length(response)
                 if self.declared_size and self.declared_size > self.max_bytes:
                     raise _too_large(self.max_bytes)
@@ -145,10 +192,10 @@ class AssetStream:
         digest = hashlib.sha256()
         head = b""
         with _translated_errors(self.url):
-            # Pieces as they arrive (at most 64 KiB), so a drip-feeding host still meets the deadline.
-            for chunk in response.iter_raw():
+            # Pieces as they arrive (at most 64 KiB), so a drip-feeding host meets the low-speed limit and the deadline.
+            for chunk in self._timed_pieces(response):
                 if self.deadline:
-                    self.deadline.check("asset_fetch_failed", f"The download of {destinations.redact_url(self.url)}")
+                    self.deadline.check("asset_fetch_failed", f"The download of {redact_url(self.url)}")
                 if len(head) < 8:
                     head += chunk[: 8 - len(head)]
                     if len(head) >= 8:
@@ -170,6 +217,25 @@ class AssetStream:
                 operator_detail=f"computed {checksum}",
             )
         self.checksum = checksum
+
+    def _timed_pieces(self, response: httpx.Response) -> Iterator[bytes]:
+        """The raw pieces, each timed against the low-speed limit."""
+        pieces = response.iter_raw()
+        while True:
+            waiting_since = time.monotonic()
+            try:
+                piece = next(pieces)
+            except StopIteration:
+                return
+            except httpx.ReadTimeout:
+                if self.deadline:
+                    self.deadline.check("asset_fetch_failed", f"The download of {redact_url(self.url)}")
+                if self._low_speed:
+                    raise self._low_speed.failure("no byte within the read timeout") from None
+                raise
+            if self._low_speed:
+                self._low_speed.add(len(piece), time.monotonic() - waiting_since)
+            yield piece
 
 
 @contextmanager

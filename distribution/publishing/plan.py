@@ -23,6 +23,7 @@ from rest_framework import serializers
 from distribution.conf import MAX_URL_EXPIRY_HOURS, MIN_URL_EXPIRY_HOURS, app_settings, url_expiry_hours_valid
 from distribution.errors import PublishError
 from distribution.outbound import destinations
+from distribution.outbound.redaction import redact_url
 
 CHECKSUM_PATTERN = r"^sha256:[0-9a-fA-F]{64}$"
 AUDIT_LOG_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
@@ -273,16 +274,19 @@ def _invalid(field: str, message: str) -> PublishError:
 
 
 def sanitise_path(raw: str, field: str) -> str:
-    """Normalise slashes and unsafe characters; refuse traversal ('.' or '..' segments) and oversized paths."""
+    """Normalise slashes, surrounding spaces and unsafe characters, then refuse any segment PayloadCMS would refuse.
+
+    The cases both sides test are in tests/fixtures/path-segments.json.
+    """
     segments = [segment.strip() for segment in raw.replace("\\", "/").split("/")]
-    segments = [segment for segment in segments if segment]
-    if any(segment in (".", "..") for segment in segments):
-        raise _invalid(field, "Path segments '.' and '..' are not allowed.")
+    segments = [_UNSAFE_SEGMENT_CHARS.sub("-", segment) for segment in segments if segment]
+    if any(segment.startswith(".") for segment in segments):
+        raise _invalid(field, "Path segments may not start with '.' (no '.', '..' or hidden folders).")
     if len(segments) > MAX_PATH_SEGMENTS:
         raise _invalid(field, f"At most {MAX_PATH_SEGMENTS} path segments.")
     if any(len(segment) > MAX_SEGMENT_LENGTH for segment in segments):
         raise _invalid(field, f"Path segments are at most {MAX_SEGMENT_LENGTH} characters.")
-    return "/".join(_UNSAFE_SEGMENT_CHARS.sub("-", segment) for segment in segments)
+    return "/".join(segments)
 
 
 def storable_request(payload) -> dict:
@@ -297,7 +301,7 @@ def storable_request(payload) -> dict:
     stored = copy.deepcopy(payload)
     final_edit = stored.get("final_edit")
     if isinstance(final_edit, dict) and isinstance(final_edit.get("video_url"), str):
-        final_edit["video_url"] = destinations.redact_url(final_edit["video_url"])
+        final_edit["video_url"] = redact_url(final_edit["video_url"])
     return stored
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from django.conf import settings
 from django.core.signals import setting_changed
 
 from distribution.conf import DistributionSettings, app_settings
@@ -31,8 +32,8 @@ def s3_client() -> Any:
 def client_config(config: DistributionSettings) -> Config:
     return Config(
         region_name=config.s3_region or None,
-        # One connection per part in flight, and a few for the control calls (create, complete, abort).
-        max_pool_connections=max(10, config.direct_upload_parallel_parts + 2),
+        # One connection per part in flight of each publish a worker runs at once, and a few for the control calls.
+        max_pool_connections=max(10, concurrent_publishes() * config.direct_upload_parallel_parts + 2),
         retries={"mode": "standard", "total_max_attempts": 3},
         connect_timeout=config.http_timeout_seconds,
         read_timeout=config.http_timeout_seconds,
@@ -42,6 +43,11 @@ def client_config(config: DistributionSettings) -> Config:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
+
+
+def concurrent_publishes() -> int:
+    """How many publishes one process runs at once: a worker's threads (a prefork child runs one)."""
+    return settings.CELERY_WORKER_CONCURRENCY if settings.CELERY_WORKER_POOL == "threads" else 1
 
 
 def _new_client(config: DistributionSettings) -> Any:

@@ -20,6 +20,8 @@ def cluster(tmp_path_factory):
         # A dead worker's job is reaped within seconds, not the production minute.
         "DISTRIBUTION_JOB_LEASE_SECONDS": "4",
         "DISTRIBUTION_REAPER_INTERVAL_SECONDS": "1",
+        # The production pool (threads) with few slots, so that jobs queue behind running ones.
+        "CELERY_WORKER_CONCURRENCY": "2",
     }
     with running_cluster(tmp_path_factory.mktemp("scaleout"), settings) as cluster:
         yield cluster

@@ -20,11 +20,10 @@ from pathlib import Path
 import httpx
 
 from tests.support.payload import PayloadServer
-from tests.support.processes import ROOT, VENV_BIN, Process, free_port
+from tests.support.processes import ROOT, VENV_BIN, Process, collect_static, free_port
 from tests.support.services import PostgresServer, RedisServer
 
 CELERY = [str(VENV_BIN / "celery"), "-A", "config"]
-STATIC_ROOT = ROOT / "var" / "static"  # collected by scripts/setup
 SAMPLE_MP4 = (ROOT / "tests" / "fixtures" / "sample.mp4").read_bytes()  # (no Django import: benchmarks use this)
 
 
@@ -83,12 +82,14 @@ class Cluster:
         for process, url in started:
             process.wait_for_http(url + "/admin/login/")
 
-    def start_workers(self, count: int, concurrency: int = 2) -> None:
-        """`celery -A config worker` processes, each with its own pool of `concurrency` children."""
+    def start_workers(self, count: int, concurrency: int | None = None) -> None:
+        """`celery -A config worker` processes, each with the settings' pool (threads) of `concurrency` publishes."""
         started = []
         for _ in range(count):
             name = f"worker{len(self.workers)}"
-            command = [*CELERY, "worker", f"--hostname={name}@%h", f"--concurrency={concurrency}", "--loglevel=INFO"]
+            command = [*CELERY, "worker", f"--hostname={name}@%h", "--loglevel=INFO"]
+            if concurrency is not None:
+                command.append(f"--concurrency={concurrency}")
             process = Process(name, command, self.workdir / f"{name}.log", self.django_env)
             self.workers.append(process)
             started.append(process)
@@ -144,7 +145,7 @@ def running_cluster(
             **{name: value for name, value in os.environ.items() if not name.startswith(("DJANGO_", "GUNICORN_"))},
             "DJANGO_ENV_FILE": os.devnull,
             "DJANGO_SECRET_KEY": "scaleout-" + "s" * 50,
-            "DJANGO_STATIC_ROOT": str(STATIC_ROOT),
+            "DJANGO_STATIC_ROOT": str(collect_static(workdir / "static")),
             "DATABASE_URL": postgres.create_database("distribution") + "?conn_max_age=60&conn_health_checks=true",
             "CELERY_BROKER_URL": redis.url,
             "PAYLOADCMS_URL": payload.url,

@@ -1,5 +1,6 @@
 """Reading the operators' pages as a test sees them: the admin's result rows, the /metrics samples."""
 
+from django.conf import settings
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -9,7 +10,8 @@ def result_rows(html: str) -> str:
 
 
 def scrape(client, **headers) -> dict[str, float]:
-    """GET /metrics, parsed by Prometheus's own client parser: {'name{labels}': value}."""
+    """GET /metrics with the test settings' token, parsed by Prometheus's own client parser: {'name{labels}': value}."""
+    headers.setdefault("HTTP_AUTHORIZATION", f"Bearer {settings.DISTRIBUTION['METRICS_TOKEN']}")
     response = client.get("/metrics", **headers)
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"

@@ -16,6 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 
+def collect_static(folder: Path) -> Path:
+    """`manage.py collectstatic` into `folder` (hashed, compressed names, as production serves them)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DJANGO_")}
+    env.update(DJANGO_ENV_FILE=os.devnull, DJANGO_STATIC_ROOT=str(folder))
+    command = [sys.executable, "manage.py", "collectstatic", "--noinput"]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -94,7 +94,7 @@ class AssetServer(LocalServer):
         if route is None:
             return self.send(handler, 404, b"not found", "text/plain")
         if not callable(route.body):
-            headers = {"Location": route.location} if route.location else None
+            headers = {"Location": route.location} if route.location is not None else None
             return self.send(handler, route.status, route.body, route.content_type, headers)
         handler.send_response(route.status)
         handler.send_header("Content-Type", route.content_type)

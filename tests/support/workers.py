@@ -14,18 +14,33 @@ CELERY = str(Path(sys.executable).with_name("celery"))
 
 
 class CeleryWorker:
-    """One worker process (solo pool) in its own process group, logging to `log`; `beat=True` embeds the reaper."""
+    """One worker process in its own process group, logging to `log`; `beat=True` embeds the reaper.
 
-    def __init__(self, workdir: Path, broker_dir: Path, *, beat: bool = False, name: str = "worker", **env: str):
+    `pool`: "solo" (one job at a time, the default here), "threads" (the production default) or "prefork".
+    It is given as CELERY_WORKER_POOL: Celery takes a configured pool over `--pool=prefork`.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        broker_dir: Path,
+        *,
+        beat: bool = False,
+        name: str = "worker",
+        pool: str = "solo",
+        loglevel: str = "INFO",
+        **env: str,
+    ):
         self.log = workdir / f"{name}.log"
-        command = [CELERY, "-A", "config", "worker", "--pool=solo", "--without-mingle", "--without-gossip"]
-        command += ["--loglevel=INFO", f"--hostname={name}@%h"]
+        command = [CELERY, "-A", "config", "worker", "--without-mingle", "--without-gossip"]
+        command += [f"--loglevel={loglevel}", f"--hostname={name}@%h"]
         if beat:
             command += ["--beat", f"--schedule={workdir / f'{name}-beat-schedule'}"]
         environment = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
             "CELERY_BROKER_DIR": str(broker_dir),
+            "CELERY_WORKER_POOL": pool,
             **env,
         }
         with self.log.open("w") as log:
