@@ -142,8 +142,8 @@ def test_operator_republishes_from_the_admin_list(operator, cms, asset_server, t
 
     message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success")
     rerun = PublishJob.objects.get(source="admin", audit_log_id=AUDIT_LOG_ID)
-    public_url = f"{cms.url}/api/media/file/proj-7/mvp/{AUDIT_LOG_ID}.mp4"
-    assert message.text == f"Re-published {AUDIT_LOG_ID} to {public_url} (job {rerun.pk})"
+    assert message.text == f"Re-published {AUDIT_LOG_ID} to {rerun.public_url} (job {rerun.pk})"
+    assert rerun.public_url.startswith(f"{cms.url}/api/media/download/proj-7/mvp/{AUDIT_LOG_ID}.mp4?expires=")
     assert len(cms.state.records) == 1 and len(cms.state.media) == 1  # overwritten in place
     assert cms.state.files[f"proj-7/mvp/{AUDIT_LOG_ID}.mp4"] == SAMPLE_MP4
     assert rerun.status == "published"
@@ -263,7 +263,7 @@ def test_dashboard_and_its_links(operator, tmp_path):
     dashboard()
     operator.click_link("verification checked no record")
     assert browser.current_url.endswith(f"/verificationrun/{run.pk}/change/")
-    assert "Nothing checked" in browser.find_element(By.ID, "content-main").text
+    assert "Nothing to check" in browser.find_element(By.ID, "content-main").text
     dashboard()
     operator.click(browser.find_element(By.CSS_SELECTOR, "#latest-failures tbody tr a"))
     assert "/publishjob/" in browser.current_url

@@ -204,3 +204,9 @@ def test_openmetrics_when_the_scraper_asks_for_it(client, db):
     assert response["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
     body = response.content.decode()
     assert body.endswith("# EOF\n") and 'distribution_publish_total{code="",status="published"} 1.0' in body
+
+
+def test_a_signed_in_staff_user_reads_metrics_without_the_token(admin_client, client, settings):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "METRICS_TOKEN": "scraper-token"}
+    assert client.get("/metrics").status_code == 401
+    assert admin_client.get("/metrics").status_code == 200

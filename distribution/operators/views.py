@@ -101,16 +101,20 @@ def dashboard_view(request):
 
 
 def metrics_view(request):
-    """The Prometheus /metrics endpoint: behind its bearer token; without one, open only with DEBUG or when public."""
+    """The Prometheus /metrics endpoint: behind its bearer token; without one, open only with DEBUG or when public.
+
+    A signed-in staff user (the dashboard links it) reads it too.
+    """
     token = app_settings().metrics_token
-    if not (token or settings.DEBUG or app_settings().metrics_public):
+    staff = request.user.is_authenticated and request.user.is_staff
+    if not (token or staff or settings.DEBUG or app_settings().metrics_public):
         return HttpResponse(
             "Forbidden: set DISTRIBUTION_METRICS_TOKEN (or DISTRIBUTION_METRICS_PUBLIC=true).\n",
             status=403,
             content_type="text/plain",
         )
     given = request.headers.get("Authorization", "")
-    if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    if token and not staff and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
