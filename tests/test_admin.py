@@ -1,4 +1,5 @@
-"""The operator admin as operators see it: lists, read-only details, and the guarded Re-publish action and button."""
+"""The operator admin as operators see it: lists, read-only details, and the guarded actions (Re-publish, Renew links,
+Unpublish)."""
 
 import html
 import json

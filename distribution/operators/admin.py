@@ -235,7 +235,7 @@ class LinkExpiryFilter(admin.SimpleListFilter):
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Operators look and re-publish; PayloadCMS and the pipeline are the only writers.
+    """Operators look and act through guarded actions; PayloadCMS and the pipeline are the only writers.
 
     Jobs and records carry duration_seconds and public_url, and (the records by annotation) asset_size and
     latency_ms; verification runs use only the no-write permissions.
