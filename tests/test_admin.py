@@ -1,10 +1,12 @@
-"""The operator admin as operators see it: lists, read-only details, and the guarded Re-publish action and button."""
+"""The operator admin as operators see it: lists, read-only details, and the guarded actions (Re-publish, Renew links,
+Unpublish)."""
 
 import html
 import json
 import re
 from datetime import timedelta
 
+import httpx
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
@@ -12,6 +14,7 @@ from django.utils.html import escape
 
 from distribution.jobs.runner import publish
 from distribution.models import MirroredRecord, PublishJob
+from distribution.publishing import links
 from tests.support.pages import result_rows
 from tests.support.samples import SAMPLE_CHECKSUM, SAMPLE_MP4, make_job, publish_request
 
@@ -378,3 +381,92 @@ def test_republish_handed_to_workers_says_queued_and_links_the_job(client, publi
     job = PublishJob.objects.get(source="admin")
     assert job.status == "queued" and job.caller == "operator"
     assert messages_of(done) == [f"Re-publish of dist_ops queued as {job_anchor(job)}."]
+
+
+# -- renew links and unpublish -------------------------------------------------------------
+
+
+def test_renew_links_action_confirms_then_serves_a_fresh_link(client, published, cms):
+    staff(client, "view_mirroredrecord", "publish")
+    record = MirroredRecord.objects.get()
+    selection = {"action": "renew_links", "_selected_action": [record.pk]}
+    # An older link (signing within the same second would give the same one): the renewal must replace it.
+    cms.state.records[0].update(public_url="http://old.invalid/link", expires_at="2000-01-01T00:00:00Z")
+
+    confirmation = client.post(RECORDS, selection)
+    page = confirmation.content.decode()
+    assert confirmation.status_code == 200 and "Renew the link of 1 record?" in page and "<code>dist_ops</code>" in page
+    assert 'id="confirm-renew-links"' in page
+    assert cms.state.records[0]["public_url"] == "http://old.invalid/link"  # nothing renewed yet
+
+    done = client.post(RECORDS, {**selection, "confirm": "yes"}, follow=True)
+
+    record.refresh_from_db()
+    [stored] = cms.state.records
+    assert record.public_url == stored["public_url"] != "http://old.invalid/link"
+    assert record.expires_at is not None and record.expires_at > timezone.now()
+    assert record.url_expiry_hours == published["url_expiry_hours"]  # the record's own lifetime kept
+    assert messages_of(done) == [
+        f"Renewed the link of dist_ops: {record.public_url} (valid until {record.expires_at:%Y-%m-%dT%H:%M:%SZ})."
+    ]
+    assert [message.level_tag for message in done.context["messages"]] == ["success"]
+    assert httpx.get(record.public_url).content == SAMPLE_MP4
+
+
+def test_renew_links_of_an_unpublished_record_shows_the_error(client, published, cms):
+    staff(client, "view_mirroredrecord", "publish")
+    links.unpublish("dist_ops", "gone")
+
+    done = client.post(
+        RECORDS,
+        {"action": "renew_links", "_selected_action": [MirroredRecord.objects.get().pk], "confirm": "yes"},
+        follow=True,
+    )
+
+    [message] = messages_of(done)
+    assert message.startswith("Renewing the link of dist_ops failed (record_unpublished): ")
+    assert [m.level_tag for m in done.context["messages"]] == ["error"]
+
+
+def test_unpublish_action_asks_for_a_reason_then_takes_the_record_down(client, published, cms):
+    staff(client, "view_mirroredrecord", "unpublish")
+    record = MirroredRecord.objects.get()
+    selection = {"action": "unpublish_records", "_selected_action": [record.pk]}
+
+    page = client.post(RECORDS, selection).content.decode()
+    assert "Unpublish 1 record?" in page and 'name="reason"' in page and 'id="confirm-unpublish"' in page
+    without_reason = client.post(RECORDS, {**selection, "confirm": "yes", "reason": " "}).content.decode()
+    assert "Give a reason for the takedown." in without_reason and len(cms.state.media) == 1  # nothing taken down
+
+    done = client.post(RECORDS, {**selection, "confirm": "yes", "reason": "rights expired"}, follow=True)
+
+    assert messages_of(done) == ["Unpublished dist_ops: its file is deleted and its links stop serving."]
+    assert [m.level_tag for m in done.context["messages"]] == ["success"]
+    record.refresh_from_db()
+    assert record.unpublished_at is not None and record.unpublish_reason == "rights expired"
+    assert cms.state.media == [] and cms.state.files == {}
+    assert httpx.get(published["public_url"]).status_code in (403, 404, 410)
+
+
+def test_renew_and_unpublish_need_their_permissions(client, published, cms):
+    staff(client, "view_mirroredrecord")
+    page = client.get(RECORDS).content.decode()
+    assert 'value="renew_links"' not in page and 'value="unpublish_records"' not in page
+
+    selected = [MirroredRecord.objects.get().pk]
+    for action in ("renew_links", "unpublish_records"):
+        client.post(RECORDS, {"action": action, "_selected_action": selected, "confirm": "yes", "reason": "x"})
+
+    assert len(cms.state.media) == 1 and cms.state.records[0]["public_url"] == published["public_url"]
+
+
+def test_link_expires_within_a_day_filter(admin_client, db):
+    soon = timezone.now() + timedelta(hours=3)
+    MirroredRecord.objects.create(audit_log_id="dist_soon", expires_at=soon)
+    MirroredRecord.objects.create(audit_log_id="dist_later", expires_at=timezone.now() + timedelta(days=3))
+    MirroredRecord.objects.create(audit_log_id="dist_down", expires_at=soon, unpublished_at=timezone.now())
+    MirroredRecord.objects.create(audit_log_id="dist_forever")
+
+    rows = result_rows(admin_client.get(RECORDS, {"link_expires": "day"}).content.decode())
+
+    assert {name for name in ("dist_soon", "dist_later", "dist_down", "dist_forever") if name in rows} == {"dist_soon"}

@@ -6,6 +6,7 @@ Set DISTRIBUTION_SCREENSHOT_DIR to keep the screenshots (`scripts/screenshots` r
 import time
 from datetime import timedelta
 
+import httpx
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
@@ -13,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from distribution.jobs.runner import publish
-from distribution.models import PublishJob, VerificationRun
+from distribution.models import MirroredRecord, PublishJob, VerificationRun
 from tests.support.browsing import Operator
 from tests.support.running import RunningPublish
 from tests.support.samples import SAMPLE_MP4, make_job, publish_request, screenshot
@@ -71,7 +72,14 @@ HISTORY = [
 
 
 PASSWORD = "s3cret-pass"
-OPERATOR_PERMISSIONS = ["view_publishjob", "view_mirroredrecord", "view_verificationrun", "republish", "cancel"]
+OPERATOR_PERMISSIONS = [
+    "view_publishjob",
+    "view_mirroredrecord",
+    "view_verificationrun",
+    "republish",
+    "cancel",
+    "unpublish",
+]
 
 
 @pytest.fixture
@@ -191,6 +199,26 @@ def test_republish_button_of_a_mirrored_record(operator, cms, asset_server):
     rerun = message_job_link(operator)
     assert browser.current_url.endswith(f"/publishjob/{rerun.pk}/change/")
     assert "Published" in browser.find_element(By.CSS_SELECTOR, ".field-status_label").text
+
+
+def test_operator_unpublishes_from_the_records_list_with_a_reason(operator, cms, asset_server):
+    publish_sample(asset_server)
+    old_link = MirroredRecord.objects.get().public_url
+    browser = operator.driver
+
+    operator.click_link("Mirrored records")
+    browser.find_element(By.XPATH, f"//tr[.//a[text()='{AUDIT_LOG_ID}']]//input[@name='_selected_action']").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("unpublish_records")
+    operator.click(browser.find_element(By.CSS_SELECTOR, "button[name=index]"))
+    assert "Unpublish 1 record?" in browser.find_element(By.ID, "content-main").text
+    browser.find_element(By.ID, "unpublish-reason").send_keys("Rights expired")
+    operator.click(browser.find_element(By.ID, "confirm-unpublish"))
+
+    message = browser.find_element(By.CSS_SELECTOR, "ul.messagelist li.success")
+    assert message.text == f"Unpublished {AUDIT_LOG_ID}: its file is deleted and its links stop serving."
+    record = MirroredRecord.objects.get()
+    assert record.unpublished_at is not None and record.unpublish_reason == "Rights expired"
+    assert cms.state.media == [] and httpx.get(old_link).status_code in (403, 404, 410)
 
 
 def live_text(browser, job: PublishJob, field: str = "status_label") -> str:

@@ -1,11 +1,14 @@
 """The staff dashboard: staff only, figures from the attempts, the SVG chart and the latest failures."""
 
 import re
+from datetime import timedelta
 
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from distribution.jobs.runner import publish
-from distribution.models import PublishJob
+from distribution.models import MirroredRecord, PublishJob
+from tests.support.pages import result_rows
 from tests.support.samples import make_job, publish_request
 
 
@@ -76,6 +79,24 @@ def test_dashboard_counts_a_real_publish(admin_client, cms, asset_server):
     assert 'id="success-rate">100%<' in html and "(1 of 1 attempted)" in html
     assert f'id="bytes-published">{result.asset_size / 1024:.1f} KiB<' in html
     assert PublishJob.objects.get().status == "published"
+
+
+def test_dashboard_counts_links_expiring_within_a_day_and_links_them(admin_client):
+    now = timezone.now()
+    MirroredRecord.objects.create(audit_log_id="dist_soon", expires_at=now + timedelta(hours=2))
+    MirroredRecord.objects.create(audit_log_id="dist_soon_too", expires_at=now + timedelta(hours=23))
+    MirroredRecord.objects.create(audit_log_id="dist_later", expires_at=now + timedelta(days=2))
+    MirroredRecord.objects.create(audit_log_id="dist_down", expires_at=now + timedelta(hours=2), unpublished_at=now)
+
+    html = admin_client.get("/dashboard/").content.decode()
+
+    link = re.search(r'id="links-expiring"><a href="([^"]+)">(\d+)</a>', html)
+    assert link and link.group(2) == "2"
+    listed = result_rows(admin_client.get(link.group(1).replace("&amp;", "&")).content.decode())
+    assert {name for name in ("dist_soon", "dist_soon_too", "dist_later", "dist_down") if name in listed} == {
+        "dist_soon",
+        "dist_soon_too",
+    }
 
 
 def test_landing_links_payloads_admin_when_it_runs(client, settings):

@@ -1,7 +1,8 @@
-"""Operator admin: publish jobs and mirrored records, read-only, with a guarded Re-publish action and button."""
+"""Operator admin: publish jobs and mirrored records, read-only, with guarded Re-publish, Cancel, Renew links and
+Unpublish actions."""
 
 import json
-from datetime import UTC
+from datetime import UTC, timedelta
 from urllib.parse import quote
 
 from django.conf import settings
@@ -28,6 +29,7 @@ from distribution.models import (
     VerificationFinding,
     VerificationRun,
 )
+from distribution.publishing import links
 from distribution.templatetags.operator_format import binary_size, milliseconds
 
 admin.site.site_header = "Distribution operator"
@@ -38,6 +40,9 @@ admin.site.enable_nav_sidebar = False  # the lists are wide; two models need no 
 
 REPUBLISH_PERMISSION = "distribution.republish"
 CANCEL_PERMISSION = "distribution.cancel"
+RENEW_PERMISSION = "distribution.publish"  # the API's renew_link asks the same
+UNPUBLISH_PERMISSION = "distribution.unpublish"
+EXPIRING_WITHIN = timedelta(days=1)  # the records list's "Link expires: within a day" and the dashboard's count
 LIVE_FIELDS = ("status_label", "progress")  # what static/distribution/live-jobs.js updates in place
 
 
@@ -208,8 +213,29 @@ class VerificationFilter(admin.SimpleListFilter):
         return queryset
 
 
+def links_expiring_soon(queryset=None):
+    """Published records whose link stops serving within EXPIRING_WITHIN (already expired ones too)."""
+    queryset = MirroredRecord.objects.all() if queryset is None else queryset
+    return queryset.filter(expires_at__lte=timezone.now() + EXPIRING_WITHIN, unpublished_at__isnull=True)
+
+
+class LinkExpiryFilter(admin.SimpleListFilter):
+    """Filter mirrored records by when their link stops serving."""
+
+    title = "link expires"
+    parameter_name = "link_expires"
+
+    def lookups(self, request, model_admin):
+        return [("day", "within a day")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "day":
+            return links_expiring_soon(queryset)
+        return queryset
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Operators look and re-publish; PayloadCMS and the pipeline are the only writers.
+    """Operators look and act through guarded actions; PayloadCMS and the pipeline are the only writers.
 
     Jobs and records carry duration_seconds and public_url, and (the records by annotation) asset_size and
     latency_ms; verification runs use only the no-write permissions.
@@ -501,6 +527,7 @@ class PublishJobAdmin(RepublishMixin, ReadOnlyAdmin):
 
 @admin.register(MirroredRecord)
 class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
+    actions = ["republish", "renew_links", "unpublish_records"]
     list_display = (
         "audit_log_id",
         "title",
@@ -512,7 +539,7 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
         "size",
         "latency",
     )
-    list_filter = ("missing_from_cms", VerificationFilter, "project_id", "published_at")
+    list_filter = ("missing_from_cms", VerificationFilter, LinkExpiryFilter, "project_id", "published_at")
     search_fields = ("audit_log_id", "title", "checksum")
     search_help_text = "audit_log_id, title or checksum"
     date_hierarchy = "published_at"
@@ -552,6 +579,81 @@ class MirroredRecordAdmin(RepublishMixin, ReadOnlyAdmin):
                 **latest_check_annotations(),
             )
         )
+
+    def has_renew_permission(self, request) -> bool:
+        return request.user.has_perm(RENEW_PERMISSION)
+
+    def has_unpublish_permission(self, request) -> bool:
+        return request.user.has_perm(UNPUBLISH_PERMISSION)
+
+    @admin.action(description="Renew links of selected records", permissions=["renew"])
+    def renew_links(self, request, queryset):
+        """Confirm, then give each selected record a fresh link valid as long as the record's own setting."""
+        records = list(queryset.exclude(audit_log_id=""))
+        if not records:
+            self.message_user(request, "None of the selected rows has an audit_log_id.", messages.WARNING)
+            return None
+        if request.POST.get("confirm") != "yes":
+            return self.links_confirmation(request, "renew_links", "Renew links", records, queryset)
+        for record in records:
+            try:
+                renewed = links.renew_link(record.audit_log_id, caller=request.user.get_username())
+            except PublishError as error:
+                self.message_user(
+                    request,
+                    f"Renewing the link of {record.audit_log_id} failed ({error.code}): {error.message}",
+                    messages.ERROR,
+                )
+                continue
+            until = f"valid until {renewed['expires_at']}" if renewed["expires_at"] else "never expires"
+            text = f"Renewed the link of {record.audit_log_id}: {renewed['public_url']} ({until})."
+            self.message_user(request, text, messages.SUCCESS)
+        return None
+
+    @admin.action(description="Unpublish selected records", permissions=["unpublish"])
+    def unpublish_records(self, request, queryset):
+        """Confirm with a reason, then take each selected record down (its file deleted, every link stops)."""
+        records = list(queryset.exclude(audit_log_id=""))
+        if not records:
+            self.message_user(request, "None of the selected rows has an audit_log_id.", messages.WARNING)
+            return None
+        reason = request.POST.get("reason", "").strip()
+        if request.POST.get("confirm") != "yes" or not reason:
+            missing_reason = request.POST.get("confirm") == "yes"
+            return self.links_confirmation(
+                request, "unpublish_records", "Unpublish", records, queryset, missing_reason=missing_reason
+            )
+        for record in records:
+            try:
+                links.unpublish(record.audit_log_id, reason, caller=request.user.get_username())
+            except PublishError as error:
+                self.message_user(
+                    request,
+                    f"Unpublishing {record.audit_log_id} failed ({error.code}): {error.message}",
+                    messages.ERROR,
+                )
+                continue
+            self.message_user(
+                request,
+                f"Unpublished {record.audit_log_id}: its file is deleted and its links stop serving.",
+                messages.SUCCESS,
+            )
+        return None
+
+    def links_confirmation(self, request, action, title, records, selected, *, missing_reason=False):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "action": action,
+            "records": records,
+            "selected": selected,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "cancel_url": reverse("admin:distribution_mirroredrecord_changelist"),
+            "missing_reason": missing_reason,
+            "max_reason_length": links.MAX_REASON_LENGTH,
+        }
+        return TemplateResponse(request, f"admin/distribution/{action}_confirmation.html", context)
 
     @admin.display(description="in PayloadCMS", ordering="missing_from_cms")
     def cms_status(self, record):

@@ -16,6 +16,7 @@ from prometheus_client.exposition import choose_encoder
 from distribution.conf import app_settings
 from distribution.models import PublishJob
 from distribution.operators import metrics, verification
+from distribution.operators.admin import links_expiring_soon
 
 CHART_DAYS = 14
 CHART_WIDTH, CHART_HEIGHT = 640, 160
@@ -88,6 +89,7 @@ def dashboard_view(request):
         "running_job": PublishJob.objects.filter(status=PublishJob.Status.RUNNING).first(),
         "refusal_codes": ",".join(sorted(metrics.REFUSAL_CODES)),
         "verification": verification.latest_finished_run(),
+        "links_expiring": links_expiring_soon().count(),
         "chart_days": CHART_DAYS,
         "chart_peak": peak,
         "bars": bars,
