@@ -276,7 +276,9 @@ def test_a_dripping_host_holds_back_neither_a_healthy_publish_nor_the_worker(
         )
         peak_mib = peak_rss_mib(worker.process.pid)
 
-    assert beside_the_drips <= 2 * solo, (beside_the_drips, solo)
+    # Within twice its solo time; a solo time under half a second counts as half a second, since below that
+    # the shared machine's scheduling noise decides. Queued behind the drips it would wait a whole 2 s window.
+    assert beside_the_drips <= 2 * max(solo, 0.5) < window, (beside_the_drips, solo)
     drips = PublishJob.objects.filter(audit_log_id__startswith="dist_drip")
     assert {(job.status, job.error_code) for job in drips} == {("failed", "asset_fetch_failed")}
     assert len(drips) == 16

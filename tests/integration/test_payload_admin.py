@@ -9,6 +9,7 @@ loads nothing from a host other than 127.0.0.1 and logs no script error.
 import json
 import secrets
 import stat
+import time
 from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from django.contrib.auth.models import User
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -42,11 +44,25 @@ def wait_for(driver, css: str):
 
 
 def click_link_to(driver, path: str) -> None:
-    """Clicks the first visible link to `path` (a nav entry or a dashboard card) and waits for the page."""
-    WebDriverWait(driver, PAGE_TIMEOUT_SECONDS).until(
-        lambda driver: [a for a in driver.find_elements(By.CSS_SELECTOR, f"a[href='{path}']") if a.is_displayed()]
-    )[0].click()
-    WebDriverWait(driver, PAGE_TIMEOUT_SECONDS).until(lambda driver: urlsplit(driver.current_url).path == path)
+    """Clicks the first visible link to `path` (a nav entry or a dashboard card) and waits for the page.
+
+    A click that lands while React re-renders the list (after a search) or before it hydrated the page is
+    lost with the replaced element, so the link is found again and clicked until the page changes.
+    """
+
+    def arrived(driver) -> bool:
+        if urlsplit(driver.current_url).path == path:
+            return True
+        links = [a for a in driver.find_elements(By.CSS_SELECTOR, f"a[href='{path}']") if a.is_displayed()]
+        if links:
+            try:
+                links[0].click()
+            except StaleElementReferenceException:
+                return False
+            time.sleep(1)  # give the navigation a moment before looking again
+        return urlsplit(driver.current_url).path == path
+
+    WebDriverWait(driver, PAGE_TIMEOUT_SECONDS).until(arrived)
 
 
 def field_value(driver, name: str) -> str:
