@@ -2,6 +2,7 @@
 the one-active-job lock, the jobs endpoint, the overall deadline, the reaper and progress writes."""
 
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -11,11 +12,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.celery import app
-from distribution.jobs import lifecycle
+from distribution.jobs import dispatch, ends, lifecycle
 from distribution.models import PublishJob
 from distribution.outbound.deadline import Deadline
 from tests.support.samples import SAMPLE_MP4, audit_events, publish_request
 from tests.support.servers import Route
+from tests.support.services import RedisServer
 
 PUBLISH = "/api/distribution/publish"
 
@@ -182,16 +184,24 @@ def test_a_publish_reaps_an_expired_holder_itself(api_client, cms, sample_url):
     assert (holder.status, holder.error_code) == ("failed", "worker_lost")
 
 
-def test_progress_is_written_a_few_times_a_second_at_most(db):
+def test_progress_is_written_a_few_times_a_second_once_the_run_has_lasted_half_a_second(db, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(lifecycle.time, "monotonic", lambda: clock[0])
     job = active_job("dist_progress")
     heartbeat = lifecycle.Heartbeat(job, Deadline(60))  # not started: the lease is not at stake here
     tracker = lifecycle.JobProgress(job, heartbeat)
-    with CaptureQueriesContext(connection) as queries:
-        for done in range(0, 10_000_000, 1000):
-            tracker("download", done, 10_000_000)
-    assert 1 <= len(queries) <= 3  # the stage change, then at most one write per 0.25 s
+
+    def run_for(seconds: float) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            for step in range(100):
+                clock[0] += seconds / 100
+                tracker("download" if step < 50 else "upload", step, 100)
+        return len(queries)
+
+    assert run_for(0.45) == 0  # a short publish writes no progress (its end writes the figures)
+    assert 2 <= run_for(1.0) <= 5  # then at most one write per 0.25 s, and the stage change
     job.refresh_from_db()
-    assert job.stage == "download" and job.bytes_total == 10_000_000
+    assert (job.stage, job.bytes_total) == ("upload", 100) and job.bytes_done >= 50
 
 
 def test_a_lost_lease_stops_the_run(db):
@@ -245,3 +255,37 @@ def test_an_insert_failing_for_another_reason_is_not_reported_as_in_progress(api
     response = post(api_client, publish_request(sample_url))
     assert (response.status_code, response.json()["error"]["code"]) == (500, "internal_error")
     assert cms.requests == []
+
+
+@pytest.fixture
+def redis_broker(tmp_path, settings):
+    """A real Redis as the broker setting names it (tasks still run eagerly here)."""
+    server = RedisServer(tmp_path)
+    settings.CELERY_BROKER_URL = server.url
+    ends._redis.cache_clear()
+    yield server
+    ends._redis.cache_clear()
+    server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_a_waiting_request_wakes_at_the_jobs_end_without_polling(redis_broker):
+    job = active_job("dist_announced")
+    finisher = threading.Timer(0.3, lambda: lifecycle.finish(PublishJob.objects.get(pk=job.pk)))
+    started = time.monotonic()
+    finisher.start()
+    with CaptureQueriesContext(connection) as queries:
+        ended = dispatch.wait(job, 60)
+    elapsed = time.monotonic() - started
+    finisher.join()
+    assert ended.status == "published" and elapsed < 30
+    reads = [query for query in queries if query["sql"].startswith("SELECT")]
+    # one read, then one when the end is announced (and one a second if a slow machine delays the announcement);
+    # polling the row would read it every 10-30 ms
+    assert len(reads) <= 2 + int(elapsed)
+
+
+def test_without_redis_the_waiting_request_polls(db):
+    assert ends.wait_for(1, 0.01) is None  # the test settings' filesystem broker: nothing to wait on
+    job = active_job("dist_polled", status="failed")
+    assert dispatch.wait(job, 5).status == "failed"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from distribution.conf import app_settings
 from distribution.errors import PublishError
-from distribution.jobs import lifecycle
+from distribution.jobs import ends, lifecycle
 from distribution.jobs.bodies import job_error
 from distribution.jobs.runner import submit
 from distribution.jobs.tasks import enqueue_publish
@@ -42,8 +42,9 @@ def start_republish(audit_log_id: str, *, source: str, caller: str = "") -> Publ
 def wait(job: PublishJob, seconds: float) -> PublishJob:
     """The job, re-read until it has ended or `seconds` have passed.
 
-    Polls the database (every process shares it) after pauses of a tenth of the time waited so far
-    (10 ms at least, half a second at most): a job's end is seen at most ~10% late, so a small
+    With a Redis broker the job's end is announced (jobs/ends.py): the row is read again when it comes, or at
+    least every ANNOUNCED_RECHECK_SECONDS. Otherwise the database is polled after pauses of a tenth of the time
+    waited so far (10 ms at least, half a second at most): a job's end is seen at most ~10% late, so a small
     publish is answered promptly, and a long wait costs a few hundred reads, not thousands.
     """
     started = time.monotonic()
@@ -53,7 +54,12 @@ def wait(job: PublishJob, seconds: float) -> PublishJob:
         now = time.monotonic()
         if not job.is_active or now >= until:
             return job
-        time.sleep(min(max(0.01, (now - started) / 10), 0.5, until - now))
+        if ends.wait_for(job.pk, min(ANNOUNCED_RECHECK_SECONDS, until - now)) is None:
+            time.sleep(min(max(0.01, (now - started) / 10), 0.5, until - now))
+
+
+# Another waiter on the same job may take its announcement: each waiter reads the row at least this often.
+ANNOUNCED_RECHECK_SECONDS = 1.0
 
 
 def sync_wait_seconds() -> float:

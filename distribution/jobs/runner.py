@@ -99,7 +99,6 @@ def run(
         lifecycle.finish(job, error)
         raise error from None
     job.asset_size, job.fetch_ms, job.upload_ms = result.asset_size, result.fetch_ms, result.upload_ms
-    job.finished_at = result.published_at
     job.public_url = result.distribution_record["public_url"] or ""
     job.distribution_record = result.distribution_record
     lifecycle.finish(job)
