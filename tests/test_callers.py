@@ -6,6 +6,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -72,6 +74,17 @@ def test_api_keys_are_hashed_named_and_revocable(db, cms, body, api_client):
     key.revoked = True
     key.save()
     refused(api_client.post(PUBLISH, body, format="json"), 401, "authentication_failed")
+
+
+def test_a_verified_key_is_not_looked_up_again_for_a_few_seconds_but_its_revocation_counts_at_once(db, api_client):
+    qc_refused = {**publish_request("http://127.0.0.1:9/a.mp4"), "qc_report": {"status": "fail"}}
+    api_client.post(PUBLISH, qc_refused, format="json")
+    with CaptureQueriesContext(connection) as queries:
+        refused(api_client.post(PUBLISH, qc_refused, format="json"), 422, "qc_not_passed")
+    assert not [query for query in queries if "rest_framework_api_key_apikey" in query["sql"]]
+
+    APIKey.objects.filter(name="orchestrator").get().delete()  # in this process: forgotten at once
+    refused(api_client.post(PUBLISH, qc_refused, format="json"), 401, "authentication_failed")
 
 
 def test_expired_api_keys_are_refused(db, cms, body):
