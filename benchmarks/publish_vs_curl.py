@@ -125,6 +125,21 @@ def payload_cms(workdir: Path, **env: str) -> Iterator[PayloadServer]:
         server.stop()
 
 
+def production_venv() -> Path:
+    """A virtualenv of requirements.txt alone, as deployed, made once (again when requirements.txt changes): the
+    test virtualenv's extras (trio, pygments, markdown, ...) are imported by httpx and DRF when present, ~12 MiB
+    more in every process."""
+    venv = ROOT / "var" / "production-venv"
+    stamp, digest = venv / "requirements.sha256", hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != digest:
+        print(f"making {venv} from requirements.txt ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "--require-hashes"]
+        subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True)
+        stamp.write_text(digest)
+    return venv / "bin"
+
+
 @contextlib.contextmanager
 def app(workdir: Path, payload: PayloadServer, args, settings: dict[str, str]) -> Iterator[Cluster]:
     """gunicorn (config/gunicorn.conf.py) and one Celery worker, on SQLite and Redis (or the filesystem broker)."""
@@ -152,10 +167,10 @@ def app(workdir: Path, payload: PayloadServer, args, settings: dict[str, str]) -
         | settings
     )
     manage = partial(subprocess.run, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    python = [str(VENV_BIN / "python"), "manage.py"]
+    python = [str(args.bin_dir / "python"), "manage.py"]
     manage([*python, "migrate", "--noinput"])
     api_key = manage([*python, "create_api_key", "benchmark"]).stdout.strip()
-    cluster = Cluster(None, None, payload, env, workdir, api_key)  # type: ignore[arg-type]  # no PostgreSQL, Redis
+    cluster = Cluster(None, None, payload, env, workdir, api_key, bin_dir=args.bin_dir)  # type: ignore[arg-type]
     try:
         cluster.start_web(1)
         cluster.start_workers(1, concurrency=args.worker_pool)
@@ -714,6 +729,12 @@ def main() -> None:
         default="redis",
         help="Celery broker: Redis (Debian's redis-server, as deployed) or the embedded filesystem transport",
     )
+    parser.add_argument(
+        "--app-venv",
+        choices=["production", "test"],
+        default="production",
+        help="run the app from a virtualenv of requirements.txt alone (as deployed) or from this one",
+    )
     cases = ["disk", "clips", "refusals", "s3"]
     parser.add_argument("--only", nargs="+", choices=cases, default=cases, help="run these cases only")
     parser.add_argument("--quick", action="store_true", help="smoke test: 4 MiB, 1 MiB clips, 1 round, 100 requests")
@@ -722,6 +743,7 @@ def main() -> None:
         args.rounds, args.sizes, args.clip_mib, args.requests, args.small_count = 1, [4], 1, 100, 40
     if not shutil.which("curl"):
         sys.exit("curl is needed for the baselines (Debian package curl)")
+    args.bin_dir = production_venv() if args.app_venv == "production" else VENV_BIN
 
     workdir = Path(tempfile.mkdtemp(prefix="publish-vs-curl-"))
     report = Report()

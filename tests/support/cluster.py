@@ -23,7 +23,6 @@ from tests.support.payload import PayloadServer
 from tests.support.processes import ROOT, VENV_BIN, Process, collect_static, free_port
 from tests.support.services import PostgresServer, RedisServer
 
-CELERY = [str(VENV_BIN / "celery"), "-A", "config"]
 SAMPLE_MP4 = (ROOT / "tests" / "fixtures" / "sample.mp4").read_bytes()  # (no Django import: benchmarks use this)
 
 
@@ -62,6 +61,9 @@ class Cluster:
     web_urls: list[str] = field(default_factory=list)
     workers: list[Process] = field(default_factory=list)
     beat: Process | None = None
+    bin_dir: Path = (
+        VENV_BIN  # the virtualenv whose gunicorn and celery run the app (the benchmarks' is a production one)
+    )
 
     def __post_init__(self):
         self._turn = itertools.count()
@@ -69,12 +71,16 @@ class Cluster:
         # context (~65 ms), which would be counted as the app's time in the benchmarks.
         self.http = httpx.Client()
 
+    @property
+    def _celery(self) -> list[str]:
+        return [str(self.bin_dir / "celery"), "-A", "config"]
+
     def start_web(self, count: int) -> None:
         started = []
         for _ in range(count):
             port = free_port()
             env = {**self.django_env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
-            command = [str(VENV_BIN / "gunicorn"), "-c", "config/gunicorn.conf.py"]
+            command = [str(self.bin_dir / "gunicorn"), "-c", "config/gunicorn.conf.py"]
             process = Process(f"web{len(self.web)}", command, self.workdir / f"web{len(self.web)}.log", env)
             self.web.append(process)
             self.web_urls.append(f"http://127.0.0.1:{port}")
@@ -87,7 +93,7 @@ class Cluster:
         started = []
         for _ in range(count):
             name = f"worker{len(self.workers)}"
-            command = [*CELERY, "worker", f"--hostname={name}@%h", "--loglevel=INFO"]
+            command = [*self._celery, "worker", f"--hostname={name}@%h", "--loglevel=INFO"]
             if concurrency is not None:
                 command.append(f"--concurrency={concurrency}")
             process = Process(name, command, self.workdir / f"{name}.log", self.django_env)
@@ -97,7 +103,7 @@ class Cluster:
             process.wait_until(partial(_log_says, process.log, " ready."), timeout=120)
 
     def start_beat(self) -> None:
-        command = [*CELERY, "beat", f"--schedule={self.workdir / 'celerybeat-schedule'}", "--loglevel=INFO"]
+        command = [*self._celery, "beat", f"--schedule={self.workdir / 'celerybeat-schedule'}", "--loglevel=INFO"]
         self.beat = Process("beat", command, self.workdir / "beat.log", self.django_env)
         self.beat.wait_until(partial(_log_says, self.beat.log, "beat: Starting"))
 
