@@ -62,6 +62,7 @@ from tests.support.processes import (  # noqa: E402
     Process,
     collect_static,
     free_port,
+    group_pids,
     moto_client,
     moto_s3,
     peak_rss_mib,
@@ -199,6 +200,16 @@ def seconds(run: Callable[[], object]) -> float:
     started = time.perf_counter()
     run()
     return time.perf_counter() - started
+
+
+def cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) the processes of group `pgid` have used so far."""
+    ticks = 0
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class Peaks:
@@ -341,7 +352,7 @@ def profile(process: Process, workdir: Path, run: Callable[[], object], label: s
         print(f"  ({label}: no py-spy for a sampled breakdown: pip install py-spy)")
         return
     output = workdir / f"py-spy-{next(ids)}.txt"
-    command = [spy, "record", "--pid", str(process.pid), "--subprocesses", "--idle", "--nonblocking"]
+    command = [spy, "record", "--pid", str(process.pid), "--subprocesses", "--nonblocking"]  # CPU samples only
     command += ["--rate", "200", "--format", "raw", "--output", str(output)]
     recorder = Process("py-spy", command, workdir / "py-spy.log", cwd=workdir)
     try:
@@ -351,14 +362,21 @@ def profile(process: Process, workdir: Path, run: Callable[[], object], label: s
         os.killpg(recorder.pid, signal.SIGINT)
         recorder.popen.wait(60)
     samples: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()  # the function on top of each sampled stack: where the CPU time is spent
     for line in output.read_text().splitlines() if output.exists() else []:
         stack, _, number = line.rpartition(" ")
-        name = leg(stack.split(";"), within)
+        frames = stack.split(";")
+        name = leg(frames, within)
         if name and number.isdigit():
             samples[name] += int(number)
+            function, _, place = frames[-1].rpartition(" (")
+            leaves[f"{function} ({Path(place.partition(':')[0]).name})"] += int(number)
     total = sum(samples.values()) or 1
     shares = ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in samples.most_common(8))
-    print(f"  {label}, sampled by py-spy ({total} samples): {shares}")
+    print(f"  {label}, its CPU sampled by py-spy ({total} samples): {shares}")
+    print(
+        "    on top of the stack: " + ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in leaves.most_common(8))
+    )
 
 
 def compare_legs(ours: dict[str, float], theirs: dict[str, float], baseline: str) -> None:
@@ -543,15 +561,27 @@ def clips_at(ctx, size: int, concurrency: int, jobs: int, split: bool = False) -
     def one(_):
         latencies.append(seconds(lambda: publish(cluster, prefix, url, checksum)))
 
+    groups = {"web": cluster.web[0].pid, "worker": cluster.workers[0].pid, "Payload": cluster.payload.process.pid}
+    cpu: dict[str, list[float]] = {}
+
+    def cpu_per_publish(run: Callable[[], float], kind: str) -> float:
+        before = {name: cpu_seconds(pgid) for name, pgid in groups.items()}
+        rate = run()
+        for name, pgid in groups.items():
+            cpu.setdefault(f"{kind} {name}", []).append((cpu_seconds(pgid) - before[name]) / jobs * 1e3)
+        return rate
+
     def ours(_):
         with ctx.peaks.watch(label):
-            rate = timed(concurrency, jobs, one)
+            rate = cpu_per_publish(lambda: timed(concurrency, jobs, one), "app")
         clean(cluster.payload)
         return rate
 
     def baseline(_):
         with ctx.peaks.watch(label + " (curl)"):
-            rate = timed(concurrency, jobs, lambda _: curl_pipe(cluster.payload, url, checksum))
+            rate = cpu_per_publish(
+                lambda: timed(concurrency, jobs, lambda _: curl_pipe(cluster.payload, url, checksum)), "curl"
+            )
         clean(cluster.payload)
         return rate
 
@@ -565,6 +595,10 @@ def clips_at(ctx, size: int, concurrency: int, jobs: int, split: bool = False) -
         ratio,
         ratio >= 1.0,
     )
+    spent = ", ".join(
+        f"{name} {statistics.median(values):.1f}" for name, values in cpu.items() if not name.startswith("curl w")
+    )
+    print(f"  CPU ms per publish: {spent}")
     cuts = statistics.quantiles(latencies, n=100)
     ctx.report.add(
         f"{size} MiB clips, concurrency {concurrency}: a publish's p99 < 2x its p50",
@@ -708,9 +742,12 @@ def stage(ctx: Context, title: str, cluster: Cluster) -> Peaks:
     ctx.cluster = cluster
     groups = {"Django web": cluster.web[0].pid, "Django worker": cluster.workers[0].pid}
     ctx.peaks = Peaks(groups | {"Payload": cluster.payload.process.pid})
-    url, checksum = ctx.assets[ctx.clip_mib]  # warm both paths up (imports, connections) outside the figures
-    publish(cluster, "dist_bench_warmup", url, checksum)
-    curl_pipe(cluster.payload, url, checksum)
+    # Warm both paths up outside the figures: every web process and worker thread makes its first connections
+    # (database, Redis, PayloadCMS) and imports, which a fresh process pays once.
+    url, checksum = ctx.assets[ctx.clip_mib]
+    warm_up = max(ctx.concurrencies)
+    timed(warm_up, 2 * warm_up, lambda _: publish(cluster, "dist_bench_warmup", url, checksum))
+    timed(warm_up, 2 * warm_up, lambda _: curl_pipe(cluster.payload, url, checksum))
     clean(cluster.payload)
     return ctx.peaks
 

@@ -8,8 +8,19 @@ from distribution.models import MirroredRecord
 from distribution.records import mirror_fields
 
 
+def store(doc: dict) -> None:
+    """Copy one CMS document into the mirror in one statement: its row inserted, or updated if there is one."""
+    fields = mirror_fields(doc)
+    MirroredRecord.objects.bulk_create(
+        [MirroredRecord(audit_log_id=doc["audit_log_id"], **fields)],
+        update_conflicts=True,
+        unique_fields=["audit_log_id"],
+        update_fields=[*fields, "synced_at"],
+    )
+
+
 def upsert(doc: dict) -> str:
-    """Copy one CMS document into the mirror; answer 'created', 'updated' or 'unchanged'."""
+    """Copy one CMS document into the mirror, saying what it changed: 'created', 'updated' or 'unchanged'."""
     fields = mirror_fields(doc)
     record = MirroredRecord.objects.filter(audit_log_id=doc["audit_log_id"]).first()
     if record is None:
@@ -30,7 +41,7 @@ def get_record(audit_log_id: str, cms: PayloadCMSClient) -> MirroredRecord | Non
         doc = cms.find_by_audit_log_id(DISTRIBUTION_RECORDS, audit_log_id)
         if doc is None:
             return None
-        upsert(doc)
+        store(doc)
         record = MirroredRecord.objects.get(audit_log_id=audit_log_id)
     return record
 

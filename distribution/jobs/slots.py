@@ -28,6 +28,16 @@ def asset_host(job_id: int) -> str:
 
 
 @contextmanager
+def slot_for(job_id: int) -> Iterator[bool]:
+    """A slot of the job's asset host (see host_slot); with no cap, one at once, without looking the host up."""
+    if not app_settings().max_publishes_per_host:
+        yield True
+        return
+    with host_slot(asset_host(job_id)) as slot:
+        yield slot
+
+
+@contextmanager
 def host_slot(host: str) -> Iterator[bool]:
     """Take one of `host`'s slots for the block: yields False, taking nothing, when all are taken."""
     cap = app_settings().max_publishes_per_host

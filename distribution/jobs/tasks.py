@@ -34,7 +34,7 @@ def enqueue_publish(job_id: int, countdown: float | None = None) -> None:
 @shared_task(name="distribution.jobs.tasks.run_publish_job", bind=True)
 def run_publish_job(self, job_id: int) -> None:
     """Run the job; its outcome (record or error) is stored on the job, not returned."""
-    with slots.host_slot(slots.asset_host(job_id)) as slot:
+    with slots.slot_for(job_id) as slot:
         if not slot and not self.request.is_eager:  # run eagerly (a request, a command) there is no queue to wait in
             enqueue_publish(job_id, countdown=SLOT_WAIT_SECONDS)
             return

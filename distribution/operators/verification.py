@@ -102,7 +102,7 @@ def verify(
             checker = _Checker(cms, files, options.checksum, options.expired_is_problem)
             selected = _with_earlier_links(_selected_records(cms, options))
             for (doc, _), (problems, expired), total in _check_all(selected, checker, options.concurrency):
-                mirror.upsert(doc)
+                mirror.store(doc)
                 results.add(doc["audit_log_id"], problems, expired)
                 if progress:
                     progress(run.records_checked, total)

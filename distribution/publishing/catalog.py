@@ -65,7 +65,7 @@ def list_records(query: RecordQuery, cursor: str | None = None, *, http: httpx.C
         raise as_publish_error(exc) from None
     page, more = docs[: query.limit], len(docs) > query.limit
     for doc in page:
-        mirror.upsert(doc)
+        mirror.store(doc)
     return RecordPage([distribution_record(doc) for doc in page], _cursor_after(page[-1]) if more else None)
 
 

@@ -32,7 +32,7 @@ def renew_link(
             check_url_expiry_hours(url_expiry_hours)
         with http_client(http) as client:
             doc = PayloadCMSClient.from_settings(client).renew_link(audit_log_id, url_expiry_hours)
-        mirror.upsert(doc)
+        mirror.store(doc)
         check_link(doc)
         _emit(doc, "link_renewed", caller)
         return distribution_record(doc)
@@ -61,7 +61,7 @@ def unpublish(audit_log_id: str, reason: str = "", *, caller: str = "", http: ht
             taken_down = not doc.get("unpublished_at")
             if taken_down:
                 doc = cms.unpublish_record(audit_log_id, reason)
-        mirror.upsert(doc)
+        mirror.store(doc)
         if taken_down:
             _emit(doc, "unpublished", caller)
         return distribution_record(doc)

@@ -58,7 +58,7 @@ def execute(plan: PublishPlan, http: httpx.Client, progress: StageProgress | Non
                 progress("record", asset.size, asset.declared_size)
             published_at = timezone.now()
             stored = cms.upsert_distribution_record(record_document(plan, published_at=published_at))
-    mirror.upsert(stored)
+    mirror.store(stored)
     check_link(stored)
     return PublishResult(distribution_record(stored), asset.size, asset.fetch_ms, upload_ms, published_at)
 

@@ -49,7 +49,7 @@ def cms_record(audit_log_id: str, *, http: httpx.Client | None = None) -> dict:
             doc = PayloadCMSClient.from_settings(client).find_by_audit_log_id(DISTRIBUTION_RECORDS, audit_log_id)
         if doc is None:
             raise PublishError("record_not_found", f"No distribution record {audit_log_id!r}.")
-        mirror.upsert(doc)
+        mirror.store(doc)
     except Exception as exc:
         error = as_publish_error(exc)
         error.audit_log_id = audit_log_id
