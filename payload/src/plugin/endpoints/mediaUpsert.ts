@@ -3,13 +3,13 @@ import { createHash, randomUUID } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { copyFile, link, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 
 import { APIError, type CollectionSlug, type Endpoint, type File as PayloadFile, type PayloadRequest } from 'payload'
 
 import { newIncomingFile } from '../incoming'
+import { nodeBodyOf } from '../nodeBody'
 import { Refusal } from '../refusal'
 import type { UpsertOptions } from '../types'
 import {
@@ -32,9 +32,11 @@ const tooLarge = (limit: number) => new Refusal(`File size limit has been reache
 
 const incomplete = () => badRequest('The request body was incomplete (the upload was interrupted).')
 
-/** Drain a body we refuse without reading, so the connection is not left half-read. */
+/** Drain a body we refuse without reading, so the connection is not left half-read (never destroy it: the answer must still get out). */
 const discardBody = async (req: PayloadRequest) => {
-  await req.body?.cancel().catch(() => undefined)
+  const message = nodeBodyOf(req)
+  if (message) message.resume()
+  else await req.body?.cancel().catch(() => undefined)
 }
 
 /** The body is an MP4 (storage_path ends in .mp4): `video/mp4`, or untyped (`application/octet-stream`, none). */
@@ -46,24 +48,39 @@ const checkContentType = (req: PayloadRequest) => {
   }
 }
 
+/** The write stream's buffer: a few of the socket's 64 KiB chunks gathered into one write (writev). */
+const WRITE_BUFFER_BYTES = 1024 * 1024
+
 /**
- * Stream the body to `target`, hashing and counting as it goes; never more than a chunk or two in
- * memory. Refuses (and removes the file) over `limit` bytes, or when the body breaks off.
+ * The body's chunks: the Node request's own Buffers when the server attached it (nodeBodyOf), else
+ * the web stream's. Breaking off early leaves the Node request as it is (not destroyed), for
+ * discardBody to drain; the web stream is cancelled, which drains it as well (src/server.ts).
+ */
+const chunksOf = (req: PayloadRequest): AsyncIterable<Uint8Array> | undefined => {
+  const message = nodeBodyOf(req)
+  if (message) return { [Symbol.asyncIterator]: () => message.iterator({ destroyOnReturn: false }) }
+  return (req.body as NodeReadableStream<Uint8Array> | null) ?? undefined
+}
+
+/**
+ * Stream the body to `target`, hashing and counting as it goes; never more than the write buffer
+ * and a chunk in memory. Refuses (and removes the file) over `limit` bytes, or when the body breaks off.
  */
 const receiveBody = async (req: PayloadRequest, target: string, limit: number) => {
-  if (!req.body) throw badRequest('The request has no body.')
+  const chunks = chunksOf(req)
+  if (!chunks) throw badRequest('The request has no body.')
   const hash = createHash('sha256')
   let size = 0
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      size += chunk.length
-      if (size > limit) return callback(tooLarge(limit))
+  async function* metered(source: AsyncIterable<Uint8Array>) {
+    for await (const chunk of source) {
+      size += chunk.byteLength
+      if (size > limit) throw tooLarge(limit)
       hash.update(chunk)
-      callback(null, chunk)
-    },
-  })
+      yield chunk
+    }
+  }
   try {
-    await pipeline(Readable.fromWeb(req.body as NodeReadableStream), meter, createWriteStream(target, { flags: 'wx' }))
+    await pipeline(chunks, metered, createWriteStream(target, { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }))
   } catch (error) {
     await rm(target, { force: true })
     if (error instanceof APIError) throw error
