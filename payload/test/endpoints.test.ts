@@ -7,7 +7,9 @@
  * Run: npm test (node's test runner through tsx).
  */
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { before, describe, test } from 'node:test'
 
@@ -175,6 +177,121 @@ describe('PUT /api/media/upsert', () => {
     assert.equal(typed.status, 400)
     assert.deepEqual(await findMedia('dist_up_9'), [])
     assert.deepEqual(leftovers(), [])
+  })
+})
+
+/** A body in pieces of `size` bytes, as a stream (fetch sends it chunked, no Content-Length); `sent()` counts what was read of it. */
+const inPieces = (bytes: Buffer, size = 16 * 1024) => {
+  let offset = 0
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= bytes.length) return controller.close()
+      controller.enqueue(new Uint8Array(bytes.subarray(offset, (offset += size))))
+    },
+  })
+  return Object.assign(stream, { sent: () => Math.min(offset, bytes.length) })
+}
+
+const until = async (condition: () => boolean | Promise<boolean>, what: string) => {
+  for (let waited = 0; !(await condition()); waited += 20) {
+    if (waited > 10_000) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+// Over HTTP, src/server.ts's listener attaches the Node request and the endpoint reads its Buffers
+// directly instead of the web stream: the same guarantees on that path.
+describe('PUT /api/media/upsert over HTTP (the Node request body)', () => {
+  const put = (auditLogId: string, body: BodyInit, bytes: Buffer, headers: Record<string, string> = {}) =>
+    fetch(new URL(upsertURL(auditLogId, bytes), project.baseURL), {
+      method: 'PUT',
+      body,
+      headers: { ...auth, 'Content-Type': 'video/mp4', ...headers },
+      // @ts-expect-error Node's fetch needs duplex for streamed request bodies
+      duplex: 'half',
+    })
+
+  test('stores the body, with a Content-Length or chunked', async () => {
+    const sized = await put('dist_http_1', new Uint8Array(SAMPLE_MP4), SAMPLE_MP4)
+    assert.equal(sized.status, 201, await sized.text())
+    const chunked = await put('dist_http_2', inPieces(SAMPLE_V2_MP4, 1000), SAMPLE_V2_MP4)
+    assert.equal(chunked.status, 201, await chunked.text())
+
+    assert.deepEqual(readFileSync(path.join(mediaDir, 'proj-7/mvp/dist_http_1.mp4')), SAMPLE_MP4)
+    assert.deepEqual(readFileSync(path.join(mediaDir, 'proj-7/mvp/dist_http_2.mp4')), SAMPLE_V2_MP4)
+    assert.equal((await findMedia('dist_http_2'))[0].checksum, sha256(SAMPLE_V2_MP4))
+    assert.deepEqual(leftovers(), [])
+  })
+
+  test('a checksum mismatch answers 422, nothing stored', async () => {
+    const answer = await put('dist_http_3', inPieces(SAMPLE_MP4), SAMPLE_V2_MP4)
+    assert.equal(answer.status, 422)
+    assert.match((await answer.json()).errors[0].message, /checksum mismatch/)
+    assert.deepEqual(await findMedia('dist_http_3'), [])
+    assert.deepEqual(leftovers(), [])
+  })
+
+  test('a chunked body over the limit answers 413 while it is read, the rest is drained; nothing stored', async () => {
+    // Far more than the socket buffers hold: the refusal comes while the client is still sending,
+    // and the client can finish sending only if the server drains the rest.
+    const url = new URL(upsertURL('dist_http_4', SAMPLE_MP4), project.baseURL)
+    const socket = net.connect(Number(url.port), url.hostname)
+    await once(socket, 'connect')
+    let answer = ''
+    socket.on('data', (chunk) => (answer += chunk))
+    socket.write(
+      `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${auth.Authorization}\r\n` +
+        `Content-Type: video/mp4\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    )
+    const piece = fakeMp4(1024 * 1024)
+    for (let sent = 0; sent < 32; sent++) {
+      socket.write(`${piece.length.toString(16)}\r\n`)
+      socket.write(piece)
+      if (!socket.write('\r\n')) await Promise.race([once(socket, 'drain'), once(socket, 'close')])
+      assert.ok(!socket.destroyed, `the server closed the connection after ${sent} MiB`)
+    }
+    await new Promise<void>((resolve) => socket.end('0\r\n\r\n', () => resolve()))
+    await until(() => answer.includes('File size limit has been reached'), 'the answer')
+    socket.destroy()
+
+    assert.match(answer, /^HTTP\/1\.1 413 /)
+    assert.deepEqual(await findMedia('dist_http_4'), [])
+    assert.deepEqual(leftovers(), [])
+  })
+
+  test('a body that breaks off mid-way: nothing stored, the temp file removed', async () => {
+    const url = new URL(upsertURL('dist_http_5', SAMPLE_MP4), project.baseURL)
+    const socket = net.connect(Number(url.port), url.hostname)
+    await once(socket, 'connect')
+    socket.write(
+      `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${auth.Authorization}\r\n` +
+        `Content-Type: video/mp4\r\nContent-Length: ${SAMPLE_MP4.length}\r\n\r\n`,
+    )
+    socket.write(SAMPLE_MP4.subarray(0, 1000))
+    await until(() => leftovers().some((name) => name.endsWith('.upload')), 'the endpoint to receive')
+    socket.destroy()
+
+    await until(() => leftovers().length === 0, 'the temp file to be removed')
+    assert.deepEqual(await findMedia('dist_http_5'), [])
+    assert.equal(existsSync(path.join(mediaDir, 'proj-7/mvp/dist_http_5.mp4')), false)
+  })
+
+  test('a body shorter than its Content-Length (the client half-closes) is refused, nothing stored', async () => {
+    const url = new URL(upsertURL('dist_http_6', SAMPLE_MP4), project.baseURL)
+    const socket = net.connect(Number(url.port), url.hostname)
+    await once(socket, 'connect')
+    let answer = ''
+    socket.on('data', (chunk) => (answer += chunk))
+    socket.end(
+      `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${auth.Authorization}\r\n` +
+        `Content-Type: video/mp4\r\nContent-Length: ${SAMPLE_MP4.length + 10}\r\n\r\n${SAMPLE_MP4.toString('latin1')}`,
+      'latin1',
+    )
+    await once(socket, 'close')
+
+    assert.doesNotMatch(answer, /^HTTP\/1\.1 20/)
+    await until(() => leftovers().length === 0, 'the temp file to be removed')
+    assert.deepEqual(await findMedia('dist_http_6'), [])
   })
 })
 

@@ -2,10 +2,14 @@
  * The setup both plugin test files share: a real Payload instance (SQLite and a media folder in a
  * temp dir) with distributionPlugin and the local-disk adapter through the cloud-storage plugin,
  * a service user with an API key, and requests through handleEndpoints, as src/server.ts hands
- * them over. node's test runner runs each test file in its own process, so each gets its own.
+ * them over; `baseURL` serves the same instance over HTTP in-process, through src/server.ts's own
+ * request listener (src/nodeHandler.ts). node's test runner runs each test file in its own
+ * process, so each gets its own.
  */
 import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before } from 'node:test'
@@ -24,6 +28,7 @@ import {
 } from 'payload'
 
 import { localDiskAdapter } from '../src/localDiskAdapter'
+import { payloadRequestListener } from '../src/nodeHandler'
 import { distributionPlugin, type DistributionPluginOptions } from '../src/plugin/index'
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'fixtures')
@@ -69,6 +74,8 @@ export const startPayload = ({ name, folders = workFolders(name), collections = 
   const { workDir, mediaDir } = folders
   let config: SanitizedConfig
   let payload: Payload
+  let server: http.Server
+  let baseURL: string
 
   before(async () => {
     config = await buildConfig({
@@ -91,9 +98,14 @@ export const startPayload = ({ name, folders = workFolders(name), collections = 
       collection: 'users',
       data: { email: `service@${name}.test`, password: 'x'.repeat(24), enableAPIKey: true, apiKey: API_KEY },
     })
+    server = http.createServer(payloadRequestListener(config, 'localhost', (error) => console.error(error)))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   })
 
   after(async () => {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
     await payload.destroy()
     rmSync(workDir, { recursive: true, force: true })
   })
@@ -153,6 +165,10 @@ export const startPayload = ({ name, folders = workFolders(name), collections = 
     mediaDir,
     get payload() {
       return payload
+    },
+    /** The instance over HTTP, as src/server.ts serves it (the Node request body rides along). */
+    get baseURL() {
+      return baseURL
     },
     send,
     download,

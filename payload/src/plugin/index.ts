@@ -19,6 +19,7 @@ import { Refusal } from './refusal'
 import type { DistributionPluginOptions } from './types'
 
 export { DATE_DISPLAY_FORMAT } from './distributionRecords'
+export { attachNodeBody, nodeBodyOf } from './nodeBody'
 export type { DistributionPluginOptions } from './types'
 
 export const distributionPlugin =

@@ -1,17 +1,15 @@
 /** PUT /api/<mediaSlug>/upsert: the file itself as the body, the fields as query parameters. */
-import { createHash, randomUUID } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
+import { randomUUID } from 'node:crypto'
 import { copyFile, link, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { Readable, Transform } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 
-import { APIError, type CollectionSlug, type Endpoint, type File as PayloadFile, type PayloadRequest } from 'payload'
+import type { CollectionSlug, Endpoint, File as PayloadFile, PayloadRequest } from 'payload'
 
 import { newIncomingFile } from '../incoming'
+import { nodeBodyOf } from '../nodeBody'
 import { Refusal } from '../refusal'
 import type { UpsertOptions } from '../types'
+import { receiveBody, tooLarge } from './receiveBody'
 import {
   answer,
   badRequest,
@@ -28,13 +26,11 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 ** 3
 const maxFileSize = (req: PayloadRequest, options: UpsertOptions) =>
   options.maxFileSize ?? req.payload.config.upload?.limits?.fileSize ?? DEFAULT_MAX_UPLOAD_BYTES
 
-const tooLarge = (limit: number) => new Refusal(`File size limit has been reached (${limit} bytes).`, 413)
-
-const incomplete = () => badRequest('The request body was incomplete (the upload was interrupted).')
-
-/** Drain a body we refuse without reading, so the connection is not left half-read. */
+/** Drain a body we refuse without reading, so the connection is not left half-read (never destroy it: the answer must still get out). */
 const discardBody = async (req: PayloadRequest) => {
-  await req.body?.cancel().catch(() => undefined)
+  const message = nodeBodyOf(req)
+  if (message) message.resume()
+  else await req.body?.cancel().catch(() => undefined)
 }
 
 /** The body is an MP4 (storage_path ends in .mp4): `video/mp4`, or untyped (`application/octet-stream`, none). */
@@ -44,37 +40,6 @@ const checkContentType = (req: PayloadRequest) => {
   if (type && type !== 'video/mp4' && type !== 'application/octet-stream') {
     throw badRequest('Content-Type must be video/mp4.')
   }
-}
-
-/**
- * Stream the body to `target`, hashing and counting as it goes; never more than a chunk or two in
- * memory. Refuses (and removes the file) over `limit` bytes, or when the body breaks off.
- */
-const receiveBody = async (req: PayloadRequest, target: string, limit: number) => {
-  if (!req.body) throw badRequest('The request has no body.')
-  const hash = createHash('sha256')
-  let size = 0
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      size += chunk.length
-      if (size > limit) return callback(tooLarge(limit))
-      hash.update(chunk)
-      callback(null, chunk)
-    },
-  })
-  try {
-    await pipeline(Readable.fromWeb(req.body as NodeReadableStream), meter, createWriteStream(target, { flags: 'wx' }))
-  } catch (error) {
-    await rm(target, { force: true })
-    if (error instanceof APIError) throw error
-    throw incomplete()
-  }
-  const declared = req.headers.get('content-length')
-  if (declared !== null && Number(declared) !== size) {
-    await rm(target, { force: true })
-    throw incomplete()
-  }
-  return { size, checksum: `sha256:${hash.digest('hex')}` }
 }
 
 export const mediaUpsert = (mediaSlug: string, options: UpsertOptions): Endpoint => ({
