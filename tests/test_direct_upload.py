@@ -6,6 +6,7 @@ import random
 import time
 import tracemalloc
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -96,8 +97,8 @@ class Download:
             self.closed = True
 
 
-def b64_sha256(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+def b64_crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 def key_for(audit_log_id: str = "") -> str:
@@ -148,14 +149,16 @@ def test_the_key_is_payloads_storage_s3_key(bucket):
     assert bucket.object_keys() == ["concept-42/mvp/dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC.mp4"]
 
 
-def test_every_part_carries_its_sha256_and_the_object_its_composite(bucket):
+def test_every_part_carries_its_crc32_and_the_object_its_composite(bucket):
     data = source(2 * PART + 777)
     key = key_for()
     sent: dict[int, str] = {}
+    signed: set[bytes] = set()
 
     def record(request, **kwargs):
         number = int(request.url.split("partNumber=")[1].split("&")[0])
-        sent[number] = request.headers["x-amz-checksum-sha256"].decode()
+        sent[number] = request.headers["x-amz-checksum-crc32"].decode()
+        signed.add(request.headers["X-Amz-Content-SHA256"])
 
     events = s3_client().meta.events
     events.register("before-send.s3.UploadPart", record)
@@ -165,21 +168,22 @@ def test_every_part_carries_its_sha256_and_the_object_its_composite(bucket):
         events.unregister("before-send.s3.UploadPart", record)
 
     parts = [data[start : start + PART] for start in range(0, len(data), PART)]
-    assert sent == {number: b64_sha256(part) for number, part in enumerate(parts, 1)}
-    # The store's checksum of the object, from the parts it holds: SHA-256 of the parts' digests.
+    assert sent == {number: b64_crc32(part) for number, part in enumerate(parts, 1)}
+    assert signed == {b"UNSIGNED-PAYLOAD"}  # the checksum guards the body; it is not hashed again to be signed
+    # The store's checksum of the object, from the parts it holds: CRC32 of the parts' CRC32s.
     head = bucket.s3.head_object(Bucket=bucket.name, Key=key, ChecksumMode="ENABLED")
-    composite = base64.b64encode(hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest())
-    assert head["ChecksumSHA256"] in (f"{composite.decode()}-3", composite.decode())  # S3 adds "-3", moto not
+    composite = b64_crc32(b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts))
+    assert head["ChecksumCRC32"] in (f"{composite}-3", composite)  # S3 adds "-3", moto not
 
 
-def test_a_small_asset_is_one_put_with_its_sha256(bucket):
+def test_a_small_asset_is_one_put_with_its_crc32(bucket):
     data = source(100_000)
     key = key_for()
 
     upload_multipart(chunked(data), key)
 
     head = bucket.s3.head_object(Bucket=bucket.name, Key=key, ChecksumMode="ENABLED")
-    assert head["ChecksumSHA256"] == b64_sha256(data)
+    assert head["ChecksumCRC32"] == b64_crc32(data)
 
 
 # Failures leave nothing behind

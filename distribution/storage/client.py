@@ -37,9 +37,15 @@ def client_config(config: DistributionSettings) -> Config:
         retries={"mode": "standard", "total_max_attempts": 3},
         connect_timeout=config.http_timeout_seconds,
         read_timeout=config.http_timeout_seconds,
-        s3={"addressing_style": "path" if config.s3_force_path_style else "auto"},
-        # Every part and object carries the SHA-256 the upload computes itself; botocore adds no checksum
-        # of its own (its CRC32 default is not accepted by every S3-compatible store).
+        s3={
+            "addressing_style": "path" if config.s3_force_path_style else "auto",
+            # Every part and object carries the CRC32 the upload computes itself (multipart.py), which the store
+            # checks: the body is not hashed again for the signature (UNSIGNED-PAYLOAD, as the AWS SDKs send over
+            # TLS; botocore would otherwise SHA-256 every part, over TLS too when the checksum is not its own).
+            "payload_signing_enabled": False,
+        },
+        # botocore adds no checksum of its own: its default sends CRC32 as a trailer (aws-chunked), which not
+        # every S3-compatible store accepts; the upload's own is a plain header.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
