@@ -10,7 +10,8 @@ send by default, and every store we target checks it (S3, R2, MinIO); it costs a
 asset's own sha256 is verified by the download as it passes). With a checksum in a header, the payload is
 not signed (UNSIGNED-PAYLOAD, see client.py): over TLS that is what the SDKs do too.
 
-Memory: at most `parallel_parts` parts in flight plus the one being filled.
+Memory: at most `parallel_parts` parts in flight plus the one being filled, each in a buffer of a part's size
+allocated once per upload and reused; a byte is copied once, from the download's piece into its part's buffer.
 
 Errors say that the upload failed and where to; what failed (the botocore error) goes to `detail`, with the
 access key id and secret masked should a message ever carry them.
@@ -112,7 +113,8 @@ class _Upload:
         self.parallel = max(1, config.direct_upload_parallel_parts)
         self.upload_id: str | None = None
         self.pool: ThreadPoolExecutor | None = None
-        self.in_flight: set[Future[_Part]] = set()
+        self.in_flight: dict[Future[_Part], bytearray] = {}  # each part's upload and its buffer
+        self.free: list[bytearray] = []  # buffers of finished parts, to be filled again
         self.parts: list[_Part] = []
         self.stored = 0
         self.aborted = False
@@ -120,37 +122,48 @@ class _Upload:
     def run(self, chunks: Iterator[bytes]) -> None:
         if not self.bucket:
             raise PublishError("storage_upload_failed", "No storage bucket is configured (DISTRIBUTION_S3_BUCKET).")
-        buffer = bytearray()
+        part_bytes = self.part_bytes
+        buffer, filled = self._free_buffer(), 0
         for chunk in chunks:
             self._check_deadline()
-            buffer += chunk
-            while len(buffer) >= self.part_bytes:
-                self._submit_head(buffer)
+            if filled + len(chunk) < part_bytes:  # most pieces: copied once, into the part's buffer
+                buffer[filled : filled + len(chunk)] = chunk
+                filled += len(chunk)
+                continue
+            piece = memoryview(chunk)
+            while filled + len(piece) >= part_bytes:
+                room = part_bytes - filled
+                buffer[filled:] = piece[:room]
+                self._submit(buffer)
+                buffer, filled, piece = self._free_buffer(), 0, piece[room:]
+            buffer[: len(piece)] = piece
+            filled = len(piece)
         # The iterator ended without error: the asset is verified, the object may appear.
+        del buffer[filled:]  # the last part's own bytes; that buffer is not used again
         if self.upload_id is None:
-            self._put_whole(bytes(buffer))
+            self._put_whole(buffer)
             return
         if buffer:
-            self._submit_head(buffer)
+            self._submit(buffer)
         while self.in_flight:
             self._wait_for_one()
         self._complete()
 
     # The parts
 
-    def _submit_head(self, buffer: bytearray) -> None:
-        """Move the first part's bytes out of `buffer` into a part upload, once one of the threads is free.
+    def _free_buffer(self) -> bytearray:
+        """A buffer for the next part: one a finished part gave back, else a new one.
 
-        Waiting before the copy bounds memory to the parts in flight plus the buffer; no reference to a
-        part stays here, so a part's bytes are freed as soon as its upload ends.
+        A full buffer is submitted only once a thread is free (_submit), so no more than `parallel` + 1 are ever
+        allocated: `parallel` in flight and the one being filled.
         """
-        self._wait_for_slot()
-        with memoryview(buffer) as view, view[: self.part_bytes] as head:
-            data = bytes(head)
-        del buffer[: self.part_bytes]
-        self._submit(data)
+        if self.free:
+            return self.free.pop()
+        return bytearray(self.part_bytes)
 
-    def _submit(self, data: bytes) -> None:
+    def _submit(self, buffer: bytearray) -> None:
+        """Upload `buffer` as the next part, once one of the threads is free; the buffer comes back when it is done."""
+        self._wait_for_slot()
         number = len(self.parts) + len(self.in_flight) + 1
         if number > MAX_PARTS:
             raise self._failed(
@@ -166,17 +179,16 @@ class _Upload:
             )["UploadId"]
             self.pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="distribution-upload")
         assert self.pool is not None
-        # In a list the thread empties: the pool's work item would keep the bytes until after the part is done.
-        self.in_flight.add(self.pool.submit(self._upload_part, number, [data]))
+        future = self.pool.submit(self._upload_part, number, buffer)
+        self.in_flight[future] = buffer
 
-    def _upload_part(self, number: int, holder: list[bytes]) -> _Part:
-        data = holder.pop()
+    def _upload_part(self, number: int, data: bytearray) -> _Part:
         answer, checksum, digest = self._send_checked(
             "upload_part", f"part {number}", data, UploadId=self.upload_id, PartNumber=number
         )
         return _Part(number, answer["ETag"], checksum, digest, len(data))
 
-    def _send_checked(self, operation: str, what: str, data: bytes, **params) -> tuple[dict, str, bytes]:
+    def _send_checked(self, operation: str, what: str, data: bytearray, **params) -> tuple[dict, str, bytes]:
         """Send `data` with its CRC32, which the store checks on receipt; (answer, base64 checksum, digest).
 
         A store that answers another checksum than the one sent is refused (a stored object deleted).
@@ -216,7 +228,7 @@ class _Upload:
 
     def _harvest(self, done) -> None:
         for future in done:
-            self.in_flight.discard(future)
+            self.free.append(self.in_flight.pop(future))
             part = future.result()  # a part's PublishError ends the upload here
             self.parts.append(part)
             self.stored += part.size
@@ -225,7 +237,7 @@ class _Upload:
 
     # The ends: one PUT, complete, abort
 
-    def _put_whole(self, data: bytes) -> None:
+    def _put_whole(self, data: bytearray) -> None:
         self._send_checked("put_object", "the object", data, ContentType=CONTENT_TYPE)
         self.stored = len(data)
         if self.progress:
