@@ -1,24 +1,31 @@
 """The direct path to S3/R2 (distribution/storage/) against a real S3 API: moto's server, started by this module."""
 
 import base64
+import datetime
 import hashlib
+import os
 import random
+import subprocess
+import sys
 import time
 import tracemalloc
+import unittest.mock
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
+from distribution.conf import DistributionSettings, env_variable
 from distribution.errors import ERRORS, PublishError
 from distribution.outbound.deadline import Deadline
+from distribution.storage import client as storage_client
 from distribution.storage import direct_upload_wanted
-from distribution.storage.client import s3_client
+from distribution.storage.client import S3Client, s3_client
 from distribution.storage.multipart import delete_object, upload_multipart
 from tests.support.processes import free_port, moto_client
 
@@ -68,6 +75,37 @@ def bucket(moto_endpoint, settings) -> Iterator[Bucket]:
     yield Bucket(name, s3)
     for key in Bucket(name, s3).object_keys():  # moto keeps objects in memory
         s3.delete_object(Bucket=name, Key=key)
+
+
+Send = Callable[[httpx.Request], httpx.Response]
+
+
+class Store(httpx.BaseTransport):
+    """The app's way to moto, through `hook(request, send)`: it may watch each request, or answer instead of moto."""
+
+    def __init__(self, hook: Callable[[httpx.Request, Send], httpx.Response]):
+        self.hook = hook
+        self.moto = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.hook(request, self.moto.handle_request)
+
+
+@pytest.fixture
+def store(monkeypatch) -> Iterator[Callable]:
+    """store(hook): the app's S3 client goes through a Store with that hook (until the test ends)."""
+
+    def install(hook) -> None:
+        monkeypatch.setattr(storage_client, "_new_client", lambda config: S3Client(config, transport=Store(hook)))
+        storage_client.reset()
+
+    yield install
+    storage_client.reset()
+
+
+def part_number(request: httpx.Request) -> int | None:
+    number = request.url.params.get("partNumber")
+    return int(number) if number else None
 
 
 def source(size: int, seed: int = 7) -> bytes:
@@ -149,27 +187,25 @@ def test_the_key_is_payloads_storage_s3_key(bucket):
     assert bucket.object_keys() == ["concept-42/mvp/dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC.mp4"]
 
 
-def test_every_part_carries_its_crc32_and_the_object_its_composite(bucket):
+def test_every_part_carries_its_crc32_and_the_object_its_composite(bucket, store):
     data = source(2 * PART + 777)
     key = key_for()
     sent: dict[int, str] = {}
-    signed: set[bytes] = set()
+    signed: set[str] = set()
 
-    def record(request, **kwargs):
-        number = int(request.url.split("partNumber=")[1].split("&")[0])
-        sent[number] = request.headers["x-amz-checksum-crc32"].decode()
-        signed.add(request.headers["X-Amz-Content-SHA256"])
+    def record(request: httpx.Request, send: Send) -> httpx.Response:
+        number = part_number(request)
+        if number:
+            sent[number] = request.headers["x-amz-checksum-crc32"]
+            signed.add(request.headers["x-amz-content-sha256"])
+        return send(request)
 
-    events = s3_client().meta.events
-    events.register("before-send.s3.UploadPart", record)
-    try:
-        upload_multipart(chunked(data), key)
-    finally:
-        events.unregister("before-send.s3.UploadPart", record)
+    store(record)
+    upload_multipart(chunked(data), key)
 
     parts = [data[start : start + PART] for start in range(0, len(data), PART)]
     assert sent == {number: b64_crc32(part) for number, part in enumerate(parts, 1)}
-    assert signed == {b"UNSIGNED-PAYLOAD"}  # the checksum guards the body; it is not hashed again to be signed
+    assert signed == {"UNSIGNED-PAYLOAD"}  # the checksum guards the body; it is not hashed again to be signed
     # The store's checksum of the object, from the parts it holds: CRC32 of the parts' CRC32s.
     head = bucket.s3.head_object(Bucket=bucket.name, Key=key, ChecksumMode="ENABLED")
     composite = b64_crc32(b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts))
@@ -201,40 +237,36 @@ def test_an_asset_failing_its_checksum_leaves_no_object_and_no_upload(bucket, si
     assert bucket.uploads_in_progress() == []
 
 
-def failing_part(number: int):
-    """A before-send hook: the store answers 500 to every attempt at part `number` (retries included)."""
-    attempts = []
+INTERNAL_ERROR = b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
 
-    class Raw:
-        def stream(self):
-            yield b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
 
-    def hook(request, **kwargs):
-        if f"partNumber={number}&" in request.url or request.url.endswith(f"partNumber={number}"):
+def failing_part(number: int, answers: list[int]):
+    """A Store hook: the store answers each of `answers` in turn to the attempts at part `number`, then moto does."""
+    attempts: list[httpx.URL] = []
+
+    def hook(request: httpx.Request, send: Send) -> httpx.Response:
+        if part_number(request) == number and len(attempts) < len(answers):
             attempts.append(request.url)
-            return AWSResponse(request.url, 500, {}, Raw())
-        return None
+            return httpx.Response(answers[len(attempts) - 1], content=INTERNAL_ERROR)
+        return send(request)
 
     return hook, attempts
 
 
-def test_a_failing_part_aborts_the_upload(bucket):
+def test_a_failing_part_aborts_the_upload(bucket, store):
     download = Download(source(6 * PART))
     key = key_for()
-    hook, attempts = failing_part(3)
-    events = s3_client().meta.events
-    events.register("before-send.s3.UploadPart", hook)
-    try:
-        with pytest.raises(PublishError) as raised:
-            upload_multipart(download, key)
-    finally:
-        events.unregister("before-send.s3.UploadPart", hook)
+    hook, attempts = failing_part(3, [500] * 10)
+    store(hook)
+
+    with pytest.raises(PublishError) as raised:
+        upload_multipart(download, key)
 
     error = raised.value
     assert error.code == "storage_upload_failed" and error.http_status == 502 == ERRORS[error.code][0]
     assert error.message == f"Could not upload the asset to the storage bucket {bucket.name} at {key}."
     assert "InternalError" in error.operator_detail and "UploadPart" in error.operator_detail
-    assert len(attempts) == 3  # botocore's standard retries, then the failure
+    assert len(attempts) == 3  # retried as botocore's standard mode does, then the failure
     assert bucket.object_keys() == []
     assert bucket.uploads_in_progress() == []
     assert download.closed  # the download stopped with the upload
@@ -259,7 +291,7 @@ def test_credentials_are_never_in_an_error_or_the_log(bucket, settings, caplog):
 
     error = raised.value
     assert error.code == "storage_upload_failed"
-    assert "EndpointConnectionError" in error.operator_detail
+    assert "ConnectError" in error.operator_detail
     shown = " ".join([str(error), error.message, error.operator_detail, repr(error.as_dict()), caplog.text])
     assert ACCESS_KEY_ID not in shown and SECRET_ACCESS_KEY not in shown
     from distribution.conf import app_settings
@@ -300,7 +332,7 @@ def test_memory_is_bounded_by_the_parts_in_flight(bucket):
             yield chunk
 
     key = key_for()
-    s3_client()  # built outside the measure: loading botocore's S3 model takes ~10 MiB once per process
+    s3_client()  # built outside the measure (its TLS context, its connection pool)
     tracemalloc.start()
     try:
         upload_multipart(generated(), key)
@@ -312,26 +344,23 @@ def test_memory_is_bounded_by_the_parts_in_flight(bucket):
     assert hashlib.sha256(bucket.body(key)).hexdigest() == digest.hexdigest()
 
 
-def test_parts_go_up_in_parallel(bucket):
+def test_parts_go_up_in_parallel(bucket, store):
     in_flight = []
     most = []
 
-    def before(**kwargs):
+    def slow(request: httpx.Request, send: Send) -> httpx.Response:
+        if not part_number(request):
+            return send(request)
         in_flight.append(1)
         most.append(len(in_flight))
         time.sleep(0.2)
+        try:
+            return send(request)
+        finally:
+            in_flight.pop()
 
-    def after(**kwargs):
-        in_flight.pop()
-
-    events = s3_client().meta.events
-    events.register("before-send.s3.UploadPart", before)
-    events.register("after-call.s3.UploadPart", after)
-    try:
-        upload_multipart(chunked(source(8 * PART)), key_for())
-    finally:
-        events.unregister("before-send.s3.UploadPart", before)
-        events.unregister("after-call.s3.UploadPart", after)
+    store(slow)
+    upload_multipart(chunked(source(8 * PART)), key_for())
 
     assert max(most) == 4
 
@@ -351,15 +380,14 @@ def test_which_assets_take_the_direct_path(settings):
 def test_one_client_per_process_rebuilt_when_settings_change(bucket, settings):
     client = s3_client()
     assert s3_client() is client
-    assert client.meta.config.max_pool_connections >= 4
-    assert client.meta.config.retries["mode"] == "standard"
+    assert client.connections >= 4
 
     s3_settings(settings, DIRECT_UPLOAD_PARALLEL_PARTS=16, HTTP_TIMEOUT_SECONDS=7.0)
 
     rebuilt = s3_client()
     assert rebuilt is not client
-    assert rebuilt.meta.config.max_pool_connections >= 16
-    assert rebuilt.meta.config.read_timeout == 7.0 == rebuilt.meta.config.connect_timeout
+    assert rebuilt.connections >= 16
+    assert rebuilt.http.timeout.read == 7.0 == rebuilt.http.timeout.connect
 
 
 def test_delete_object_removes_the_object_and_never_raises(bucket, settings):
@@ -408,3 +436,168 @@ def test_an_unusable_endpoint_is_storage_upload_failed(bucket, settings):
         upload_multipart(chunked(source(1_000)), key_for())
 
     assert raised.value.code == "storage_upload_failed" and "ValueError" in raised.value.operator_detail
+
+
+# The client: signatures, addressing, retries, credentials
+
+
+def captured(config: DistributionSettings, *answers: httpx.Response):
+    """An S3Client that records its requests and answers `answers` in turn (then 200 with an empty body)."""
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        request.read()
+        requests.append(request)
+        return answers[len(requests) - 1] if len(requests) <= len(answers) else httpx.Response(200)
+
+    return S3Client(config, transport=httpx.MockTransport(answer)), requests
+
+
+def r2_config(**values) -> DistributionSettings:
+    given = {
+        "s3_bucket": "media",
+        "s3_endpoint": "https://account.r2.cloudflarestorage.com",
+        "s3_access_key_id": ACCESS_KEY_ID,
+        "s3_secret_access_key": SECRET_ACCESS_KEY,
+    }
+    return DistributionSettings(**{**given, **values})
+
+
+def botocore_authorization(request: httpx.Request, config: DistributionSettings, token: str | None = None) -> str:
+    """The Authorization header botocore's own S3 signer gives the same request at the same time."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+
+    names = request.headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    headers = {name: request.headers[name] for name in names if name not in ("host", "x-amz-date")}
+    unsigned = headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    headers.pop("x-amz-content-sha256")
+    headers.pop("x-amz-security-token", None)
+    when = datetime.datetime.strptime(request.headers["x-amz-date"], "%Y%m%dT%H%M%SZ")
+    theirs = AWSRequest(request.method, str(request.url), headers=headers, data=request.content)
+    theirs.context["client_config"] = Config(s3={"payload_signing_enabled": not unsigned})
+    signer = S3SigV4Auth(Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY, token), "s3", config.s3_region)
+    with unittest.mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        signer.add_auth(theirs)
+    return theirs.headers["Authorization"]
+
+
+@pytest.mark.parametrize("path_style", [False, True], ids=["virtual-hosted", "path-style"])
+def test_requests_are_signed_as_botocore_signs_them(path_style):
+    config = r2_config(s3_force_path_style=path_style)
+    created = httpx.Response(
+        200, content=b"<InitiateMultipartUploadResult><UploadId>u/1+2=</UploadId></InitiateMultipartUploadResult>"
+    )
+    client, requests = captured(config, created)
+    key = "proj 7/mvp/dist_ä~(1).mp4"  # characters a key may hold: encoded once, in the URL as in the signature
+
+    upload_id = client.create_multipart_upload(key, "video/mp4", "CRC32")
+    client.upload_part(key, upload_id, 1, memoryview(b"x" * 1000), b64_crc32(b"x" * 1000))
+    client.complete_multipart_upload(key, upload_id, [(1, '"etag"', b64_crc32(b"x" * 1000))])
+    client.abort_multipart_upload(key, upload_id)
+    client.put_object(key, memoryview(b"small"), "video/mp4", b64_crc32(b"small"))
+    client.delete_object(key)
+
+    assert upload_id == "u/1+2="
+    assert [request.method for request in requests] == ["POST", "PUT", "POST", "DELETE", "PUT", "DELETE"]
+    for request in requests:
+        assert request.headers["authorization"] == botocore_authorization(request, config)
+    host = "account.r2.cloudflarestorage.com"
+    assert requests[1].url.host == (host if path_style else f"media.{host}")
+    assert requests[1].url.raw_path.startswith(
+        b"/media/proj%207/" if path_style else b"/proj%207/mvp/dist_%C3%A4~%281%29"
+    )
+    assert requests[0].url.query == b"uploads"
+    assert requests[1].content == b"x" * 1000 and requests[1].headers["content-length"] == "1000"
+    assert requests[1].headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    assert requests[2].headers["x-amz-content-sha256"] == hashlib.sha256(requests[2].content).hexdigest()
+
+
+def test_credentials_from_the_default_chain_are_used_when_none_are_configured(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token")
+    config = r2_config(s3_access_key_id="", s3_secret_access_key="", s3_endpoint="", s3_region="eu-west-1")
+    client, requests = captured(config)
+
+    client.delete_object("a.mp4")
+
+    [request] = requests
+    assert request.url.host == "media.s3.eu-west-1.amazonaws.com"
+    assert request.headers["x-amz-security-token"] == "session-token"
+    assert request.headers["authorization"] == botocore_authorization(request, config, token="session-token")
+
+
+def test_an_ip_endpoint_or_a_dotted_bucket_is_addressed_path_style():
+    for config in (r2_config(s3_endpoint="http://127.0.0.1:9000"), r2_config(s3_bucket="media.example.com")):
+        client, requests = captured(config)
+        client.delete_object("a.mp4")
+        assert requests[0].url.path == f"/{config.s3_bucket}/a.mp4"
+
+
+def test_a_part_answered_503_is_sent_again(bucket, store):
+    data = source(3 * PART)
+    key = key_for()
+    hook, attempts = failing_part(2, [503])
+    store(hook)
+
+    upload_multipart(chunked(data), key)
+
+    assert len(attempts) == 1
+    assert bucket.body(key) == data
+
+
+def test_a_refusal_is_not_sent_again(bucket, store):
+    attempts = []
+
+    def forbidden(request: httpx.Request, send: Send) -> httpx.Response:
+        attempts.append(request)
+        return httpx.Response(403, content=b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+
+    store(forbidden)
+    with pytest.raises(PublishError) as raised:
+        upload_multipart(chunked(source(2 * PART)), key_for())
+
+    assert len(attempts) == 1  # CreateMultipartUpload, refused once and for all
+    assert "AccessDenied (Access Denied) answering CreateMultipartUpload: HTTP 403" in raised.value.operator_detail
+
+
+def test_an_error_in_a_completions_200_answer_fails_and_aborts(bucket, store, monkeypatch):
+    monkeypatch.setattr(storage_client, "MAX_BACKOFF_SECONDS", 0.0)
+    attempts = []
+
+    def complete_fails(request: httpx.Request, send: Send) -> httpx.Response:
+        if request.method == "POST" and "uploadId" in request.url.params:
+            attempts.append(request)
+            return httpx.Response(200, content=b"<?xml version='1.0'?>\n" + INTERNAL_ERROR)
+        return send(request)
+
+    store(complete_fails)
+    key = key_for()
+    with pytest.raises(PublishError) as raised:
+        upload_multipart(chunked(source(2 * PART)), key)
+
+    detail = raised.value.operator_detail
+    assert "InternalError (We encountered an internal error.) answering CompleteMultipartUpload: HTTP 200" in detail
+    assert detail.endswith("after 3 attempts")
+    assert len(attempts) == 3
+    assert bucket.object_keys() == []
+    assert bucket.uploads_in_progress() == []
+
+
+def test_the_worker_never_loads_botocore_for_the_direct_path(bucket, settings):
+    """boto3 and botocore would add about 22 MiB to a worker: configured keys sign the requests here."""
+    code = (
+        "import sys, django; django.setup();"
+        "from distribution.storage.multipart import upload_multipart;"
+        "upload_multipart([b'x' * 1000], 'a.mp4');"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('boto3', 'botocore')))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env |= {env_variable(name): str(value) for name, value in settings.DISTRIBUTION.items() if name.startswith("S3_")}
+    answer = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+
+    assert answer.stdout.strip() == "[]"
+    assert bucket.body("a.mp4") == b"x" * 1000

@@ -13,8 +13,9 @@ not signed (UNSIGNED-PAYLOAD, see client.py): over TLS that is what the SDKs do 
 Memory: at most `parallel_parts` parts in flight plus the one being filled, each in a buffer of a part's size
 allocated once per upload and reused; a byte is copied once, from the download's piece into its part's buffer.
 
-Errors say that the upload failed and where to; what failed (the botocore error) goes to `detail`, with the
-access key id and secret masked should a message ever carry them.
+Errors say that the upload failed and where to; what failed (the store's error code and message, or the
+connection fault, and the request) goes to `detail`, with the access key id and secret masked should a
+message ever carry them.
 """
 
 import base64
@@ -23,13 +24,14 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+import httpx
 
 from distribution.conf import DistributionSettings, app_settings
 from distribution.errors import PublishError
 from distribution.outbound.deadline import Deadline
-from distribution.storage.client import s3_client
+from distribution.storage.client import S3Client, StoreError, s3_client
 
 logger = logging.getLogger("distribution.storage")
 
@@ -37,7 +39,8 @@ Progress = Callable[[int, int | None], None]
 
 CONTENT_TYPE = "video/mp4"
 MAX_PARTS = 10_000  # S3's limit per multipart upload
-STORE_ERRORS = (BotoCoreError, ClientError)
+CHECKSUM_ALGORITHM = "CRC32"
+T = TypeVar("T")
 
 
 def upload_multipart(
@@ -58,7 +61,7 @@ def upload_multipart(
     config = app_settings()
     try:
         client = s3_client()
-    except (*STORE_ERRORS, ValueError) as exc:  # ValueError: an endpoint botocore cannot use
+    except (StoreError, ValueError) as exc:  # ValueError: an endpoint that is no http(s) URL
         raise _upload_failed(config, key, _describe(exc, config)) from None
     upload = _Upload(client, config, key, size, progress, deadline)
     iterator = iter(chunks)
@@ -79,8 +82,8 @@ def delete_object(key: str) -> str:
     """Delete the object at `key` (cleanup after a failed registration); say what happened, never raise."""
     config = app_settings()
     try:
-        s3_client().delete_object(Bucket=config.s3_bucket, Key=key)
-    except STORE_ERRORS as exc:
+        s3_client().delete_object(key)
+    except (StoreError, ValueError) as exc:
         logger.error("Could not delete %s from the bucket %s: %s", key, config.s3_bucket, _describe(exc, config))
         return (
             f"The uploaded object {key} could not be deleted from the bucket {config.s3_bucket}; "
@@ -101,7 +104,7 @@ class _Part:
 class _Upload:
     """One multipart upload: created when the first part is full, completed or aborted exactly once."""
 
-    def __init__(self, client, config: DistributionSettings, key, size, progress, deadline):
+    def __init__(self, client: S3Client, config: DistributionSettings, key, size, progress, deadline):
         self.client = client
         self.config = config
         self.bucket = config.s3_bucket
@@ -134,17 +137,16 @@ class _Upload:
             while filled + len(piece) >= part_bytes:
                 room = part_bytes - filled
                 buffer[filled:] = piece[:room]
-                self._submit(buffer)
+                self._submit(buffer, part_bytes)
                 buffer, filled, piece = self._free_buffer(), 0, piece[room:]
             buffer[: len(piece)] = piece
             filled = len(piece)
         # The iterator ended without error: the asset is verified, the object may appear.
-        del buffer[filled:]  # the last part's own bytes; that buffer is not used again
         if self.upload_id is None:
-            self._put_whole(buffer)
+            self._put_whole(memoryview(buffer)[:filled])
             return
-        if buffer:
-            self._submit(buffer)
+        if filled:
+            self._submit(buffer, filled)
         while self.in_flight:
             self._wait_for_one()
         self._complete()
@@ -161,8 +163,8 @@ class _Upload:
             return self.free.pop()
         return bytearray(self.part_bytes)
 
-    def _submit(self, buffer: bytearray) -> None:
-        """Upload `buffer` as the next part, once one of the threads is free; the buffer comes back when it is done."""
+    def _submit(self, buffer: bytearray, size: int) -> None:
+        """Upload `buffer`'s first `size` bytes as the next part, once a thread is free; the buffer comes back after."""
         self._wait_for_slot()
         number = len(self.parts) + len(self.in_flight) + 1
         if number > MAX_PARTS:
@@ -170,46 +172,24 @@ class _Upload:
                 f"more than {MAX_PARTS} parts of {self.part_bytes} bytes (DISTRIBUTION_DIRECT_UPLOAD_PART_BYTES)"
             )
         if self.upload_id is None:
-            self.upload_id = self._call(
-                "create_multipart_upload",
-                Bucket=self.bucket,
-                Key=self.key,
-                ContentType=CONTENT_TYPE,
-                ChecksumAlgorithm="CRC32",
-            )["UploadId"]
+            self.upload_id = self._call(self.client.create_multipart_upload, self.key, CONTENT_TYPE, CHECKSUM_ALGORITHM)
             self.pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="distribution-upload")
         assert self.pool is not None
-        future = self.pool.submit(self._upload_part, number, buffer)
+        future = self.pool.submit(self._upload_part, number, memoryview(buffer)[:size])
         self.in_flight[future] = buffer
 
-    def _upload_part(self, number: int, data: bytearray) -> _Part:
-        answer, checksum, digest = self._send_checked(
-            "upload_part", f"part {number}", data, UploadId=self.upload_id, PartNumber=number
-        )
-        return _Part(number, answer["ETag"], checksum, digest, len(data))
+    def _upload_part(self, number: int, data: memoryview) -> _Part:
+        assert self.upload_id is not None
+        digest, checksum = _crc32(data)
+        answer = self._call(self.client.upload_part, self.key, self.upload_id, number, data, checksum)
+        self._check_echo(answer, f"part {number}", checksum)
+        return _Part(number, answer.headers.get("etag", ""), checksum, digest, len(data))
 
-    def _send_checked(self, operation: str, what: str, data: bytearray, **params) -> tuple[dict, str, bytes]:
-        """Send `data` with its CRC32, which the store checks on receipt; (answer, base64 checksum, digest).
-
-        A store that answers another checksum than the one sent is refused (a stored object deleted).
-        """
-        digest = crc32(data)
-        checksum = base64.b64encode(digest).decode()
-        answer = self._call(
-            operation,
-            Bucket=self.bucket,
-            Key=self.key,
-            Body=data,
-            ChecksumAlgorithm="CRC32",
-            ChecksumCRC32=checksum,
-            **params,
-        )
-        echoed = answer.get("ChecksumCRC32")
+    def _check_echo(self, answer: httpx.Response, what: str, checksum: str) -> None:
+        """A store that answers another checksum than the one sent is refused."""
+        echoed = answer.headers.get("x-amz-checksum-crc32")
         if echoed and echoed != checksum:
-            if operation == "put_object":
-                self._call("delete_object", Bucket=self.bucket, Key=self.key)
             raise self._failed(f"{what}: the store computed CRC32 {echoed}, sent {checksum}")
-        return answer, checksum, digest
 
     def _wait_for_slot(self) -> None:
         self._harvest([future for future in self.in_flight if future.done()])
@@ -237,33 +217,29 @@ class _Upload:
 
     # The ends: one PUT, complete, abort
 
-    def _put_whole(self, data: bytearray) -> None:
-        self._send_checked("put_object", "the object", data, ContentType=CONTENT_TYPE)
+    def _put_whole(self, data: memoryview) -> None:
+        checksum = _crc32(data)[1]
+        answer = self._call(self.client.put_object, self.key, data, CONTENT_TYPE, checksum)
+        try:
+            self._check_echo(answer, "the object", checksum)
+        except PublishError:
+            self._call(self.client.delete_object, self.key)
+            raise
         self.stored = len(data)
         if self.progress:
             self.progress(self.stored, self.size)
 
     def _complete(self) -> None:
+        assert self.upload_id is not None
         self.parts.sort(key=lambda part: part.number)
-        answer = self._call(
-            "complete_multipart_upload",
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=self.upload_id,
-            MultipartUpload={
-                "Parts": [
-                    {"PartNumber": part.number, "ETag": part.etag, "ChecksumCRC32": part.checksum}
-                    for part in self.parts
-                ]
-            },
-        )
+        sent = [(part.number, part.etag, part.checksum) for part in self.parts]
+        reported = self._call(self.client.complete_multipart_upload, self.key, self.upload_id, sent)
         self.upload_id = None  # completed: nothing to abort any more
         # The composite checksum: the CRC32 of the parts' CRC32s, one after the other.
-        composite = base64.b64encode(crc32(b"".join(part.digest for part in self.parts))).decode()
+        composite = _crc32(b"".join(part.digest for part in self.parts))[1]
         expected = f"{composite}-{len(self.parts)}"
-        reported = answer.get("ChecksumCRC32")
         if reported and reported.split("-")[0] != composite:
-            self._call("delete_object", Bucket=self.bucket, Key=self.key)
+            self._call(self.client.delete_object, self.key)
             raise self._failed(f"the object's composite CRC32 is {reported}, the parts sent make {expected}")
 
     def close(self) -> None:
@@ -279,8 +255,8 @@ class _Upload:
             return
         self.aborted = True
         try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
-        except STORE_ERRORS as exc:
+            self.client.abort_multipart_upload(self.key, self.upload_id)
+        except StoreError as exc:
             logger.error(
                 "Could not abort the multipart upload %s of %s in the bucket %s: %s",
                 self.upload_id,
@@ -291,10 +267,10 @@ class _Upload:
 
     # Helpers
 
-    def _call(self, operation: str, **params) -> dict:
+    def _call(self, request: Callable[..., T], *args) -> T:
         try:
-            return getattr(self.client, operation)(**params)
-        except STORE_ERRORS as exc:
+            return request(*args)
+        except StoreError as exc:
             raise self._failed(_describe(exc, self.config)) from None
 
     def _failed(self, detail: str) -> PublishError:
@@ -305,9 +281,10 @@ class _Upload:
             self.deadline.check("storage_upload_failed", "The upload to the storage bucket")
 
 
-def crc32(data) -> bytes:
-    """The CRC32 of `data` as S3 wants it: 4 bytes, big-endian (zlib's, which releases the GIL on large buffers)."""
-    return zlib.crc32(data).to_bytes(4, "big")
+def _crc32(data) -> tuple[bytes, str]:
+    """The CRC32 of `data` as S3 wants it: 4 bytes big-endian, and those in base64 (zlib's releases the GIL)."""
+    digest = zlib.crc32(data).to_bytes(4, "big")
+    return digest, base64.b64encode(digest).decode()
 
 
 def _upload_failed(config: DistributionSettings, key: str, detail: str) -> PublishError:
@@ -319,8 +296,8 @@ def _upload_failed(config: DistributionSettings, key: str, detail: str) -> Publi
 
 
 def _describe(exc: Exception, config: DistributionSettings) -> str:
-    """The botocore error for operators, with the bucket credentials masked should it ever carry them."""
-    text = f"{exc.__class__.__name__} ({exc})"
+    """The store's error for operators, with the bucket credentials masked should it ever carry them."""
+    text = str(exc) if isinstance(exc, StoreError) else f"{exc.__class__.__name__} ({exc})"
     for secret in (config.s3_secret_access_key, config.s3_access_key_id):
         if secret:
             text = text.replace(secret, "***")
