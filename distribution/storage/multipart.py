@@ -20,6 +20,7 @@ message ever carry them.
 
 import base64
 import logging
+import mmap
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -116,8 +117,8 @@ class _Upload:
         self.parallel = max(1, config.direct_upload_parallel_parts)
         self.upload_id: str | None = None
         self.pool: ThreadPoolExecutor | None = None
-        self.in_flight: dict[Future[_Part], bytearray] = {}  # each part's upload and its buffer
-        self.free: list[bytearray] = []  # buffers of finished parts, to be filled again
+        self.in_flight: dict[Future[_Part], mmap.mmap] = {}  # each part's upload and its buffer
+        self.free: list[mmap.mmap] = []  # buffers of finished parts, to be filled again
         self.parts: list[_Part] = []
         self.stored = 0
         self.aborted = False
@@ -153,17 +154,19 @@ class _Upload:
 
     # The parts
 
-    def _free_buffer(self) -> bytearray:
+    def _free_buffer(self) -> mmap.mmap:
         """A buffer for the next part: one a finished part gave back, else a new one.
 
         A full buffer is submitted only once a thread is free (_submit), so no more than `parallel` + 1 are ever
-        allocated: `parallel` in flight and the one being filled.
+        allocated: `parallel` in flight and the one being filled. Each is a mapping of its own, not the heap's:
+        its pages count only once written, and go back to the system when the upload drops it (freed heap
+        memory would stay in the worker).
         """
         if self.free:
             return self.free.pop()
-        return bytearray(self.part_bytes)
+        return mmap.mmap(-1, self.part_bytes)
 
-    def _submit(self, buffer: bytearray, size: int) -> None:
+    def _submit(self, buffer: mmap.mmap, size: int) -> None:
         """Upload `buffer`'s first `size` bytes as the next part, once a thread is free; the buffer comes back after."""
         self._wait_for_slot()
         number = len(self.parts) + len(self.in_flight) + 1
@@ -243,10 +246,11 @@ class _Upload:
             raise self._failed(f"the object's composite CRC32 is {reported}, the parts sent make {expected}")
 
     def close(self) -> None:
-        """Let the parts in flight end and stop the threads."""
+        """Let the parts in flight end and stop the threads; the buffers are unmapped as they are dropped."""
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         self.in_flight.clear()
+        self.free.clear()
 
     def abort(self) -> None:
         """After a failure: let the parts in flight end, then abort the upload so no part is kept."""
