@@ -412,7 +412,7 @@ def test_one_client_per_process_rebuilt_when_settings_change(bucket, settings):
     rebuilt = s3_client()
     assert rebuilt is not client
     assert rebuilt.connections >= 16
-    assert rebuilt.http.timeout.read == 7.0 == rebuilt.http.timeout.connect
+    assert rebuilt.timeout["read"] == 7.0 == rebuilt.timeout["connect"]
 
 
 def test_delete_object_removes_the_object_and_never_raises(bucket, settings):
@@ -626,3 +626,13 @@ def test_the_worker_never_loads_botocore_for_the_direct_path(bucket, settings):
 
     assert answer.stdout.strip() == "[]"
     assert bucket.body("a.mp4") == b"x" * 1000
+
+
+def test_the_parts_are_not_logged_one_by_one(bucket, caplog):
+    """A 5 GiB asset is a thousand parts: httpx's client would log a line for each."""
+    caplog.set_level("INFO")
+
+    key = key_for()
+    upload_multipart(chunked(source(3 * PART)), key)
+
+    assert not [record for record in caplog.records if key in record.getMessage()]

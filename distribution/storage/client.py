@@ -3,8 +3,9 @@
 boto3 would cost a worker about 22 MiB (botocore and S3's API model) for six kinds of request, where httpx is
 loaded anyway for the downloads. The client is built lazily from settings.DISTRIBUTION (DISTRIBUTION_S3_*), once
 per process (a forked child builds its own), dropped when the settings change, and shared by the upload threads
-(an httpx.Client is thread-safe). Requests go with botocore's standard retry mode: up to 3 attempts, on connection
-faults, 5xx, throttling and S3's RequestTimeout, with exponential backoff and jitter.
+(httpx's transport and its connection pool are thread-safe). Requests go with botocore's standard retry mode: up
+to 3 attempts, on connection faults, 5xx, throttling and S3's RequestTimeout, with exponential backoff and jitter.
+They go to the transport directly, not through an httpx.Client, which would log a line for each part.
 
 Bodies are never signed (UNSIGNED-PAYLOAD): every part and object carries its CRC32, which the store checks
 (multipart.py); small XML and empty bodies are signed. Addressing: path-style (endpoint/bucket/key) with
@@ -116,14 +117,8 @@ class S3Client:
         # One connection per part in flight of each publish a worker runs at once, and a few for the control calls.
         self.connections = max(10, concurrent_publishes() * config.direct_upload_parallel_parts + 2)
         limits = httpx.Limits(max_connections=self.connections, max_keepalive_connections=self.connections)
-        self.http = httpx.Client(
-            verify=tls_context(),
-            timeout=config.http_timeout_seconds,
-            limits=limits,
-            transport=transport,
-            follow_redirects=False,
-            trust_env=False,
-        )
+        self.transport = transport or httpx.HTTPTransport(verify=tls_context(), limits=limits, trust_env=False)
+        self.timeout = httpx.Timeout(config.http_timeout_seconds).as_dict()
 
     # The requests of a multipart upload
 
@@ -193,8 +188,13 @@ class S3Client:
                 signed["content-length"] = str(len(body))
             else:
                 content = body
+            request = httpx.Request(method, url, headers=signed, content=content, extensions={"timeout": self.timeout})
             try:
-                answer = self.http.request(method, url, headers=signed, content=content)
+                answer = self.transport.handle_request(request)
+                try:
+                    answer.read()
+                finally:
+                    answer.close()
             except httpx.TransportError as exc:  # connection refused or cut, timeouts: retried
                 failure = f"{exc.__class__.__name__} ({exc}) sending {operation}"
                 retried = True
