@@ -1,23 +1,32 @@
 """The direct path to S3/R2 (distribution/storage/) against a real S3 API: moto's server, started by this module."""
 
 import base64
+import datetime
 import hashlib
+import mmap
+import os
 import random
+import subprocess
+import sys
 import time
 import tracemalloc
+import unittest.mock
 import uuid
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
+from distribution.conf import DistributionSettings, env_variable
 from distribution.errors import ERRORS, PublishError
 from distribution.outbound.deadline import Deadline
+from distribution.storage import client as storage_client
 from distribution.storage import direct_upload_wanted
-from distribution.storage.client import s3_client
+from distribution.storage.client import S3Client, s3_client
 from distribution.storage.multipart import delete_object, upload_multipart
 from tests.support.processes import free_port, moto_client
 
@@ -69,6 +78,37 @@ def bucket(moto_endpoint, settings) -> Iterator[Bucket]:
         s3.delete_object(Bucket=name, Key=key)
 
 
+Send = Callable[[httpx.Request], httpx.Response]
+
+
+class Store(httpx.BaseTransport):
+    """The app's way to moto, through `hook(request, send)`: it may watch each request, or answer instead of moto."""
+
+    def __init__(self, hook: Callable[[httpx.Request, Send], httpx.Response]):
+        self.hook = hook
+        self.moto = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.hook(request, self.moto.handle_request)
+
+
+@pytest.fixture
+def store(monkeypatch) -> Iterator[Callable]:
+    """store(hook): the app's S3 client goes through a Store with that hook (until the test ends)."""
+
+    def install(hook) -> None:
+        monkeypatch.setattr(storage_client, "_new_client", lambda config: S3Client(config, transport=Store(hook)))
+        storage_client.reset()
+
+    yield install
+    storage_client.reset()
+
+
+def part_number(request: httpx.Request) -> int | None:
+    number = request.url.params.get("partNumber")
+    return int(number) if number else None
+
+
 def source(size: int, seed: int = 7) -> bytes:
     return random.Random(seed).randbytes(size)
 
@@ -96,8 +136,8 @@ class Download:
             self.closed = True
 
 
-def b64_sha256(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+def b64_crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 def key_for(audit_log_id: str = "") -> str:
@@ -148,38 +188,39 @@ def test_the_key_is_payloads_storage_s3_key(bucket):
     assert bucket.object_keys() == ["concept-42/mvp/dist_01KAXQ3V9Y8WJ6N0D2S4T7R5PC.mp4"]
 
 
-def test_every_part_carries_its_sha256_and_the_object_its_composite(bucket):
+def test_every_part_carries_its_crc32_and_the_object_its_composite(bucket, store):
     data = source(2 * PART + 777)
     key = key_for()
     sent: dict[int, str] = {}
+    signed: set[str] = set()
 
-    def record(request, **kwargs):
-        number = int(request.url.split("partNumber=")[1].split("&")[0])
-        sent[number] = request.headers["x-amz-checksum-sha256"].decode()
+    def record(request: httpx.Request, send: Send) -> httpx.Response:
+        number = part_number(request)
+        if number:
+            sent[number] = request.headers["x-amz-checksum-crc32"]
+            signed.add(request.headers["x-amz-content-sha256"])
+        return send(request)
 
-    events = s3_client().meta.events
-    events.register("before-send.s3.UploadPart", record)
-    try:
-        upload_multipart(chunked(data), key)
-    finally:
-        events.unregister("before-send.s3.UploadPart", record)
+    store(record)
+    upload_multipart(chunked(data), key)
 
     parts = [data[start : start + PART] for start in range(0, len(data), PART)]
-    assert sent == {number: b64_sha256(part) for number, part in enumerate(parts, 1)}
-    # The store's checksum of the object, from the parts it holds: SHA-256 of the parts' digests.
+    assert sent == {number: b64_crc32(part) for number, part in enumerate(parts, 1)}
+    assert signed == {"UNSIGNED-PAYLOAD"}  # the checksum guards the body; it is not hashed again to be signed
+    # The store's checksum of the object, from the parts it holds: CRC32 of the parts' CRC32s.
     head = bucket.s3.head_object(Bucket=bucket.name, Key=key, ChecksumMode="ENABLED")
-    composite = base64.b64encode(hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest())
-    assert head["ChecksumSHA256"] in (f"{composite.decode()}-3", composite.decode())  # S3 adds "-3", moto not
+    composite = b64_crc32(b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts))
+    assert head["ChecksumCRC32"] in (f"{composite}-3", composite)  # S3 adds "-3", moto not
 
 
-def test_a_small_asset_is_one_put_with_its_sha256(bucket):
+def test_a_small_asset_is_one_put_with_its_crc32(bucket):
     data = source(100_000)
     key = key_for()
 
     upload_multipart(chunked(data), key)
 
     head = bucket.s3.head_object(Bucket=bucket.name, Key=key, ChecksumMode="ENABLED")
-    assert head["ChecksumSHA256"] == b64_sha256(data)
+    assert head["ChecksumCRC32"] == b64_crc32(data)
 
 
 # Failures leave nothing behind
@@ -197,40 +238,36 @@ def test_an_asset_failing_its_checksum_leaves_no_object_and_no_upload(bucket, si
     assert bucket.uploads_in_progress() == []
 
 
-def failing_part(number: int):
-    """A before-send hook: the store answers 500 to every attempt at part `number` (retries included)."""
-    attempts = []
+INTERNAL_ERROR = b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
 
-    class Raw:
-        def stream(self):
-            yield b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
 
-    def hook(request, **kwargs):
-        if f"partNumber={number}&" in request.url or request.url.endswith(f"partNumber={number}"):
+def failing_part(number: int, answers: list[int]):
+    """A Store hook: the store answers each of `answers` in turn to the attempts at part `number`, then moto does."""
+    attempts: list[httpx.URL] = []
+
+    def hook(request: httpx.Request, send: Send) -> httpx.Response:
+        if part_number(request) == number and len(attempts) < len(answers):
             attempts.append(request.url)
-            return AWSResponse(request.url, 500, {}, Raw())
-        return None
+            return httpx.Response(answers[len(attempts) - 1], content=INTERNAL_ERROR)
+        return send(request)
 
     return hook, attempts
 
 
-def test_a_failing_part_aborts_the_upload(bucket):
+def test_a_failing_part_aborts_the_upload(bucket, store):
     download = Download(source(6 * PART))
     key = key_for()
-    hook, attempts = failing_part(3)
-    events = s3_client().meta.events
-    events.register("before-send.s3.UploadPart", hook)
-    try:
-        with pytest.raises(PublishError) as raised:
-            upload_multipart(download, key)
-    finally:
-        events.unregister("before-send.s3.UploadPart", hook)
+    hook, attempts = failing_part(3, [500] * 10)
+    store(hook)
+
+    with pytest.raises(PublishError) as raised:
+        upload_multipart(download, key)
 
     error = raised.value
     assert error.code == "storage_upload_failed" and error.http_status == 502 == ERRORS[error.code][0]
     assert error.message == f"Could not upload the asset to the storage bucket {bucket.name} at {key}."
     assert "InternalError" in error.operator_detail and "UploadPart" in error.operator_detail
-    assert len(attempts) == 3  # botocore's standard retries, then the failure
+    assert len(attempts) == 3  # retried as botocore's standard mode does, then the failure
     assert bucket.object_keys() == []
     assert bucket.uploads_in_progress() == []
     assert download.closed  # the download stopped with the upload
@@ -255,7 +292,7 @@ def test_credentials_are_never_in_an_error_or_the_log(bucket, settings, caplog):
 
     error = raised.value
     assert error.code == "storage_upload_failed"
-    assert "EndpointConnectionError" in error.operator_detail
+    assert "ConnectError" in error.operator_detail
     shown = " ".join([str(error), error.message, error.operator_detail, repr(error.as_dict()), caplog.text])
     assert ACCESS_KEY_ID not in shown and SECRET_ACCESS_KEY not in shown
     from distribution.conf import app_settings
@@ -283,11 +320,31 @@ def test_the_deadline_ends_the_upload(bucket):
 # Memory and concurrency
 
 
-def test_memory_is_bounded_by_the_parts_in_flight(bucket):
-    """64 MiB through 5 MiB parts, 4 at a time: at most 4 parts in flight plus the one being filled."""
+def test_memory_is_bounded_by_the_parts_in_flight(bucket, store, monkeypatch):
+    """64 MiB through 5 MiB parts, 4 at a time: at most 5 buffers of a part (4 in flight, 1 being filled), reused,
+    and no copy of a part anywhere else (the heap's peak stays well under one part)."""
     size = 64 * MiB
     rng = random.Random(3)
     digest = hashlib.sha256()
+    buffers: list[int] = []
+    in_flight: list[int] = []
+    most: list[int] = []
+
+    class Buffer(mmap.mmap):
+        def __new__(cls, fileno: int, length: int):
+            buffers.append(length)
+            return super().__new__(cls, fileno, length)
+
+    def slow(request: httpx.Request, send: Send) -> httpx.Response:
+        if not part_number(request):
+            return send(request)
+        in_flight.append(1)
+        most.append(len(in_flight))
+        time.sleep(0.05)  # a store slower than the download: every slot in use, the next part full and waiting
+        try:
+            return send(request)
+        finally:
+            in_flight.pop()
 
     def generated() -> Iterator[bytes]:
         for _ in range(size // (64 * 1024)):
@@ -296,7 +353,9 @@ def test_memory_is_bounded_by_the_parts_in_flight(bucket):
             yield chunk
 
     key = key_for()
-    s3_client()  # built outside the measure: loading botocore's S3 model takes ~10 MiB once per process
+    store(slow)
+    s3_client()  # built outside the measure (its TLS context, its connection pool)
+    monkeypatch.setattr(mmap, "mmap", Buffer)
     tracemalloc.start()
     try:
         upload_multipart(generated(), key)
@@ -304,30 +363,29 @@ def test_memory_is_bounded_by_the_parts_in_flight(bucket):
     finally:
         tracemalloc.stop()
 
-    assert peak < 6 * PART, f"peak {peak / MiB:.1f} MiB"  # 4 parts in flight, the buffer, the part being cut
+    assert max(most) == 4
+    assert buffers == [PART] * 5
+    assert peak < PART / 2, f"heap peak {peak / MiB:.1f} MiB"
     assert hashlib.sha256(bucket.body(key)).hexdigest() == digest.hexdigest()
 
 
-def test_parts_go_up_in_parallel(bucket):
+def test_parts_go_up_in_parallel(bucket, store):
     in_flight = []
     most = []
 
-    def before(**kwargs):
+    def slow(request: httpx.Request, send: Send) -> httpx.Response:
+        if not part_number(request):
+            return send(request)
         in_flight.append(1)
         most.append(len(in_flight))
         time.sleep(0.2)
+        try:
+            return send(request)
+        finally:
+            in_flight.pop()
 
-    def after(**kwargs):
-        in_flight.pop()
-
-    events = s3_client().meta.events
-    events.register("before-send.s3.UploadPart", before)
-    events.register("after-call.s3.UploadPart", after)
-    try:
-        upload_multipart(chunked(source(8 * PART)), key_for())
-    finally:
-        events.unregister("before-send.s3.UploadPart", before)
-        events.unregister("after-call.s3.UploadPart", after)
+    store(slow)
+    upload_multipart(chunked(source(8 * PART)), key_for())
 
     assert max(most) == 4
 
@@ -347,15 +405,14 @@ def test_which_assets_take_the_direct_path(settings):
 def test_one_client_per_process_rebuilt_when_settings_change(bucket, settings):
     client = s3_client()
     assert s3_client() is client
-    assert client.meta.config.max_pool_connections >= 4
-    assert client.meta.config.retries["mode"] == "standard"
+    assert client.connections >= 4
 
     s3_settings(settings, DIRECT_UPLOAD_PARALLEL_PARTS=16, HTTP_TIMEOUT_SECONDS=7.0)
 
     rebuilt = s3_client()
     assert rebuilt is not client
-    assert rebuilt.meta.config.max_pool_connections >= 16
-    assert rebuilt.meta.config.read_timeout == 7.0 == rebuilt.meta.config.connect_timeout
+    assert rebuilt.connections >= 16
+    assert rebuilt.timeout["read"] == 7.0 == rebuilt.timeout["connect"]
 
 
 def test_delete_object_removes_the_object_and_never_raises(bucket, settings):
@@ -404,3 +461,178 @@ def test_an_unusable_endpoint_is_storage_upload_failed(bucket, settings):
         upload_multipart(chunked(source(1_000)), key_for())
 
     assert raised.value.code == "storage_upload_failed" and "ValueError" in raised.value.operator_detail
+
+
+# The client: signatures, addressing, retries, credentials
+
+
+def captured(config: DistributionSettings, *answers: httpx.Response):
+    """An S3Client that records its requests and answers `answers` in turn (then 200 with an empty body)."""
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        request.read()
+        requests.append(request)
+        return answers[len(requests) - 1] if len(requests) <= len(answers) else httpx.Response(200)
+
+    return S3Client(config, transport=httpx.MockTransport(answer)), requests
+
+
+def r2_config(**values) -> DistributionSettings:
+    given = {
+        "s3_bucket": "media",
+        "s3_endpoint": "https://account.r2.cloudflarestorage.com",
+        "s3_access_key_id": ACCESS_KEY_ID,
+        "s3_secret_access_key": SECRET_ACCESS_KEY,
+    }
+    return DistributionSettings(**{**given, **values})
+
+
+def botocore_authorization(request: httpx.Request, config: DistributionSettings, token: str | None = None) -> str:
+    """The Authorization header botocore's own S3 signer gives the same request at the same time."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+
+    names = request.headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    headers = {name: request.headers[name] for name in names if name not in ("host", "x-amz-date")}
+    unsigned = headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    headers.pop("x-amz-content-sha256")
+    headers.pop("x-amz-security-token", None)
+    when = datetime.datetime.strptime(request.headers["x-amz-date"], "%Y%m%dT%H%M%SZ")
+    theirs = AWSRequest(request.method, str(request.url), headers=headers, data=request.content)
+    theirs.context["client_config"] = Config(s3={"payload_signing_enabled": not unsigned})
+    signer = S3SigV4Auth(Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY, token), "s3", config.s3_region)
+    with unittest.mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        signer.add_auth(theirs)
+    return theirs.headers["Authorization"]
+
+
+@pytest.mark.parametrize("path_style", [False, True], ids=["virtual-hosted", "path-style"])
+def test_requests_are_signed_as_botocore_signs_them(path_style):
+    config = r2_config(s3_force_path_style=path_style)
+    created = httpx.Response(
+        200, content=b"<InitiateMultipartUploadResult><UploadId>u/1+2=</UploadId></InitiateMultipartUploadResult>"
+    )
+    client, requests = captured(config, created)
+    key = "proj 7/mvp/dist_ä~(1).mp4"  # characters a key may hold: encoded once, in the URL as in the signature
+
+    upload_id = client.create_multipart_upload(key, "video/mp4", "CRC32")
+    client.upload_part(key, upload_id, 1, memoryview(b"x" * 1000), b64_crc32(b"x" * 1000))
+    client.complete_multipart_upload(key, upload_id, [(1, '"etag"', b64_crc32(b"x" * 1000))])
+    client.abort_multipart_upload(key, upload_id)
+    client.put_object(key, memoryview(b"small"), "video/mp4", b64_crc32(b"small"))
+    client.delete_object(key)
+
+    assert upload_id == "u/1+2="
+    assert [request.method for request in requests] == ["POST", "PUT", "POST", "DELETE", "PUT", "DELETE"]
+    for request in requests:
+        assert request.headers["authorization"] == botocore_authorization(request, config)
+    host = "account.r2.cloudflarestorage.com"
+    assert requests[1].url.host == (host if path_style else f"media.{host}")
+    assert requests[1].url.raw_path.startswith(
+        b"/media/proj%207/" if path_style else b"/proj%207/mvp/dist_%C3%A4~%281%29"
+    )
+    assert requests[0].url.query == b"uploads"
+    assert requests[1].content == b"x" * 1000 and requests[1].headers["content-length"] == "1000"
+    assert requests[1].headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    assert requests[2].headers["x-amz-content-sha256"] == hashlib.sha256(requests[2].content).hexdigest()
+
+
+def test_credentials_from_the_default_chain_are_used_when_none_are_configured(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token")
+    config = r2_config(s3_access_key_id="", s3_secret_access_key="", s3_endpoint="", s3_region="eu-west-1")
+    client, requests = captured(config)
+
+    client.delete_object("a.mp4")
+
+    [request] = requests
+    assert request.url.host == "media.s3.eu-west-1.amazonaws.com"
+    assert request.headers["x-amz-security-token"] == "session-token"
+    assert request.headers["authorization"] == botocore_authorization(request, config, token="session-token")
+
+
+def test_an_ip_endpoint_or_a_dotted_bucket_is_addressed_path_style():
+    for config in (r2_config(s3_endpoint="http://127.0.0.1:9000"), r2_config(s3_bucket="media.example.com")):
+        client, requests = captured(config)
+        client.delete_object("a.mp4")
+        assert requests[0].url.path == f"/{config.s3_bucket}/a.mp4"
+
+
+def test_a_part_answered_503_is_sent_again(bucket, store):
+    data = source(3 * PART)
+    key = key_for()
+    hook, attempts = failing_part(2, [503])
+    store(hook)
+
+    upload_multipart(chunked(data), key)
+
+    assert len(attempts) == 1
+    assert bucket.body(key) == data
+
+
+def test_a_refusal_is_not_sent_again(bucket, store):
+    attempts = []
+
+    def forbidden(request: httpx.Request, send: Send) -> httpx.Response:
+        attempts.append(request)
+        return httpx.Response(403, content=b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+
+    store(forbidden)
+    with pytest.raises(PublishError) as raised:
+        upload_multipart(chunked(source(2 * PART)), key_for())
+
+    assert len(attempts) == 1  # CreateMultipartUpload, refused once and for all
+    assert "AccessDenied (Access Denied) answering CreateMultipartUpload: HTTP 403" in raised.value.operator_detail
+
+
+def test_an_error_in_a_completions_200_answer_fails_and_aborts(bucket, store, monkeypatch):
+    monkeypatch.setattr(storage_client, "MAX_BACKOFF_SECONDS", 0.0)
+    attempts = []
+
+    def complete_fails(request: httpx.Request, send: Send) -> httpx.Response:
+        if request.method == "POST" and "uploadId" in request.url.params:
+            attempts.append(request)
+            return httpx.Response(200, content=b"<?xml version='1.0'?>\n" + INTERNAL_ERROR)
+        return send(request)
+
+    store(complete_fails)
+    key = key_for()
+    with pytest.raises(PublishError) as raised:
+        upload_multipart(chunked(source(2 * PART)), key)
+
+    detail = raised.value.operator_detail
+    assert "InternalError (We encountered an internal error.) answering CompleteMultipartUpload: HTTP 200" in detail
+    assert detail.endswith("after 3 attempts")
+    assert len(attempts) == 3
+    assert bucket.object_keys() == []
+    assert bucket.uploads_in_progress() == []
+
+
+def test_the_worker_never_loads_botocore_for_the_direct_path(bucket, settings):
+    """boto3 and botocore would add about 22 MiB to a worker: configured keys sign the requests here."""
+    code = (
+        "import sys, django; django.setup();"
+        "from distribution.storage.multipart import upload_multipart;"
+        "upload_multipart([b'x' * 1000], 'a.mp4');"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('boto3', 'botocore')))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env |= {env_variable(name): str(value) for name, value in settings.DISTRIBUTION.items() if name.startswith("S3_")}
+    answer = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+
+    assert answer.stdout.strip() == "[]"
+    assert bucket.body("a.mp4") == b"x" * 1000
+
+
+def test_the_parts_are_not_logged_one_by_one(bucket, caplog):
+    """A 5 GiB asset is a thousand parts: httpx's client would log a line for each."""
+    caplog.set_level("INFO")
+
+    key = key_for()
+    upload_multipart(chunked(source(3 * PART)), key)
+
+    assert not [record for record in caplog.records if key in record.getMessage()]

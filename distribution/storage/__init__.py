@@ -5,8 +5,7 @@ size) is uploaded by the app itself, with its own bucket credentials, at the key
 adapter gives the file (prefix + filename: `<project_id>/<storage_prefix>/<audit_log_id>.mp4`), and then
 registered in PayloadCMS as the media document. Payload is not in the data path.
 
-boto3 (about 40 MiB resident) is imported from `storage.multipart` and `storage.client` only, so a
-process that never takes the direct path never loads it.
+The requests to the bucket are signed here and sent with httpx (storage/client.py): no boto3 in the worker.
 """
 
 from distribution.conf import app_settings

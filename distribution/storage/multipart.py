@@ -3,29 +3,36 @@
 The object appears only when the whole asset has been read without error: the pipeline's chunk iterator
 raises (checksum_mismatch, ...) at its end when the sha256 of the asset does not match, and until it has
 been exhausted the upload is never completed. Any failure aborts the multipart upload, so neither an
-object nor the parts of an unfinished upload are left in the bucket. Every part carries its SHA-256
-(ChecksumSHA256, checked by the store on receipt), and the object's composite checksum is checked against
-the parts sent when the store reports it.
+object nor the parts of an unfinished upload are left in the bucket. Every part carries its CRC32
+(ChecksumCRC32, checked by the store on receipt: a part damaged on the way is refused), and the object's
+composite checksum is checked against the parts sent when the store reports it. CRC32 is what the AWS SDKs
+send by default, and every store we target checks it (S3, R2, MinIO); it costs a fraction of a SHA-256 (the
+asset's own sha256 is verified by the download as it passes). With a checksum in a header, the payload is
+not signed (UNSIGNED-PAYLOAD, see client.py): over TLS that is what the SDKs do too.
 
-Memory: at most `parallel_parts` parts in flight plus the one being filled.
+Memory: at most `parallel_parts` parts in flight plus the one being filled, each in a buffer of a part's size
+allocated once per upload and reused; a byte is copied once, from the download's piece into its part's buffer.
 
-Errors say that the upload failed and where to; what failed (the botocore error) goes to `detail`, with the
-access key id and secret masked should a message ever carry them.
+Errors say that the upload failed and where to; what failed (the store's error code and message, or the
+connection fault, and the request) goes to `detail`, with the access key id and secret masked should a
+message ever carry them.
 """
 
 import base64
-import hashlib
 import logging
+import mmap
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+import httpx
 
 from distribution.conf import DistributionSettings, app_settings
 from distribution.errors import PublishError
 from distribution.outbound.deadline import Deadline
-from distribution.storage.client import s3_client
+from distribution.storage.client import S3Client, StoreError, s3_client
 
 logger = logging.getLogger("distribution.storage")
 
@@ -33,7 +40,8 @@ Progress = Callable[[int, int | None], None]
 
 CONTENT_TYPE = "video/mp4"
 MAX_PARTS = 10_000  # S3's limit per multipart upload
-STORE_ERRORS = (BotoCoreError, ClientError)
+CHECKSUM_ALGORITHM = "CRC32"
+T = TypeVar("T")
 
 
 def upload_multipart(
@@ -54,7 +62,7 @@ def upload_multipart(
     config = app_settings()
     try:
         client = s3_client()
-    except (*STORE_ERRORS, ValueError) as exc:  # ValueError: an endpoint botocore cannot use
+    except (StoreError, ValueError) as exc:  # ValueError: an endpoint that is no http(s) URL
         raise _upload_failed(config, key, _describe(exc, config)) from None
     upload = _Upload(client, config, key, size, progress, deadline)
     iterator = iter(chunks)
@@ -75,8 +83,8 @@ def delete_object(key: str) -> str:
     """Delete the object at `key` (cleanup after a failed registration); say what happened, never raise."""
     config = app_settings()
     try:
-        s3_client().delete_object(Bucket=config.s3_bucket, Key=key)
-    except STORE_ERRORS as exc:
+        s3_client().delete_object(key)
+    except (StoreError, ValueError) as exc:
         logger.error("Could not delete %s from the bucket %s: %s", key, config.s3_bucket, _describe(exc, config))
         return (
             f"The uploaded object {key} could not be deleted from the bucket {config.s3_bucket}; "
@@ -89,7 +97,7 @@ def delete_object(key: str) -> str:
 class _Part:
     number: int
     etag: str
-    checksum: str  # base64 SHA-256, as S3 wants it
+    checksum: str  # base64 CRC32 (big-endian), as S3 wants it
     digest: bytes
     size: int
 
@@ -97,7 +105,7 @@ class _Part:
 class _Upload:
     """One multipart upload: created when the first part is full, completed or aborted exactly once."""
 
-    def __init__(self, client, config: DistributionSettings, key, size, progress, deadline):
+    def __init__(self, client: S3Client, config: DistributionSettings, key, size, progress, deadline):
         self.client = client
         self.config = config
         self.bucket = config.s3_bucket
@@ -109,7 +117,8 @@ class _Upload:
         self.parallel = max(1, config.direct_upload_parallel_parts)
         self.upload_id: str | None = None
         self.pool: ThreadPoolExecutor | None = None
-        self.in_flight: set[Future[_Part]] = set()
+        self.in_flight: dict[Future[_Part], mmap.mmap] = {}  # each part's upload and its buffer
+        self.free: list[mmap.mmap] = []  # buffers of finished parts, to be filled again
         self.parts: list[_Part] = []
         self.stored = 0
         self.aborted = False
@@ -117,84 +126,73 @@ class _Upload:
     def run(self, chunks: Iterator[bytes]) -> None:
         if not self.bucket:
             raise PublishError("storage_upload_failed", "No storage bucket is configured (DISTRIBUTION_S3_BUCKET).")
-        buffer = bytearray()
+        part_bytes = self.part_bytes
+        buffer, filled = self._free_buffer(), 0
         for chunk in chunks:
             self._check_deadline()
-            buffer += chunk
-            while len(buffer) >= self.part_bytes:
-                self._submit_head(buffer)
+            if filled + len(chunk) < part_bytes:  # most pieces: copied once, into the part's buffer
+                buffer[filled : filled + len(chunk)] = chunk
+                filled += len(chunk)
+                continue
+            piece = memoryview(chunk)
+            while filled + len(piece) >= part_bytes:
+                room = part_bytes - filled
+                buffer[filled:] = piece[:room]
+                self._submit(buffer, part_bytes)
+                buffer, filled, piece = self._free_buffer(), 0, piece[room:]
+            buffer[: len(piece)] = piece
+            filled = len(piece)
         # The iterator ended without error: the asset is verified, the object may appear.
         if self.upload_id is None:
-            self._put_whole(bytes(buffer))
+            self._put_whole(memoryview(buffer)[:filled])
             return
-        if buffer:
-            self._submit_head(buffer)
+        if filled:
+            self._submit(buffer, filled)
         while self.in_flight:
             self._wait_for_one()
         self._complete()
 
     # The parts
 
-    def _submit_head(self, buffer: bytearray) -> None:
-        """Move the first part's bytes out of `buffer` into a part upload, once one of the threads is free.
+    def _free_buffer(self) -> mmap.mmap:
+        """A buffer for the next part: one a finished part gave back, else a new one.
 
-        Waiting before the copy bounds memory to the parts in flight plus the buffer; no reference to a
-        part stays here, so a part's bytes are freed as soon as its upload ends.
+        A full buffer is submitted only once a thread is free (_submit), so no more than `parallel` + 1 are ever
+        allocated: `parallel` in flight and the one being filled. Each is a mapping of its own, not the heap's:
+        its pages count only once written, and go back to the system when the upload drops it (freed heap
+        memory would stay in the worker).
         """
-        self._wait_for_slot()
-        with memoryview(buffer) as view, view[: self.part_bytes] as head:
-            data = bytes(head)
-        del buffer[: self.part_bytes]
-        self._submit(data)
+        if self.free:
+            return self.free.pop()
+        return mmap.mmap(-1, self.part_bytes)
 
-    def _submit(self, data: bytes) -> None:
+    def _submit(self, buffer: mmap.mmap, size: int) -> None:
+        """Upload `buffer`'s first `size` bytes as the next part, once a thread is free; the buffer comes back after."""
+        self._wait_for_slot()
         number = len(self.parts) + len(self.in_flight) + 1
         if number > MAX_PARTS:
             raise self._failed(
                 f"more than {MAX_PARTS} parts of {self.part_bytes} bytes (DISTRIBUTION_DIRECT_UPLOAD_PART_BYTES)"
             )
         if self.upload_id is None:
-            self.upload_id = self._call(
-                "create_multipart_upload",
-                Bucket=self.bucket,
-                Key=self.key,
-                ContentType=CONTENT_TYPE,
-                ChecksumAlgorithm="SHA256",
-            )["UploadId"]
+            self.upload_id = self._call(self.client.create_multipart_upload, self.key, CONTENT_TYPE, CHECKSUM_ALGORITHM)
             self.pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="distribution-upload")
         assert self.pool is not None
-        # In a list the thread empties: the pool's work item would keep the bytes until after the part is done.
-        self.in_flight.add(self.pool.submit(self._upload_part, number, [data]))
+        future = self.pool.submit(self._upload_part, number, memoryview(buffer)[:size])
+        self.in_flight[future] = buffer
 
-    def _upload_part(self, number: int, holder: list[bytes]) -> _Part:
-        data = holder.pop()
-        answer, checksum, digest = self._send_checked(
-            "upload_part", f"part {number}", data, UploadId=self.upload_id, PartNumber=number
-        )
-        return _Part(number, answer["ETag"], checksum, digest, len(data))
+    def _upload_part(self, number: int, data: memoryview) -> _Part:
+        assert self.upload_id is not None
+        digest, checksum = _crc32(data)
+        answer = self._call(self.client.upload_part, self.key, self.upload_id, number, data, checksum)
+        self._check_echo(answer, f"part {number}", checksum)
+        return _Part(number, answer.headers.get("etag", ""), checksum, digest, len(data))
 
-    def _send_checked(self, operation: str, what: str, data: bytes, **params) -> tuple[dict, str, bytes]:
-        """Send `data` with its SHA-256, which the store checks on receipt; (answer, base64 checksum, digest).
-
-        A store that answers another checksum than the one sent is refused (a stored object deleted).
-        """
-        digest = hashlib.sha256(data).digest()
-        checksum = base64.b64encode(digest).decode()
-        answer = self._call(
-            operation,
-            Bucket=self.bucket,
-            Key=self.key,
-            Body=data,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=checksum,
-            **params,
-        )
-        echoed = answer.get("ChecksumSHA256")
+    def _check_echo(self, answer: httpx.Response, what: str, checksum: str) -> None:
+        """A store that answers another checksum than the one sent is refused."""
+        echoed = answer.headers.get("x-amz-checksum-crc32")
         if echoed and echoed != checksum:
-            if operation == "put_object":
-                self._call("delete_object", Bucket=self.bucket, Key=self.key)
-            raise self._failed(f"{what}: the store computed SHA-256 {echoed}, sent {checksum}")
-        return answer, checksum, digest
+            raise self._failed(f"{what}: the store computed CRC32 {echoed}, sent {checksum}")
 
     def _wait_for_slot(self) -> None:
         self._harvest([future for future in self.in_flight if future.done()])
@@ -213,7 +211,7 @@ class _Upload:
 
     def _harvest(self, done) -> None:
         for future in done:
-            self.in_flight.discard(future)
+            self.free.append(self.in_flight.pop(future))
             part = future.result()  # a part's PublishError ends the upload here
             self.parts.append(part)
             self.stored += part.size
@@ -222,39 +220,37 @@ class _Upload:
 
     # The ends: one PUT, complete, abort
 
-    def _put_whole(self, data: bytes) -> None:
-        self._send_checked("put_object", "the object", data, ContentType=CONTENT_TYPE)
+    def _put_whole(self, data: memoryview) -> None:
+        checksum = _crc32(data)[1]
+        answer = self._call(self.client.put_object, self.key, data, CONTENT_TYPE, checksum)
+        try:
+            self._check_echo(answer, "the object", checksum)
+        except PublishError:
+            self._call(self.client.delete_object, self.key)
+            raise
         self.stored = len(data)
         if self.progress:
             self.progress(self.stored, self.size)
 
     def _complete(self) -> None:
+        assert self.upload_id is not None
         self.parts.sort(key=lambda part: part.number)
-        answer = self._call(
-            "complete_multipart_upload",
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=self.upload_id,
-            MultipartUpload={
-                "Parts": [
-                    {"PartNumber": part.number, "ETag": part.etag, "ChecksumSHA256": part.checksum}
-                    for part in self.parts
-                ]
-            },
-        )
+        sent = [(part.number, part.etag, part.checksum) for part in self.parts]
+        reported = self._call(self.client.complete_multipart_upload, self.key, self.upload_id, sent)
         self.upload_id = None  # completed: nothing to abort any more
-        composite = base64.b64encode(hashlib.sha256(b"".join(part.digest for part in self.parts)).digest()).decode()
+        # The composite checksum: the CRC32 of the parts' CRC32s, one after the other.
+        composite = _crc32(b"".join(part.digest for part in self.parts))[1]
         expected = f"{composite}-{len(self.parts)}"
-        reported = answer.get("ChecksumSHA256")
         if reported and reported.split("-")[0] != composite:
-            self._call("delete_object", Bucket=self.bucket, Key=self.key)
-            raise self._failed(f"the object's composite SHA-256 is {reported}, the parts sent make {expected}")
+            self._call(self.client.delete_object, self.key)
+            raise self._failed(f"the object's composite CRC32 is {reported}, the parts sent make {expected}")
 
     def close(self) -> None:
-        """Let the parts in flight end and stop the threads."""
+        """Let the parts in flight end and stop the threads; the buffers are unmapped as they are dropped."""
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         self.in_flight.clear()
+        self.free.clear()
 
     def abort(self) -> None:
         """After a failure: let the parts in flight end, then abort the upload so no part is kept."""
@@ -263,8 +259,8 @@ class _Upload:
             return
         self.aborted = True
         try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
-        except STORE_ERRORS as exc:
+            self.client.abort_multipart_upload(self.key, self.upload_id)
+        except StoreError as exc:
             logger.error(
                 "Could not abort the multipart upload %s of %s in the bucket %s: %s",
                 self.upload_id,
@@ -275,10 +271,10 @@ class _Upload:
 
     # Helpers
 
-    def _call(self, operation: str, **params) -> dict:
+    def _call(self, request: Callable[..., T], *args) -> T:
         try:
-            return getattr(self.client, operation)(**params)
-        except STORE_ERRORS as exc:
+            return request(*args)
+        except StoreError as exc:
             raise self._failed(_describe(exc, self.config)) from None
 
     def _failed(self, detail: str) -> PublishError:
@@ -287,6 +283,12 @@ class _Upload:
     def _check_deadline(self) -> None:
         if self.deadline:
             self.deadline.check("storage_upload_failed", "The upload to the storage bucket")
+
+
+def _crc32(data) -> tuple[bytes, str]:
+    """The CRC32 of `data` as S3 wants it: 4 bytes big-endian, and those in base64 (zlib's releases the GIL)."""
+    digest = zlib.crc32(data).to_bytes(4, "big")
+    return digest, base64.b64encode(digest).decode()
 
 
 def _upload_failed(config: DistributionSettings, key: str, detail: str) -> PublishError:
@@ -298,8 +300,8 @@ def _upload_failed(config: DistributionSettings, key: str, detail: str) -> Publi
 
 
 def _describe(exc: Exception, config: DistributionSettings) -> str:
-    """The botocore error for operators, with the bucket credentials masked should it ever carry them."""
-    text = f"{exc.__class__.__name__} ({exc})"
+    """The store's error for operators, with the bucket credentials masked should it ever carry them."""
+    text = str(exc) if isinstance(exc, StoreError) else f"{exc.__class__.__name__} ({exc})"
     for secret in (config.s3_secret_access_key, config.s3_access_key_id):
         if secret:
             text = text.replace(secret, "***")
