@@ -78,7 +78,7 @@ class DistributionSettings:
     s3_endpoint: str = ""
     # R2 wants "auto" (it also takes us-east-1 and empty as aliases of auto); AWS buckets their region.
     s3_region: str = "auto"
-    # Empty: boto3's default credential chain (AWS_* variables, instance role). Secrets: never logged.
+    # Empty: botocore's default credential chain (AWS_* variables, instance role). Secrets: never logged.
     s3_access_key_id: str = ""
     s3_secret_access_key: str = dataclasses.field(default="", repr=False)
     # Path-style addressing (endpoint/bucket/key) for servers without per-bucket host names (MinIO, moto).

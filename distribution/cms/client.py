@@ -229,7 +229,7 @@ def remove_unrecorded_upload(audit_log_id: str, storage_path: str) -> str:
             "delete it in PayloadCMS so its file is not left downloadable."
         )
     if app_settings().s3_bucket:
-        from distribution.storage.multipart import delete_object  # boto3 loads only where the direct path is taken
+        from distribution.storage.multipart import delete_object  # loaded only where the direct path is taken
 
         return delete_object(storage_path)
     return "No media document was left in PayloadCMS."

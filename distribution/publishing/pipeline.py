@@ -135,7 +135,7 @@ def _upload(cms: PayloadCMSClient, plan: PublishPlan, asset: AssetStream, deadli
             if not app_settings().s3_bucket:
                 raise
             asset.reopen()
-    from distribution.storage.multipart import upload_multipart  # boto3 loads only where the direct path is taken
+    from distribution.storage.multipart import upload_multipart  # loaded only where the direct path is taken
 
     size = upload_multipart(asset, plan.storage_path, size=asset.declared_size, deadline=deadline)
     return cms.register_media(plan.storage_path, fields, filesize=size)[0]
