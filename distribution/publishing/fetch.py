@@ -112,6 +112,7 @@ class AssetStream:
         transport: httpx.BaseTransport | None = None,
     ):
         self.url = url
+        self._what = f"The download of {redact_url(url)}"  # said when the deadline passes (checked per piece)
         self.expected_checksum = expected_checksum
         self.max_bytes = max_bytes
         self.progress = progress
@@ -195,7 +196,7 @@ class AssetStream:
             # Pieces as they arrive (at most 64 KiB), so a drip-feeding host meets the low-speed limit and the deadline.
             for chunk in self._timed_pieces(response):
                 if self.deadline:
-                    self.deadline.check("asset_fetch_failed", f"The download of {redact_url(self.url)}")
+                    self.deadline.check("asset_fetch_failed", self._what)
                 if len(head) < 8:
                     head += chunk[: 8 - len(head)]
                     if len(head) >= 8:
@@ -229,7 +230,7 @@ class AssetStream:
                 return
             except httpx.ReadTimeout:
                 if self.deadline:
-                    self.deadline.check("asset_fetch_failed", f"The download of {redact_url(self.url)}")
+                    self.deadline.check("asset_fetch_failed", self._what)
                 if self._low_speed:
                     raise self._low_speed.failure("no byte within the read timeout") from None
                 raise
