@@ -96,7 +96,11 @@ export default buildConfig({
   db: databaseURI.startsWith('postgres')
     ? postgresAdapter({ pool: { connectionString: databaseURI } })
     : // busyTimeout: with --admin, the REST server and the admin app share the SQLite file.
-      sqliteAdapter({ busyTimeout: 5000, client: { url: databaseURI } }),
+      // WAL: readers don't wait for a writer, and a commit is one append to the log. NORMAL syncs
+      // the log at checkpoints rather than at every commit: a power loss may undo the last commits
+      // (never corrupts), as it may lose the media files, which are not synced either. Small
+      // publishes went from ~17 to ~46 per second, one at a time (~22 to ~47, 8 at once).
+      sqliteAdapter({ busyTimeout: 5000, client: { url: databaseURI }, wal: { synchronous: 'NORMAL' } }),
   // distributionPlugin adds the `media` and `distributionRecords` collections; the storage
   // plugin comes after it so that it sees `media`.
   // The upsert endpoint receives files into <MEDIA_DIR>/.incoming, on the media folder's
