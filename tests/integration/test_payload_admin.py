@@ -55,14 +55,12 @@ def click_link_to(driver, path: str) -> None:
             return True
         links = [a for a in driver.find_elements(By.CSS_SELECTOR, f"a[href='{path}']") if a.is_displayed()]
         if links:
-            try:
-                links[0].click()
-            except StaleElementReferenceException:
-                return False
+            links[0].click()
             time.sleep(1)  # give the navigation a moment before looking again
         return urlsplit(driver.current_url).path == path
 
-    WebDriverWait(driver, PAGE_TIMEOUT_SECONDS).until(arrived)
+    # A link replaced by a re-render between being found, checked and clicked: look again.
+    WebDriverWait(driver, PAGE_TIMEOUT_SECONDS, ignored_exceptions=[StaleElementReferenceException]).until(arrived)
 
 
 def field_value(driver, name: str) -> str:
