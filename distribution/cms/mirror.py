@@ -10,28 +10,26 @@ from distribution.records import mirror_fields
 
 def store(doc: dict) -> None:
     """Copy one CMS document into the mirror in one statement: its row inserted, or updated if there is one."""
-    fields = mirror_fields(doc)
-    MirroredRecord.objects.bulk_create(
-        [MirroredRecord(audit_log_id=doc["audit_log_id"], **fields)],
-        update_conflicts=True,
-        unique_fields=["audit_log_id"],
-        update_fields=[*fields, "synced_at"],
-    )
+    _write(doc["audit_log_id"], mirror_fields(doc))
 
 
 def upsert(doc: dict) -> str:
     """Copy one CMS document into the mirror, saying what it changed: 'created', 'updated' or 'unchanged'."""
     fields = mirror_fields(doc)
     record = MirroredRecord.objects.filter(audit_log_id=doc["audit_log_id"]).first()
-    if record is None:
-        MirroredRecord.objects.create(audit_log_id=doc["audit_log_id"], **fields)
-        return "created"
-    if all(getattr(record, name) == value for name, value in fields.items()):
+    if record is not None and all(getattr(record, name) == value for name, value in fields.items()):
         return "unchanged"
-    for name, value in fields.items():
-        setattr(record, name, value)
-    record.save()
-    return "updated"
+    _write(doc["audit_log_id"], fields)
+    return "created" if record is None else "updated"
+
+
+def _write(audit_log_id: str, fields: dict) -> None:
+    MirroredRecord.objects.bulk_create(
+        [MirroredRecord(audit_log_id=audit_log_id, **fields)],
+        update_conflicts=True,
+        unique_fields=["audit_log_id"],
+        update_fields=[*fields, "synced_at"],
+    )
 
 
 def get_record(audit_log_id: str, cms: PayloadCMSClient) -> MirroredRecord | None:
