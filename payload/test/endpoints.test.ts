@@ -202,6 +202,18 @@ const until = async (condition: () => boolean | Promise<boolean>, what: string) 
 // Over HTTP, src/server.ts's listener attaches the Node request and the endpoint reads its Buffers
 // directly instead of the web stream: the same guarantees on that path.
 describe('PUT /api/media/upsert over HTTP (the Node request body)', () => {
+  /** A socket to the upsert endpoint with the request's head written; `framing` says how its body comes. */
+  const rawPut = async (auditLogId: string, framing: string) => {
+    const url = new URL(upsertURL(auditLogId, SAMPLE_MP4), project.baseURL)
+    const socket = net.connect(Number(url.port), url.hostname)
+    await once(socket, 'connect')
+    socket.write(
+      `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${auth.Authorization}\r\n` +
+        `Content-Type: video/mp4\r\n${framing}\r\n\r\n`,
+    )
+    return socket
+  }
+
   const put = (auditLogId: string, body: BodyInit, bytes: Buffer, headers: Record<string, string> = {}) =>
     fetch(new URL(upsertURL(auditLogId, bytes), project.baseURL), {
       method: 'PUT',
@@ -234,15 +246,9 @@ describe('PUT /api/media/upsert over HTTP (the Node request body)', () => {
   test('a chunked body over the limit answers 413 while it is read, the rest is drained; nothing stored', async () => {
     // Far more than the socket buffers hold: the refusal comes while the client is still sending,
     // and the client can finish sending only if the server drains the rest.
-    const url = new URL(upsertURL('dist_http_4', SAMPLE_MP4), project.baseURL)
-    const socket = net.connect(Number(url.port), url.hostname)
-    await once(socket, 'connect')
+    const socket = await rawPut('dist_http_4', 'Transfer-Encoding: chunked')
     let answer = ''
     socket.on('data', (chunk) => (answer += chunk))
-    socket.write(
-      `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${auth.Authorization}\r\n` +
-        `Content-Type: video/mp4\r\nTransfer-Encoding: chunked\r\n\r\n`,
-    )
     const piece = fakeMp4(1024 * 1024)
     for (let sent = 0; sent < 32; sent++) {
       socket.write(`${piece.length.toString(16)}\r\n`)
@@ -260,13 +266,7 @@ describe('PUT /api/media/upsert over HTTP (the Node request body)', () => {
   })
 
   test('a body that breaks off mid-way: nothing stored, the temp file removed', async () => {
-    const url = new URL(upsertURL('dist_http_5', SAMPLE_MP4), project.baseURL)
-    const socket = net.connect(Number(url.port), url.hostname)
-    await once(socket, 'connect')
-    socket.write(
-      `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${auth.Authorization}\r\n` +
-        `Content-Type: video/mp4\r\nContent-Length: ${SAMPLE_MP4.length}\r\n\r\n`,
-    )
+    const socket = await rawPut('dist_http_5', `Content-Length: ${SAMPLE_MP4.length}`)
     socket.write(SAMPLE_MP4.subarray(0, 1000))
     await until(() => leftovers().some((name) => name.endsWith('.upload')), 'the endpoint to receive')
     socket.destroy()
@@ -277,16 +277,10 @@ describe('PUT /api/media/upsert over HTTP (the Node request body)', () => {
   })
 
   test('a body shorter than its Content-Length (the client half-closes) is refused, nothing stored', async () => {
-    const url = new URL(upsertURL('dist_http_6', SAMPLE_MP4), project.baseURL)
-    const socket = net.connect(Number(url.port), url.hostname)
-    await once(socket, 'connect')
+    const socket = await rawPut('dist_http_6', `Content-Length: ${SAMPLE_MP4.length + 10}`)
     let answer = ''
     socket.on('data', (chunk) => (answer += chunk))
-    socket.end(
-      `PUT ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${auth.Authorization}\r\n` +
-        `Content-Type: video/mp4\r\nContent-Length: ${SAMPLE_MP4.length + 10}\r\n\r\n${SAMPLE_MP4.toString('latin1')}`,
-      'latin1',
-    )
+    socket.end(SAMPLE_MP4)
     await once(socket, 'close')
 
     assert.doesNotMatch(answer, /^HTTP\/1\.1 20/)
