@@ -345,3 +345,29 @@ class TLSServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def test_the_socket_is_read_a_megabyte_at_a_time(origin):
+    """httpcore asks for 64 KiB; every connection the guard opens asks the socket for READ_BYTES instead."""
+    reads: list[int] = []
+
+    class Counted(httpcore.NetworkStream):
+        def __init__(self, stream):
+            self.stream = stream
+
+        def read(self, max_bytes, timeout=None):
+            reads.append(max_bytes)
+            return self.stream.read(max_bytes, timeout)
+
+        def write(self, buffer, timeout=None):
+            self.stream.write(buffer, timeout)
+
+        def close(self):
+            self.stream.close()
+
+    dns = Recorder({"cdn.example.com": [PUBLIC_IP]}, route_to=origin.httpd.server_port)
+    connect = dns.connect
+    transport = GuardedTransport(resolver=dns.resolve, connector=lambda *args: Counted(connect(*args)))
+
+    assert fetch("http://cdn.example.com/sample.mp4", transport) == SAMPLE_MP4
+    assert reads and min(reads) >= destinations.READ_BYTES == 1024 * 1024
