@@ -96,3 +96,10 @@ def publish_in_progress(audit_log_id: str, job_id: int | None, status_url: str |
     )
     error.audit_log_id = audit_log_id
     return error
+
+
+def checksum_mismatch(expected: str, detail: str) -> PublishError:
+    """The asset's bytes do not hash to `expected`, whichever side hashed them; `detail` says what they hashed to."""
+    return PublishError(
+        "checksum_mismatch", f"The asset's sha256 is not the expected {expected}.", operator_detail=detail
+    )

@@ -121,9 +121,12 @@ def test_checksum_mismatch_uploads_nothing(api_client, cms, sample_url):
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "checksum_mismatch" and error["audit_log_id"].startswith("dist_")
-    assert cms.kept_nothing() and ("DELETE" not in {method for method, _ in cms.requests})
+    assert error["message"] == "The asset's sha256 is not the expected sha256:" + "0" * 64 + "."
+    # PayloadCMS hashed the body and refused it: nothing kept, so nothing to look up or remove afterwards.
+    assert cms.kept_nothing() and [method for method, _ in cms.requests] == ["PUT"]
     attempt = PublishJob.objects.get()
     assert (attempt.status, attempt.audit_log_id) == ("failed", error["audit_log_id"])
+    assert attempt.error_detail == f"PayloadCMS: checksum mismatch: the body's digest is {SAMPLE_CHECKSUM}."
 
 
 def test_non_mp4_is_refused(api_client, cms, asset_server):

@@ -18,7 +18,7 @@ import httpx
 from django.conf import settings
 
 from distribution.conf import app_settings
-from distribution.errors import PublishError
+from distribution.errors import PublishError, checksum_mismatch
 from distribution.outbound.clients import new_client
 
 MEDIA = "media"
@@ -77,18 +77,25 @@ class PayloadCMSClient:
         One request to the plugin's upsert endpoint: Payload writes the body to a file while
         hashing it and, only if it matches `fields["checksum"]`, creates the document for its
         audit_log_id or gives the existing one the new file. `content` raising (the asset
-        failed its checks) aborts the request mid-body, and Payload keeps nothing. A known `size`
-        is sent as Content-Length, so Payload can refuse an asset over its limit before reading it.
+        failed its checks) aborts the request mid-body, and Payload keeps nothing; its refusal of a
+        body that does not match (422) raises checksum_mismatch. A known `size` is sent as
+        Content-Length, so Payload can refuse an asset over its limit before reading it.
         """
         params = {**fields, "storage_path": storage_path}
-        body = self._request(
-            "PUT",
-            f"/api/{MEDIA}/upsert",
-            "cms_upload_failed",
-            params=params,
-            content=content,
-            headers={"Content-Type": "video/mp4", **({"Content-Length": str(size)} if size is not None else {})},
-        )
+        try:
+            body = self._request(
+                "PUT",
+                f"/api/{MEDIA}/upsert",
+                "cms_upload_failed",
+                params=params,
+                content=content,
+                headers={"Content-Type": "video/mp4", **({"Content-Length": str(size)} if size is not None else {})},
+                refusals={422: "checksum_mismatch"},
+            )
+        except PublishError as error:
+            if error.code != "checksum_mismatch":
+                raise
+            raise checksum_mismatch(fields["checksum"], f"PayloadCMS: {error.message}") from None
         return _doc(body, MEDIA), body.get("created") is True
 
     def register_media(self, storage_path: str, fields: dict, *, filesize: int) -> tuple[dict, bool]:

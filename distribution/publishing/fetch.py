@@ -2,9 +2,10 @@
 
 `AssetStream` yields the asset's bytes as they arrive, so the upload sends each piece on
 while the download goes on: no temporary file, and memory use is one chunk whatever the
-asset size. The sha256 is computed on the way; a mismatch raises at the end of the
-iteration, before the last piece is acknowledged, so the consumer (the upload to
-PayloadCMS or the bucket) aborts instead of completing. The asset is refused early when
+asset size. The sha256 is computed on the way (unless the receiver computes it: PayloadCMS's
+upsert endpoint keeps a body only if it matches); a mismatch raises at the end of the
+iteration, before the last piece is acknowledged, so the consumer (the upload to the
+bucket) aborts instead of completing. The asset is refused early when
 it is not ISO-BMFF (no `ftyp` box where MP4 puts it) or grows past the configured maximum.
 It is asked for with `Accept-Encoding: identity` and the bytes are hashed as sent: nothing
 is ever decompressed. Every connection (redirect hops included) goes through the
@@ -23,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 import httpx
 
 from distribution.conf import app_settings
-from distribution.errors import PublishError
+from distribution.errors import PublishError, checksum_mismatch
 from distribution.outbound import destinations
 from distribution.outbound.deadline import Deadline
 from distribution.outbound.redaction import redact_url
@@ -96,7 +97,9 @@ class AssetStream:
             asset.size, asset.checksum, asset.fetch_ms
 
     Entering connects and checks the answer (status, declared size), so a refused or missing
-    asset fails before anything is sent anywhere. `failure` keeps the error the iteration
+    asset fails before anything is sent anywhere. A consumer whose receiver verifies the checksum
+    itself (PayloadCMS's upsert endpoint) sets `receiver_verifies_checksum` before iterating: the
+    bytes are then not hashed here a second time. `failure` keeps the error the iteration
     raised: a consumer that sees its upload fail can tell the asset's fault from its own.
     `transport` replaces the guarded transport (unit tests with httpx.MockTransport only).
     """
@@ -121,6 +124,7 @@ class AssetStream:
         self.declared_size: int | None = None
         self.size = 0
         self.checksum: str | None = None
+        self.receiver_verifies_checksum = False
         self.fetch_ms: int | None = None
         self.failure: PublishError | None = None
         self._low_speed: LowSpeedWatch | None = None
@@ -182,6 +186,7 @@ class AssetStream:
         self._resources.close()
         self._resources = ExitStack()
         self.size, self.checksum, self.failure = 0, None, None
+        self.receiver_verifies_checksum = False
         self.__enter__()
 
     def drain(self) -> None:
@@ -190,10 +195,11 @@ class AssetStream:
             pass
 
     def _verified_chunks(self, response: httpx.Response) -> Iterator[bytes]:
-        digest = hashlib.sha256()
+        digest = None if self.receiver_verifies_checksum else hashlib.sha256()
         head = b""
         with _translated_errors(self.url):
-            # Pieces as they arrive (at most 64 KiB), so a drip-feeding host meets the low-speed limit and the deadline.
+            # Pieces as they arrive (at most destinations.READ_BYTES), so a drip-feeding host meets the
+            # low-speed limit and the deadline.
             for chunk in self._timed_pieces(response):
                 if self.deadline:
                     self.deadline.check("asset_fetch_failed", self._what)
@@ -204,19 +210,18 @@ class AssetStream:
                 self.size += len(chunk)
                 if self.size > self.max_bytes:
                     raise _too_large(self.max_bytes)
-                digest.update(chunk)
+                if digest:
+                    digest.update(chunk)
                 if self.progress:
                     self.progress(self.size, self.declared_size)
                 yield chunk
         _check_mp4_signature(head)
         self.fetch_ms = round((time.monotonic() - self._started) * 1000)
+        if digest is None:
+            return
         checksum = f"sha256:{digest.hexdigest()}"
         if checksum != self.expected_checksum:
-            raise PublishError(
-                "checksum_mismatch",
-                f"The asset's sha256 is not the expected {self.expected_checksum}.",
-                operator_detail=f"computed {checksum}",
-            )
+            raise checksum_mismatch(self.expected_checksum, f"computed {checksum}")
         self.checksum = checksum
 
     def _timed_pieces(self, response: httpx.Response) -> Iterator[bytes]:

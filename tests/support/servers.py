@@ -187,8 +187,9 @@ class PayloadDouble(LocalServer):
             return self._delete(handler, collection, segments[2])
         if collection == "media":
             data = {key: values[0] for key, values in parse_qs(parts.query).items()}
-            if data.get("checksum") != "sha256:" + hashlib.sha256(body).hexdigest():
-                message = {"errors": [{"message": "The file's sha256 does not match checksum."}]}
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            if data.get("checksum") != digest:
+                message = {"errors": [{"message": f"checksum mismatch: the body's digest is {digest}."}]}
                 return self.send(handler, 422, json.dumps(message).encode())
             self.state.files[data["storage_path"]] = body
             data |= {
