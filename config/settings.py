@@ -223,6 +223,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -247,8 +248,11 @@ LOGGING = {
     },
     # Everything else (Django, Celery, kombu, httpx, httpcore, boto3, botocore) reaches the root's handler;
     # Django's own loggers are given it instead of the handlers Django's defaults set up.
-    "root": {"handlers": ["libraries"], "level": env("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["libraries"], "level": LOG_LEVEL},
     "loggers": {
+        # httpx's line for every request it sends (three a publish) only when debugging: each is a formatted,
+        # redacted write under the handler's lock, in every worker thread; failures are logged by our code.
+        "httpx": {"level": LOG_LEVEL if LOG_LEVEL == "DEBUG" else "WARNING"},
         "django": {"handlers": ["libraries"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["libraries"], "level": "INFO", "propagate": False},
         "distribution": {
