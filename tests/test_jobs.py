@@ -4,6 +4,7 @@ the one-active-job lock, the jobs endpoint, the overall deadline, the reaper and
 import logging
 import threading
 import time
+from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
@@ -219,12 +220,26 @@ def test_the_lease_is_renewed_until_the_deadline_then_left_to_run_out(settings):
     renewed, stuck = active_job("dist_renewed", lease_seconds=0.4), active_job("dist_stuck", lease_seconds=0.4)
     with lifecycle.Heartbeat(renewed, Deadline(60)), lifecycle.Heartbeat(stuck, Deadline(0.15)) as stuck_heartbeat:
         time.sleep(1.2)
-        assert not stuck_heartbeat.is_alive()  # it ended by itself at the deadline
+        assert not stuck_heartbeat.renewing  # its renewals ended by themselves at the deadline
     assert lifecycle.reap_expired() == 1
     renewed.refresh_from_db()
     stuck.refresh_from_db()
     assert renewed.status == "running"
     assert (stuck.status, stuck.error_code) == ("failed", "worker_lost")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_thread_renews_the_leases_of_every_job_running_in_the_process(settings):
+    settings.DISTRIBUTION = {**settings.DISTRIBUTION, "JOB_LEASE_SECONDS": 0.4}
+    jobs = [active_job(f"dist_many_{n}", lease_seconds=0.4) for n in range(5)]
+    threads_before = threading.active_count()
+    with ExitStack() as running:
+        heartbeats = [running.enter_context(lifecycle.Heartbeat(job, Deadline(60))) for job in jobs]
+        assert threading.active_count() <= threads_before + 1  # the keeper, if this process had none yet
+        time.sleep(0.8)  # twice the lease: only renewals keep the jobs
+        assert lifecycle.reap_expired() == 0
+        assert all(heartbeat.renewing and not heartbeat.lost for heartbeat in heartbeats)
+    assert not any(heartbeat.renewing for heartbeat in heartbeats)
 
 
 def test_broker_down_is_503_and_releases_the_id(api_client, cms, sample_url, settings, celery_broker_dir):

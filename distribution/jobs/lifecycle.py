@@ -11,7 +11,7 @@ import threading
 import time
 from datetime import timedelta
 
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from distribution.cms.client import remove_unrecorded_upload
@@ -89,42 +89,100 @@ def claim(job_id: int) -> PublishJob | None:
     return PublishJob.objects.get(pk=job_id) if claimed else None
 
 
-class Heartbeat(threading.Thread):
-    """Renews a running job's lease every quarter lease; sets `lost` if the job is no longer ours.
+class Heartbeat:
+    """A running job's lease, renewed every quarter lease while the `with` block runs; `lost` once the job is not ours.
 
-    Renewal stops once the run's deadline has passed: a run stuck where no timeout reaches it (a pool thread
-    cannot be killed as a prefork child can) lets its lease run out, and the reaper fails the job.
+    One thread per process (the keeper) renews the leases of all the jobs running there: a thread of
+    its own cost each short publish a thread start. Renewal stops once the run's deadline has passed:
+    a run stuck where no timeout reaches it (a pool thread cannot be killed as a prefork child can)
+    lets its lease run out, and the reaper fails the job.
     """
 
     def __init__(self, job: PublishJob, deadline: Deadline):
-        super().__init__(name=f"lease-job-{job.pk}", daemon=True)
         self.job_id = job.pk
         self.deadline = deadline
         self.lost = False
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        lease = _seconds("job_lease_seconds")
-        try:
-            while not self._stop_event.wait(lease.total_seconds() / 4) and self.deadline.remaining() > 0:
-                renewed = PublishJob.objects.filter(pk=self.job_id, status=Status.RUNNING).update(
-                    lease_expires_at=timezone.now() + lease
-                )
-                if not renewed:
-                    self.lost = True
-                    return
-        except Exception:
-            logger.exception("Could not renew the lease of job %s", self.job_id)
-        finally:
-            connections.close_all()  # this thread's connections only
+        self.renewing = False  # in the keeper's care
+        self.due = 0.0  # time.monotonic() of the next renewal
 
     def __enter__(self):
-        self.start()
+        _keeper().add(self)
         return self
 
     def __exit__(self, *exc):
-        self._stop_event.set()
-        self.join()
+        _keeper().remove(self)
+
+
+class _LeaseKeeper:
+    """The thread that renews the leases of this process's running jobs, each when its renewal is due."""
+
+    def __init__(self):
+        self._heartbeats: set[Heartbeat] = set()
+        self._changed = threading.Condition()
+        threading.Thread(target=self._run, name="job-leases", daemon=True).start()
+
+    def add(self, heartbeat: Heartbeat) -> None:
+        with self._changed:
+            heartbeat.due = time.monotonic() + _renewal_interval()
+            heartbeat.renewing = True
+            self._heartbeats.add(heartbeat)
+            self._changed.notify()
+
+    def remove(self, heartbeat: Heartbeat) -> None:
+        with self._changed:
+            self._heartbeats.discard(heartbeat)
+            heartbeat.renewing = False
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due = [heartbeat for heartbeat in self._heartbeats if heartbeat.due <= now]
+                if not due:
+                    next_due = min((heartbeat.due for heartbeat in self._heartbeats), default=None)
+                    self._changed.wait(None if next_due is None else next_due - now)
+                    continue
+            self._renew(due)  # outside the lock: jobs start and end while the database answers
+
+    def _renew(self, due: list[Heartbeat]) -> None:
+        close_old_connections()  # this thread lives as long as the process: its connection ages like a request's
+        lease = _seconds("job_lease_seconds")
+        for heartbeat in due:
+            if heartbeat.deadline.remaining() <= 0:
+                self.remove(heartbeat)
+                continue
+            heartbeat.due = time.monotonic() + _renewal_interval()
+            try:
+                renewed = PublishJob.objects.filter(pk=heartbeat.job_id, status=Status.RUNNING).update(
+                    lease_expires_at=timezone.now() + lease
+                )
+            except Exception:
+                logger.exception("Could not renew the lease of job %s", heartbeat.job_id)
+                continue  # tried again when next due; the lease covers three more tries
+            if not renewed:
+                heartbeat.lost = True
+                self.remove(heartbeat)
+        with self._changed:
+            idle = not self._heartbeats
+        if idle:
+            connections.close_all()  # this thread's: no connection held while no job runs here
+
+
+def _renewal_interval() -> float:
+    return _seconds("job_lease_seconds").total_seconds() / 4
+
+
+_keepers: dict[int, _LeaseKeeper] = {}  # by process id: a forked pool child starts its own
+_keepers_lock = threading.Lock()
+
+
+def _keeper() -> _LeaseKeeper:
+    with _keepers_lock:
+        pid = os.getpid()
+        if pid not in _keepers:
+            _keepers.clear()
+            _keepers[pid] = _LeaseKeeper()
+        return _keepers[pid]
 
 
 class JobProgress:
