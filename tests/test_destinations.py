@@ -347,8 +347,9 @@ class TLSServer:
         self.httpd.server_close()
 
 
-def test_the_socket_is_read_a_megabyte_at_a_time(origin):
-    """httpcore asks for 64 KiB; every connection the guard opens asks the socket for READ_BYTES instead."""
+def test_reads_share_a_budget_between_the_connections_open_at_once(origin, monkeypatch):
+    """httpcore asks for 64 KiB; a guarded connection asks for its share of READ_BUDGET_BYTES instead."""
+    monkeypatch.setattr(destinations, "_read_budget", destinations._ReadBudget())  # this test's connections only
     reads: list[int] = []
 
     class Counted(httpcore.NetworkStream):
@@ -368,6 +369,15 @@ def test_the_socket_is_read_a_megabyte_at_a_time(origin):
     dns = Recorder({"cdn.example.com": [PUBLIC_IP]}, route_to=origin.httpd.server_port)
     connect = dns.connect
     transport = GuardedTransport(resolver=dns.resolve, connector=lambda *args: Counted(connect(*args)))
-
     assert fetch("http://cdn.example.com/sample.mp4", transport) == SAMPLE_MP4
-    assert reads and min(reads) >= destinations.READ_BYTES == 1024 * 1024
+    assert set(reads) == {destinations.MAX_READ_BYTES}  # alone: the most a read asks for
+
+    reads.clear()
+    others = [transport._pool._network_backend.connect_tcp("cdn.example.com", 80) for _ in range(31)]
+    try:
+        assert fetch("http://cdn.example.com/sample.mp4", transport) == SAMPLE_MP4
+        assert set(reads) == {destinations.MIN_READ_BYTES}  # one of 32: the least
+    finally:
+        for other in others:
+            other.close()
+    assert destinations._read_budget.open_connections == 0
