@@ -42,20 +42,31 @@ def start_republish(audit_log_id: str, *, source: str, caller: str = "") -> Publ
 def wait(job: PublishJob, seconds: float) -> PublishJob:
     """The job, re-read until it has ended or `seconds` have passed.
 
-    With a Redis broker the job's end is announced (jobs/ends.py): the row is read again when it comes, or at
-    least every ANNOUNCED_RECHECK_SECONDS. Otherwise the database is polled after pauses of a tenth of the time
-    waited so far (10 ms at least, half a second at most): a job's end is seen at most ~10% late, so a small
-    publish is answered promptly, and a long wait costs a few hundred reads, not thousands.
+    With a Redis broker the job's end is announced (jobs/ends.py): the row is read when it comes (an end before
+    the wait began is announced all the same), or at least every ANNOUNCED_RECHECK_SECONDS. Otherwise the
+    database is polled after pauses of a tenth of the time waited so far (10 ms at least, half a second at
+    most): a job's end is seen at most ~10% late, so a small publish is answered promptly, and a long wait
+    costs a few hundred reads, not thousands.
     """
     started = time.monotonic()
     until = started + seconds
+    while True:
+        now = time.monotonic()
+        if now < until and ends.wait_for(job.pk, min(ANNOUNCED_RECHECK_SECONDS, until - now)) is None:
+            return _poll(job, started, until)
+        job.refresh_from_db()
+        if not job.is_active or time.monotonic() >= until:
+            return job
+
+
+def _poll(job: PublishJob, started: float, until: float) -> PublishJob:
+    """wait() without announcements: the row read after ever longer pauses."""
     while True:
         job.refresh_from_db()
         now = time.monotonic()
         if not job.is_active or now >= until:
             return job
-        if ends.wait_for(job.pk, min(ANNOUNCED_RECHECK_SECONDS, until - now)) is None:
-            time.sleep(min(max(0.01, (now - started) / 10), 0.5, until - now))
+        time.sleep(min(max(0.01, (now - started) / 10), 0.5, until - now))
 
 
 # Another waiter on the same job may take its announcement: each waiter reads the row at least this often.

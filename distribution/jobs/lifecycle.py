@@ -48,8 +48,7 @@ def lock(job: PublishJob) -> None:
     job.lease_expires_at = job.started_at + _seconds("job_queue_timeout_seconds")
     for last_try in (False, True):
         try:
-            with transaction.atomic():
-                job.save(force_insert=True)
+            _insert(job)
             return
         except IntegrityError:
             job.pk = None
@@ -61,6 +60,17 @@ def lock(job: PublishJob) -> None:
                 raise publish_in_progress(
                     job.audit_log_id, holder.pk if holder else None, holder.status_url if holder else None
                 ) from None
+
+
+def _insert(job: PublishJob) -> None:
+    """INSERT the job. Inside a transaction (a caller's atomic block, a test's) under a savepoint, so that a refusal
+    by the constraint leaves that transaction usable; otherwise the statement is its own transaction, without
+    the BEGIN and COMMIT round trips of an atomic block."""
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            job.save(force_insert=True)
+    else:
+        job.save(force_insert=True)
 
 
 def active_job(audit_log_id: str) -> PublishJob | None:
