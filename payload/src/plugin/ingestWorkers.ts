@@ -60,7 +60,7 @@ const flush = (id, upload) => {
     settle(id, upload)
   })
 }
-parentPort.on('message', ({ id, op, chunk, path }) => {
+parentPort.on('message', ({ id, op, chunks, path }) => {
   if (op === 'open') {
     const upload = { hash: createHash('sha256'), size: 0, batch: [], batchBytes: 0, position: 0, writing: 0, opening: true }
     uploads.set(id, upload)
@@ -74,12 +74,14 @@ parentPort.on('message', ({ id, op, chunk, path }) => {
   }
   const upload = uploads.get(id)
   if (!upload) return
-  if (op === 'chunk') {
+  if (op === 'chunks') {
     if (upload.failed || upload.aborted) return
-    upload.hash.update(chunk)
-    upload.size += chunk.length
-    upload.batch.push(chunk)
-    upload.batchBytes += chunk.length
+    for (const chunk of chunks) {
+      upload.hash.update(chunk)
+      upload.size += chunk.length
+      upload.batch.push(chunk)
+      upload.batchBytes += chunk.length
+    }
     if (upload.batchBytes >= BATCH) settle(id, upload)
   } else if (op === 'end') {
     upload.ending = true
@@ -93,6 +95,9 @@ parentPort.on('message', ({ id, op, chunk, path }) => {
 `
 
 type Reply = { id: number; opened?: true; written?: number; hex?: string; size?: number; closed?: true; error?: string }
+
+/** Chunks are posted to the worker in messages of about this many bytes. */
+const POST_BYTES = 512 * 1024
 
 /** Bytes sent to a worker and not yet written, per upload, before `write` asks the sender to pause. */
 export const INGEST_HIGH_WATER_BYTES = 4 * 1024 * 1024
@@ -124,7 +129,7 @@ class IngestWorker {
     if (!this.uploads.size) this.worker.unref()
   }
 
-  post(message: { id: number; op: string; path?: string; chunk?: Uint8Array }, transfer?: ArrayBuffer[]) {
+  post(message: { id: number; op: string; path?: string; chunks?: Uint8Array[] }, transfer?: ArrayBuffer[]) {
     this.worker.postMessage(message, transfer)
   }
 }
@@ -150,8 +155,8 @@ const pickWorker = () => {
 /** One upload's file on a worker: `write` chunks, then `end` (or `abort`). */
 export type IngestFile = {
   /**
-   * Hands `chunk` over: its ArrayBuffer is transferred when it holds only this chunk (a socket's
-   * chunk does), so `chunk` is unusable afterwards. False when enough waits to be written that the
+   * Hands `chunk` over: its ArrayBuffer is transferred (with the next few chunks, in one message)
+   * when it holds only this chunk, as a socket's chunk does, so `chunk` is not to be used afterwards. False when enough waits to be written that the
    * sender should pause until `onDrain`. Throws once the worker failed (a write, the file).
    */
   write(chunk: Uint8Array): boolean
@@ -172,6 +177,15 @@ export const openIngestFile = (path: string): Promise<IngestFile> =>
     const worker = pickWorker()
     const id = nextId++
     let outstanding = 0
+    // Chunks are posted a few at a time: one message per ~512 KiB rather than per 64 KiB chunk.
+    let pending: Uint8Array[] = []
+    let pendingBytes = 0
+    const post = () => {
+      if (!pending.length) return
+      worker.post({ id, op: 'chunks', chunks: pending }, pending.map((chunk) => chunk.buffer as ArrayBuffer))
+      pending = []
+      pendingBytes = 0
+    }
     let finished: ((reply: Reply) => void) | undefined
     let failure: string | undefined
     const file: IngestFile = {
@@ -181,7 +195,9 @@ export const openIngestFile = (path: string): Promise<IngestFile> =>
         const owns = chunk.buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength
         const own = owns ? chunk : new Uint8Array(chunk)
         outstanding += own.byteLength
-        worker.post({ id, op: 'chunk', chunk: own }, [own.buffer as ArrayBuffer])
+        pending.push(own)
+        pendingBytes += own.byteLength
+        if (pendingBytes >= POST_BYTES) post()
         return outstanding < INGEST_HIGH_WATER_BYTES
       },
       onDrain: () => undefined,
@@ -189,6 +205,7 @@ export const openIngestFile = (path: string): Promise<IngestFile> =>
         new Promise((resolveEnd, rejectEnd) => {
           finished = (reply) => (reply.hex ? resolveEnd({ size: reply.size!, hex: reply.hex }) : rejectEnd(new Error(reply.error)))
           if (failure) return finished({ id, error: failure })
+          post()
           worker.post({ id, op: 'end' })
         }),
       abort: () =>
