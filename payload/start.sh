@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install if needed, seed the service and admin users and serve PayloadCMS's REST API in the
+# Install and compile if needed, create the service and admin users and serve PayloadCMS's REST API in the
 # foreground on 127.0.0.1:$PORT (default 3010). Prints "PayloadCMS ready at <url>" once it answers.
 #
 # Without PAYLOAD_SECRET it uses the one kept in data/.secret (git-ignored, mode 600), made on the first start.
@@ -31,9 +31,11 @@ fi
 # Absolute, so that both servers (and Next's bundled copy of the config) find the same files.
 export DATABASE_URI=${DATABASE_URI:-file:$PWD/data/payload.db}
 export MEDIA_DIR=${MEDIA_DIR:-$PWD/data/media}
-# tsx as node's loader, not its CLI: the CLI is a second process that relays signals and, on a busy
-# machine, kills the server before its own handler runs (exit 130/143 instead of a clean stop).
-server=(node --import tsx src/server.ts)
+# The server compiled (build-server.sh) and run by node itself, one process: under tsx it took
+# ~130 MiB more at rest, and tsx's CLI, a second process relaying signals, killed the server
+# before its own handler ran on a busy machine (exit 130/143 instead of a clean stop).
+./build-server.sh
+server=(node build/server.mjs)
 if ! $admin; then
   exec "${server[@]}"
 fi

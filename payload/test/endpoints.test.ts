@@ -199,8 +199,8 @@ const until = async (condition: () => boolean | Promise<boolean>, what: string) 
   }
 }
 
-// Over HTTP, src/server.ts's listener attaches the Node request and the endpoint reads its Buffers
-// directly instead of the web stream: the same guarantees on that path.
+// Over HTTP, src/server.ts's listener attaches the Node request and the endpoint hands its Buffers
+// to an ingest worker instead of reading the web stream: the same guarantees on that path.
 describe('PUT /api/media/upsert over HTTP (the Node request body)', () => {
   /** A socket to the upsert endpoint with the request's head written; `framing` says how its body comes. */
   const rawPut = async (auditLogId: string, framing: string) => {

@@ -6,8 +6,9 @@
  * a body arrives as a web ReadableStream. For a large upload that costs: every chunk of the
  * socket passes through the web stream's queue and promises, and back into a Node stream to be
  * written. A Node server that builds the Request from an `http.IncomingMessage` (src/server.ts)
- * can attach the message with `attachNodeBody`; the upsert endpoint then reads the socket's
- * Buffers directly (`nodeBodyOf`) and writes them as they come.
+ * can attach the message with `attachNodeBody`; the upsert endpoint then takes the socket's
+ * Buffers directly (`nodeBodyOf`) and hands them to a worker that hashes and writes them
+ * (endpoints/receiveBody.ts).
  *
  * The contract for the server: the Request's own body must stay unread until someone reads it
  * (a lazy stream that starts listening to the message on its first pull), so that the endpoint

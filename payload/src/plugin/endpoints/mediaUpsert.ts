@@ -1,17 +1,15 @@
 /** PUT /api/<mediaSlug>/upsert: the file itself as the body, the fields as query parameters. */
-import { createHash, randomUUID } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
+import { randomUUID } from 'node:crypto'
 import { copyFile, link, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { pipeline } from 'node:stream/promises'
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 
-import { APIError, type CollectionSlug, type Endpoint, type File as PayloadFile, type PayloadRequest } from 'payload'
+import type { CollectionSlug, Endpoint, File as PayloadFile, PayloadRequest } from 'payload'
 
 import { newIncomingFile } from '../incoming'
 import { nodeBodyOf } from '../nodeBody'
 import { Refusal } from '../refusal'
 import type { UpsertOptions } from '../types'
+import { receiveBody, tooLarge } from './receiveBody'
 import {
   answer,
   badRequest,
@@ -28,10 +26,6 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 ** 3
 const maxFileSize = (req: PayloadRequest, options: UpsertOptions) =>
   options.maxFileSize ?? req.payload.config.upload?.limits?.fileSize ?? DEFAULT_MAX_UPLOAD_BYTES
 
-const tooLarge = (limit: number) => new Refusal(`File size limit has been reached (${limit} bytes).`, 413)
-
-const incomplete = () => badRequest('The request body was incomplete (the upload was interrupted).')
-
 /** Drain a body we refuse without reading, so the connection is not left half-read (never destroy it: the answer must still get out). */
 const discardBody = async (req: PayloadRequest) => {
   const message = nodeBodyOf(req)
@@ -46,52 +40,6 @@ const checkContentType = (req: PayloadRequest) => {
   if (type && type !== 'video/mp4' && type !== 'application/octet-stream') {
     throw badRequest('Content-Type must be video/mp4.')
   }
-}
-
-/** The write stream's buffer: a few of the socket's 64 KiB chunks gathered into one write (writev). */
-const WRITE_BUFFER_BYTES = 1024 * 1024
-
-/**
- * The body's chunks: the Node request's own Buffers when the server attached it (nodeBodyOf), else
- * the web stream's. Breaking off early leaves the Node request as it is (not destroyed), for
- * discardBody to drain; the web stream is cancelled, which drains it as well (src/server.ts).
- */
-const chunksOf = (req: PayloadRequest): AsyncIterable<Uint8Array> | undefined => {
-  const message = nodeBodyOf(req)
-  if (message) return { [Symbol.asyncIterator]: () => message.iterator({ destroyOnReturn: false }) }
-  return (req.body as NodeReadableStream<Uint8Array> | null) ?? undefined
-}
-
-/**
- * Stream the body to `target`, hashing and counting as it goes; never more than the write buffer
- * and a chunk in memory. Refuses (and removes the file) over `limit` bytes, or when the body breaks off.
- */
-const receiveBody = async (req: PayloadRequest, target: string, limit: number) => {
-  const chunks = chunksOf(req)
-  if (!chunks) throw badRequest('The request has no body.')
-  const hash = createHash('sha256')
-  let size = 0
-  async function* metered(source: AsyncIterable<Uint8Array>) {
-    for await (const chunk of source) {
-      size += chunk.byteLength
-      if (size > limit) throw tooLarge(limit)
-      hash.update(chunk)
-      yield chunk
-    }
-  }
-  try {
-    await pipeline(chunks, metered, createWriteStream(target, { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }))
-  } catch (error) {
-    await rm(target, { force: true })
-    if (error instanceof APIError) throw error
-    throw incomplete()
-  }
-  const declared = req.headers.get('content-length')
-  if (declared !== null && Number(declared) !== size) {
-    await rm(target, { force: true })
-    throw incomplete()
-  }
-  return { size, checksum: `sha256:${hash.digest('hex')}` }
 }
 
 export const mediaUpsert = (mediaSlug: string, options: UpsertOptions): Endpoint => ({
