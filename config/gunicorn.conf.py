@@ -34,6 +34,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 # On SIGTERM (a deploy), requests in flight get this long to finish before their worker is killed.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+# The application is loaded (and warmed up: config/wsgi.py) once, in the arbiter: a worker, the first or one
+# recycled, is a fork of it that serves at once, instead of a process importing everything while its siblings
+# serve. Code changes need a restart (not a HUP) to be picked up.
+preload_app = True
 # Recycle workers now and then so a slow leak never grows without bound; jitter keeps them apart.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000"))
 max_requests_jitter = max_requests // 10
