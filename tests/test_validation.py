@@ -90,6 +90,22 @@ def test_missing_and_ill_typed_fields_give_field_errors():
     assert "qc_report" in error.fields
 
 
+def test_validations_one_after_another_in_a_thread_share_nothing():
+    """The serializer a thread reuses keeps no errors, data or defaults from the request before."""
+    first = refusal({"final_edit": {"video_url": "ftp://x/y"}, "qc_report": {"status": "pass"}})
+    plan = build_plan(publish_request(URL, audit_log_id="dist_one"))
+    second = refusal({"qc_report": {"status": "pass"}})
+    without_settings = publish_request(URL)
+    del without_settings["distribution_settings"]
+    plain = build_plan(without_settings)
+
+    assert set(first.fields) == {"final_edit"} and set(second.fields) == {"final_edit"}
+    assert set(first.fields["final_edit"]) == {"video_url", "duration_seconds", "checksum"}
+    assert second.fields["final_edit"] == ["This field is required."]
+    assert (plan.audit_log_id, plan.title, plan.tags) == ("dist_one", "Sample cut", ["demo", "test"])
+    assert plain.audit_log_id != "dist_one" and (plain.title, plain.tags) == ("", [])
+
+
 def test_non_object_body_is_refused():
     assert refusal(["not", "an", "object"]).http_status == 400
 
