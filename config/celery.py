@@ -1,11 +1,20 @@
 """The Celery app: `celery -A config worker` runs publish jobs, `celery -A config beat` schedules the reaper."""
 
+import contextlib
+import ctypes
 import gc
 import os
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, task_postrun, task_prerun, worker_ready
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_ready,
+)
 from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -39,6 +48,18 @@ def _close_old_database_connections(task=None, **kwargs):
         from django.db import close_old_connections
 
         close_old_connections()
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+@worker_init.connect
+def _two_malloc_arenas(**kwargs):
+    """glibc gives each thread that allocates its own malloc arena (up to 8 per core), and what a publish frees
+    stays in its thread's arena: with 16 pool threads the worker peaked ~10-20 MiB higher. Set before the pool's
+    threads start; two arenas suffice where the GIL runs one thread's Python at a time."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: its allocator, its own rules
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
 
 
 @worker_ready.connect
