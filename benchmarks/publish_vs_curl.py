@@ -392,7 +392,7 @@ def compare_legs(ours: dict[str, float], theirs: dict[str, float], baseline: str
     print(f"  held back most by: {name} ({value - other:+.3f} s against {baseline}'s leg)")
 
 
-TRANSFER = "run: the streamed transfer (download, hash, upload)"
+TRANSFER = "run: the streamed transfer (download, checks, upload)"
 
 
 def app_legs(ctx, prefix: str, response: float, slowest: bool = False) -> dict[str, float]:
