@@ -198,7 +198,7 @@ class AssetStream:
         digest = None if self.receiver_verifies_checksum else hashlib.sha256()
         head = b""
         with _translated_errors(self.url):
-            # Pieces as they arrive (at most destinations.READ_BYTES), so a drip-feeding host meets the
+            # Pieces as they arrive (at most destinations.MAX_READ_BYTES), so a drip-feeding host meets the
             # low-speed limit and the deadline.
             for chunk in self._timed_pieces(response):
                 if self.deadline:
