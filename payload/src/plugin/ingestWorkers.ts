@@ -171,8 +171,9 @@ const pickWorker = () => {
 export type IngestFile = {
   /**
    * Hands `chunk` over: its ArrayBuffer is transferred (with the next few chunks, in one message)
-   * when it holds only this chunk, as a socket's chunk does, so `chunk` is not to be used afterwards. False when enough waits to be written that the
-   * sender should pause until `onDrain`. Throws once the worker failed (a write, the file).
+   * when it holds only this chunk, as a socket's chunk does, so `chunk` is not to be used
+   * afterwards. False when enough waits to be written that the sender should pause until
+   * `onDrain`. Throws once the worker failed (a write, the file).
    */
   write(chunk: Uint8Array): boolean
   /** Called when a paused sender may go on. */
