@@ -62,7 +62,6 @@ from tests.support.processes import (  # noqa: E402
     Process,
     collect_static,
     free_port,
-    group_pids,
     moto_client,
     moto_s3,
     peak_rss_mib,
@@ -203,13 +202,20 @@ def seconds(run: Callable[[], object]) -> float:
 
 
 def cpu_seconds(pgid: int) -> float:
-    """CPU time (user + system) the processes of group `pgid` have used so far."""
-    ticks = 0
-    for pid in group_pids(pgid):
+    """CPU time (user + system) the live processes of group `pgid` and their children have used so far.
+
+    Children count wherever their group is (PostgreSQL's backends each start a session of their own), and so do
+    those that have exited (a process's cutime and cstime: a backend per session that ended, a recycled worker).
+    """
+    stats = {}
+    for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            # ppid, pgid, utime + stime + cutime + cstime
+            stats[int(entry.name)] = (int(fields[1]), int(fields[2]), sum(map(int, fields[11:15])))
+    members = {pid for pid, (_, group, _) in stats.items() if group == pgid}
+    members |= {pid for pid, (parent, _, _) in stats.items() if parent in members}
+    return sum(stats[pid][2] for pid in members) / os.sysconf("SC_CLK_TCK")
 
 
 class Peaks:
@@ -562,6 +568,8 @@ def clips_at(ctx, size: int, concurrency: int, jobs: int, split: bool = False) -
         latencies.append(seconds(lambda: publish(cluster, prefix, url, checksum)))
 
     groups = {"web": cluster.web[0].pid, "worker": cluster.workers[0].pid, "Payload": cluster.payload.process.pid}
+    if ctx.database.postgres:  # the app's and Payload's databases: its backends are forked into its group
+        groups["PostgreSQL"] = ctx.database.postgres.process.pid
     cpu: dict[str, list[float]] = {}
 
     def cpu_per_publish(run: Callable[[], float], kind: str) -> float:

@@ -11,7 +11,7 @@ import threading
 import time
 from datetime import timedelta
 
-from django.db import IntegrityError, close_old_connections, connections, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from distribution.cms.client import remove_unrecorded_upload
@@ -155,7 +155,8 @@ class _LeaseKeeper:
             self._renew(due)  # outside the lock: jobs start and end while the database answers
 
     def _renew(self, due: list[Heartbeat]) -> None:
-        close_old_connections()  # this thread lives as long as the process: its connection ages like a request's
+        # This thread lives as long as the process: its connection is kept, checked and aged as a request's is.
+        close_old_connections()
         lease = _seconds("job_lease_seconds")
         for heartbeat in due:
             if heartbeat.deadline.remaining() <= 0:
@@ -172,10 +173,6 @@ class _LeaseKeeper:
             if not renewed:
                 heartbeat.lost = True
                 self.remove(heartbeat)
-        with self._changed:
-            idle = not self._heartbeats
-        if idle:
-            connections.close_all()  # this thread's: no connection held while no job runs here
 
 
 def _renewal_interval() -> float:

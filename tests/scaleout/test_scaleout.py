@@ -97,6 +97,20 @@ def test_fifty_publishes_with_distinct_ids(cluster, assets):
     assert_every_job_ended(cluster)
 
 
+def test_workers_keep_their_database_sessions_from_publish_to_publish(cluster, assets):
+    """A new PostgreSQL session per publish cost a backend process each: a worker's pool threads and its lease
+    keeper each keep one, as a web process's threads do from request to request."""
+    opened_before = cluster.postgres.connections_opened("worker")
+    bodies = [publish_body(f"dist_scaleout_sessions_{n}", *serve(assets, f"sessions-{n}")) for n in range(30)]
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [response.status_code for response in pool.map(cluster.publish, bodies)]
+    assert statuses == [201] * len(bodies), cluster.logs()
+
+    opened = cluster.postgres.connections_opened("worker") - opened_before
+    threads = len(cluster.workers) * (int(cluster.django_env["CELERY_WORKER_CONCURRENCY"]) + 1)  # + the keeper
+    assert opened <= threads, f"the workers opened {opened} database sessions for {len(bodies)} publishes"
+
+
 def test_ten_rounds_of_ten_concurrent_publishes_of_one_id(cluster, assets):
     """Each id is raced twice: a first publish, then a re-publish over it; every caller has a different asset."""
     for round_number in range(10):

@@ -96,7 +96,8 @@ class Cluster:
             command = [*self._celery, "worker", f"--hostname={name}@%h", "--loglevel=INFO"]
             if concurrency is not None:
                 command.append(f"--concurrency={concurrency}")
-            process = Process(name, command, self.workdir / f"{name}.log", self.django_env)
+            env = {**self.django_env, "DATABASE_URL": _named_session(self.django_env["DATABASE_URL"], name)}
+            process = Process(name, command, self.workdir / f"{name}.log", env)
             self.workers.append(process)
             started.append(process)
         for process in started:
@@ -133,6 +134,13 @@ class Cluster:
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.tail(2000)}" for p in self.processes())
+
+
+def _named_session(database_url: str, name: str) -> str:
+    """The URL with PostgreSQL's application_name set to `name`: its server log then tells whose sessions are whose."""
+    if not database_url.startswith("postgres"):
+        return database_url
+    return database_url + ("&" if "?" in database_url else "?") + f"application_name={name}"
 
 
 @contextlib.contextmanager

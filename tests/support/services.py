@@ -1,6 +1,7 @@
 """Throwaway PostgreSQL and Redis servers from Debian's packages, in temporary folders on free ports."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,7 @@ class PostgresServer:
             "fsync": "off",
             "synchronous_commit": "off",
             "full_page_writes": "off",
+            "log_connections": "on",  # counted by connections_opened()
         }
         command = [str(bin_dir / "postgres"), "-D", str(data)] + [
             f"-c{name}={value}" for name, value in settings.items()
@@ -80,6 +82,11 @@ class PostgresServer:
     def query(self, database: str, sql: str, *params) -> list[tuple]:
         with psycopg.connect(self.url(database)) as conn:
             return conn.execute(sql, params).fetchall()
+
+    def connections_opened(self, application_name: str) -> int:
+        """Sessions opened so far by clients whose application_name starts with `application_name` (from the log)."""
+        log = self.process.log.read_text(errors="replace")
+        return len(re.findall(rf"connection authorized: .*application_name={re.escape(application_name)}", log))
 
     def stop(self) -> None:
         self.process.stop()
