@@ -31,6 +31,7 @@ import json
 import linecache
 import os
 import re
+import resource
 import shutil
 import signal
 import sqlite3
@@ -199,6 +200,12 @@ def seconds(run: Callable[[], object]) -> float:
     started = time.perf_counter()
     run()
     return time.perf_counter() - started
+
+
+def children_cpu_seconds() -> float:
+    """CPU time (user + system) of this process's children that have ended: curl's, run to completion."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cpu_seconds(pgid: int) -> float:
@@ -473,22 +480,38 @@ def big_on_disk(ctx, size: int, _s3=None) -> None:
     url, checksum = ctx.assets[size]
     prefix, file = f"dist_bench_disk{size}", workdir / "download.mp4"
     rates: dict[str, list[float]] = {"publish": [], "copy": [], "ingest": []}
+    groups = {"assets": ctx.assets_pid, "web": cluster.web[0].pid, "worker": cluster.workers[0].pid}
+    groups |= {"Payload": cluster.payload.process.pid}
+    if ctx.database.postgres:
+        groups["PostgreSQL"] = ctx.database.postgres.process.pid
+    cpu: dict[str, dict[str, list[float]]] = {"publish": {}, "copy": {}, "ingest": {}}
+
+    def measured(kind: str, run: Callable[[], object]) -> float:
+        """MB/s of run(), and the CPU seconds per GiB each process (curl: this one's children) spent on it."""
+        before = {name: cpu_seconds(pgid) for name, pgid in groups.items()} | {"curl": children_cpu_seconds()}
+        rate = size * MIB / seconds(run) / 1e6
+        after = {name: cpu_seconds(pgid) for name, pgid in groups.items()} | {"curl": children_cpu_seconds()}
+        for name in after:
+            cpu[kind].setdefault(name, []).append((after[name] - before[name]) * 1024 / size)
+        rates[kind].append(rate)
+        return rate
 
     def ours(_):
         with ctx.peaks.watch(f"{size} MiB disk"):
-            rates["publish"].append(size * MIB / seconds(lambda: publish(cluster, prefix, url, checksum)) / 1e6)
+            measured("publish", lambda: publish(cluster, prefix, url, checksum))
         clean(cluster.payload)
         return 0.0
 
     def baselines(_):
-        rates["copy"].append(size * MIB / seconds(lambda: curl_download(url, file)) / 1e6)
+        measured("copy", lambda: curl_download(url, file))
         with ctx.peaks.watch(f"{size} MiB disk (curl)"):
-            rates["ingest"].append(size * MIB / seconds(lambda: curl_ingest(cluster.payload, file, checksum)) / 1e6)
+            measured("ingest", lambda: curl_ingest(cluster.payload, file, checksum))
         file.unlink()
         clean(cluster.payload)
         return 0.0
 
     alternate(ctx.rounds, ours, baselines)
+    print_cpu_per_gib(cpu, rates)
     publish_mbs, copy_mbs, ingest_mbs = (statistics.median(rates[name]) for name in ("publish", "copy", "ingest"))
     copy = f"{copy_mbs:.0f} MB/s (curl download into a file)"
     report.add(
@@ -512,6 +535,24 @@ def big_on_disk(ctx, size: int, _s3=None) -> None:
         run = partial(publish, cluster, prefix, url, checksum)
         profile(cluster.workers[0], workdir, run, f"one more {size} MiB publish, worker", "distribution/")
         clean(cluster.payload)
+
+
+def print_cpu_per_gib(cpu: dict[str, dict[str, list[float]]], rates: dict[str, list[float]]) -> None:
+    """Each transfer's CPU seconds per GiB by process (medians), and the rate two cores allow at that cost.
+
+    Two cores give at most 2 CPU seconds a second: a transfer costing T CPU seconds per GiB cannot pass
+    2 / T GiB/s, however its processes overlap.
+    """
+    cores = os.cpu_count() or 1
+    for kind, spent in cpu.items():
+        medians = {name: statistics.median(values) for name, values in spent.items()}
+        total = sum(medians.values())
+        ceiling = cores / total * 1024 * MIB / 1e6 if total else float("inf")
+        parts = ", ".join(f"{name} {value:.2f}" for name, value in medians.items() if value >= 0.005)
+        print(
+            f"  CPU s per GiB, {kind}: {parts}; total {total:.2f}: {cores} cores allow at most {ceiling:.0f} MB/s"
+            f" (measured {statistics.median(rates[kind]):.0f})"
+        )
 
 
 def big_on_s3(ctx, size: int, s3) -> None:
@@ -554,7 +595,7 @@ def big_on_s3(ctx, size: int, s3) -> None:
 def clip_throughput(ctx) -> None:
     """Case 3: publishes per second of clips at each concurrency against the curl pipe, and the latency spread."""
     for concurrency in ctx.concurrencies:
-        clips_at(ctx, ctx.clip_mib, concurrency, max(4, 2 * concurrency))
+        clips_at(ctx, ctx.clip_mib, concurrency, max(16, 2 * concurrency))
     clips_at(ctx, ctx.small_mib, ctx.small_concurrency, ctx.small_count, split=True)
 
 
@@ -741,6 +782,7 @@ class Context:
             args.small_concurrency,
         )
         self.workdir, self.report, self.assets, self.database = workdir, report, assets, args.database
+        self.assets_pid: int  # the asset server's process group
         self.cluster: Cluster
         self.peaks: Peaks
 
@@ -847,6 +889,7 @@ def main() -> None:
         ctx = Context(args, workdir, report, assets)
         command = [sys.executable, __file__, "--serve", str(workdir / "assets"), str(port)]
         static = Process("assets", command, workdir / "assets.log")
+        ctx.assets_pid = static.pid
         try:
             static.wait_for_http(f"http://127.0.0.1:{port}/")
             if {"disk", "clips", "refusals"} & set(args.only):
