@@ -4,9 +4,11 @@ Both run in a background thread of the test process and speak plain HTTP/1.1,
 so the pipeline under test goes through httpx, sockets and all.
 """
 
+import contextlib
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,8 +31,30 @@ class Route:
 class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.open_connections: set[socket.socket] = set()
+        self.connections_accepted = 0
+
+    def process_request(self, request, client_address):
+        self.open_connections.add(request)
+        self.connections_accepted += 1
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        self.open_connections.discard(request)
+        super().shutdown_request(request)
+
     def handle_error(self, request, client_address):
         """Clients hanging up early is expected."""
+
+    def server_close(self):
+        """Closes the kept-alive connections too, as a server that stops does: a client's pool must not send
+        a later test's request to this server's handlers (its port may be a later server's)."""
+        super().server_close()
+        for connection in list(self.open_connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class LocalServer:
