@@ -7,7 +7,7 @@ client down to a fraction of a millisecond, so every publish can still have its 
 (with its own deadline hooks) at no cost.
 
 The clients also share one pool of connections: a new connection cost PayloadCMS ~1.3 ms of
-CPU and the caller ~1 ms (a request on a kept connection, ~3 ms in all, took ~5 ms on a new one).
+CPU and the caller ~1 ms (a request that took 3-4 ms on a kept connection took 5-8 ms on a new one).
 """
 
 import functools
