@@ -225,6 +225,16 @@ def cpu_seconds(pgid: int) -> float:
     return sum(stats[pid][2] for pid in members) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_groups(ctx) -> dict[str, int]:
+    """The process groups whose CPU a publish uses: the app's web and worker, Payload, and PostgreSQL (both
+    databases) when it runs."""
+    cluster = ctx.cluster
+    groups = {"web": cluster.web[0].pid, "worker": cluster.workers[0].pid, "Payload": cluster.payload.process.pid}
+    if ctx.database.postgres:
+        groups["PostgreSQL"] = ctx.database.postgres.process.pid
+    return groups
+
+
 class Peaks:
     """The largest peak RSS of process groups over the runs it watches: `with peaks.watch('label'):`."""
 
@@ -480,10 +490,7 @@ def big_on_disk(ctx, size: int, _s3=None) -> None:
     url, checksum = ctx.assets[size]
     prefix, file = f"dist_bench_disk{size}", workdir / "download.mp4"
     rates: dict[str, list[float]] = {"publish": [], "copy": [], "ingest": []}
-    groups = {"assets": ctx.assets_pid, "web": cluster.web[0].pid, "worker": cluster.workers[0].pid}
-    groups |= {"Payload": cluster.payload.process.pid}
-    if ctx.database.postgres:
-        groups["PostgreSQL"] = ctx.database.postgres.process.pid
+    groups = {"assets": ctx.assets_pid} | cpu_groups(ctx)
     cpu: dict[str, dict[str, list[float]]] = {"publish": {}, "copy": {}, "ingest": {}}
 
     def measured(kind: str, run: Callable[[], object]) -> float:
@@ -608,9 +615,7 @@ def clips_at(ctx, size: int, concurrency: int, jobs: int, split: bool = False) -
     def one(_):
         latencies.append(seconds(lambda: publish(cluster, prefix, url, checksum)))
 
-    groups = {"web": cluster.web[0].pid, "worker": cluster.workers[0].pid, "Payload": cluster.payload.process.pid}
-    if ctx.database.postgres:  # the app's and Payload's databases: its backends are forked into its group
-        groups["PostgreSQL"] = ctx.database.postgres.process.pid
+    groups = cpu_groups(ctx)
     cpu: dict[str, list[float]] = {}
 
     def cpu_per_publish(run: Callable[[], float], kind: str) -> float:
