@@ -114,14 +114,24 @@ def _big_mp4(chunks: int, chunk: bytes):
     return body
 
 
-def test_streaming_memory_stays_flat_for_a_large_asset():
-    """64 MiB over real HTTP (chunked, no Content-Length) with a Python heap peak of a few MiB."""
+@pytest.fixture(params=["chunked", "with its length"])
+def sent(request):
+    """A streamed body sent chunked, or with its Content-Length (then read past h11: another code path)."""
+
+    def route(body, length: int) -> Route:
+        return Route(body=body, length=None if request.param == "chunked" else length)
+
+    return route
+
+
+def test_streaming_memory_stays_flat_for_a_large_asset(sent):
+    """64 MiB over real HTTP with a Python heap peak of a few MiB."""
     chunk, chunks = b"\x5a" * (1024 * 1024), 64
     digest = hashlib.sha256(MP4_HEAD)
     for _ in range(chunks):
         digest.update(chunk)
     with AssetServer() as server:
-        url = server.add("/big.mp4", Route(body=_big_mp4(chunks, chunk)))
+        url = server.add("/big.mp4", sent(_big_mp4(chunks, chunk), len(MP4_HEAD) + chunks * len(chunk)))
         tracemalloc.start()
         try:
             with AssetStream(url, "sha256:" + digest.hexdigest(), max_bytes=10**9) as asset:
@@ -135,6 +145,7 @@ def test_streaming_memory_stays_flat_for_a_large_asset():
 
 
 def test_stream_growing_past_the_limit_is_cut_off():
+    """Sent chunked: no declared length to refuse it by before reading."""
     with AssetServer() as server:
         url = server.add("/big.mp4", Route(body=_big_mp4(8, b"\x00" * 1024 * 1024)))
         with pytest.raises(PublishError) as caught:
@@ -148,9 +159,9 @@ def low_speed_window(settings):
     settings.DISTRIBUTION = {**settings.DISTRIBUTION, "LOW_SPEED_LIMIT_BYTES": 2048, "LOW_SPEED_SECONDS": 1}
 
 
-def timed_failure(body, seconds_at_most: float) -> PublishError:
+def timed_failure(route: Route, seconds_at_most: float) -> PublishError:
     with AssetServer() as server:
-        url = server.add("/slow.mp4", Route(body=body)) + "?token=secret"
+        url = server.add("/slow.mp4", route) + "?token=secret"
         started = time.monotonic()
         with pytest.raises(PublishError) as caught:
             read_all(AssetStream(url, SAMPLE_CHECKSUM, max_bytes=10**9))
@@ -159,21 +170,21 @@ def timed_failure(body, seconds_at_most: float) -> PublishError:
     return caught.value
 
 
-def test_a_host_slower_than_the_low_speed_limit_fails_within_the_window(low_speed_window):
+def test_a_host_slower_than_the_low_speed_limit_fails_within_the_window(low_speed_window, sent):
     def drip():  # 100 bytes a second: well under 2 KiB/s, yet a piece arrives every 0.1 s
         yield MP4_HEAD
         for _ in range(600):
             time.sleep(0.1)
             yield b"\x00" * 10
 
-    error = timed_failure(drip, seconds_at_most=2)
+    error = timed_failure(sent(drip, len(MP4_HEAD) + 6000), seconds_at_most=2)
     assert (error.code, error.http_status) == ("asset_fetch_failed", 502)
     assert "less than 2048 bytes per second over 1 s" in error.message
     assert "secret" not in error.message
     assert error.operator_detail.startswith("too slow:")
 
 
-def test_a_host_that_goes_silent_fails_after_the_window_not_the_read_timeout(low_speed_window, settings):
+def test_a_host_that_goes_silent_fails_after_the_window_not_the_read_timeout(low_speed_window, settings, sent):
     settings.DISTRIBUTION = {**settings.DISTRIBUTION, "HTTP_TIMEOUT_SECONDS": 30}
 
     def stall():
@@ -181,11 +192,11 @@ def test_a_host_that_goes_silent_fails_after_the_window_not_the_read_timeout(low
         time.sleep(10)
         yield b"\x00"
 
-    error = timed_failure(stall, seconds_at_most=2.5)
+    error = timed_failure(sent(stall, len(MP4_HEAD) + 1), seconds_at_most=2.5)
     assert error.code == "asset_fetch_failed" and "bytes per second" in error.message
 
 
-def test_a_host_faster_than_the_limit_passes_however_long_it_takes(low_speed_window):
+def test_a_host_faster_than_the_limit_passes_however_long_it_takes(low_speed_window, sent):
     """Eight windows' worth of download at about 8 KiB/s: slow, but over the limit."""
     chunk = b"\x00" * 1024
 
@@ -197,7 +208,7 @@ def test_a_host_faster_than_the_limit_passes_however_long_it_takes(low_speed_win
 
     digest = hashlib.sha256(MP4_HEAD + chunk * 64)
     with AssetServer() as server:
-        url = server.add("/steady.mp4", Route(body=steady))
+        url = server.add("/steady.mp4", sent(steady, len(MP4_HEAD) + 64 * 1024))
         with AssetStream(url, "sha256:" + digest.hexdigest(), max_bytes=10**9) as asset:
             asset.drain()
             assert asset.size == len(MP4_HEAD) + 64 * 1024
@@ -214,3 +225,33 @@ def test_the_low_speed_limit_can_be_turned_off(settings):
 
     with AssetServer() as server:
         assert read_all(AssetStream(server.add("/drip.mp4", Route(body=drip)), SAMPLE_CHECKSUM, max_bytes=10**9))
+
+
+def test_a_body_sent_with_its_length_ends_there():
+    """Whatever the host sends past its Content-Length is not part of the asset."""
+
+    def body():
+        yield SAMPLE_MP4[:100]
+        time.sleep(0.05)  # the rest in later reads, not with the headers
+        yield SAMPLE_MP4[100:] + b"not the asset"
+
+    with AssetServer() as server:
+        url = server.add("/a.mp4", Route(body=body, length=len(SAMPLE_MP4)))
+        with AssetStream(url, SAMPLE_CHECKSUM, max_bytes=10**9) as asset:
+            assert b"".join(asset) == SAMPLE_MP4
+            assert asset.checksum == SAMPLE_CHECKSUM
+
+
+def test_a_host_that_hangs_up_before_the_declared_length_is_a_failed_download():
+    def body():
+        yield SAMPLE_MP4[:100]
+        time.sleep(0.05)
+        yield SAMPLE_MP4[100:200]
+
+    with AssetServer() as server:
+        url = server.add("/a.mp4", Route(body=body, length=len(SAMPLE_MP4))) + "?token=secret"
+        with pytest.raises(PublishError) as caught:
+            read_all(AssetStream(url, SAMPLE_CHECKSUM, max_bytes=10**9))
+    assert caught.value.code == "asset_fetch_failed"
+    assert f"received 200 bytes, expected {len(SAMPLE_MP4)}" in caught.value.operator_detail
+    assert "secret" not in caught.value.message

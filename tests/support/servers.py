@@ -127,6 +127,7 @@ class AssetServer(LocalServer):
             handler.end_headers()
             for chunk in route.body():
                 handler.wfile.write(chunk)
+            handler.close_connection = True  # the body sent may be shorter or longer than declared
             return None
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
