@@ -62,6 +62,15 @@ def _two_malloc_arenas(**kwargs):
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
 
 
+@task_postrun.connect
+def _return_freed_memory(**kwargs):
+    """Hand what the task freed back to the system: glibc keeps freed pieces in its arenas, scattered between
+    live objects, and with 16 clips in flight the worker grew 107 -> 114 MiB over 1,920 publishes (108 -> 141
+    reading downloads past h11). Trimmed after each task it stayed at ~100 MiB, for no CPU measurable per publish."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 @worker_ready.connect
 def _freeze_startup_objects(**kwargs):
     """Move what startup allocated (Django, DRF, Celery: ~100k objects) out of the garbage collector's sight, so
