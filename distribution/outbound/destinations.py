@@ -185,6 +185,10 @@ class _BudgetedReads(httpcore.NetworkStream):
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._stream.read(max(max_bytes, _read_budget.read_bytes()), timeout)
 
+    def read_at_most(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        """A read of at most `max_bytes`, and at most this connection's share of the budget."""
+        return self._stream.read(min(max_bytes, _read_budget.read_bytes()), timeout)
+
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._stream.write(buffer, timeout)
 
@@ -300,6 +304,52 @@ def open_stream(
         response.close()
         url = target
     raise DestinationRefused(f"more than {MAX_REDIRECTS} redirects")
+
+
+def iter_body(response: httpx.Response) -> Iterator[bytes]:
+    """The body of a streamed response from a guarded client, as raw pieces (what `iter_raw()` gives).
+
+    A body of declared length is read straight from the connection once h11 has handed over the
+    bytes that came with the headers: h11 copies every byte three times on its way (into its buffer,
+    out of it, into the piece httpcore hands on), 0.3-0.5 s of CPU per GiB. Reads stop at the
+    declared length, and the connection is not reused afterwards (h11 never saw the body end).
+    Faults raise httpx's errors, as `iter_raw()` does.
+    """
+    pieces = response.iter_raw()
+    stream = response.extensions.get("network_stream")
+    length = declared_length(response)
+    if length is None or not isinstance(stream, _BudgetedReads):
+        yield from pieces
+        return
+    first = next(pieces, b"")  # h11 extracts all it holds of the body at once: its buffer is empty after
+    if first:
+        yield first
+    remaining = length - len(first)
+    timeout = response.request.extensions.get("timeout", {}).get("read")
+    while remaining > 0:
+        try:
+            piece = stream.read_at_most(remaining, timeout)
+        except httpcore.TimeoutException as exc:
+            raise httpx.ReadTimeout(str(exc), request=response.request) from exc
+        except httpcore.NetworkError as exc:
+            raise httpx.ReadError(str(exc), request=response.request) from exc
+        if not piece:
+            received = f"received {length - remaining} bytes, expected {length}"
+            message = f"peer closed connection without sending complete message body ({received})"
+            raise httpx.RemoteProtocolError(message, request=response.request)
+        remaining -= len(piece)
+        yield piece
+
+
+def declared_length(response: httpx.Response) -> int | None:
+    """The body's Content-Length (the bytes as sent), or None when it is sent chunked, has none or a malformed one."""
+    if "transfer-encoding" in response.headers:
+        return None
+    try:
+        length = int(response.headers.get("content-length", ""))
+    except ValueError:
+        return None
+    return length if length >= 0 else None
 
 
 def redirect_target(response: httpx.Response) -> str | None:

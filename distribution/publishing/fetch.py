@@ -161,7 +161,7 @@ class AssetStream:
                     if 300 <= response.status_code < 400:
                         answer += " without a usable Location"
                     raise _fetch_failed(self.url, answer)
-                self.declared_size = _declared_length(response)
+                self.declared_size = destinations.declared_length(response) or None
                 if self.declared_size and self.declared_size > self.max_bytes:
                     raise _too_large(self.max_bytes)
         except BaseException:
@@ -226,7 +226,7 @@ class AssetStream:
 
     def _timed_pieces(self, response: httpx.Response) -> Iterator[bytes]:
         """The raw pieces, each timed against the low-speed limit."""
-        pieces = response.iter_raw()
+        pieces = destinations.iter_body(response)
         while True:
             waiting_since = time.monotonic()
             try:
@@ -253,11 +253,3 @@ def _translated_errors(url: str) -> Iterator[None]:
         raise _refused(url, exc.reason) from None
     except httpx.HTTPError as exc:
         raise _fetch_failed(url, f"{exc.__class__.__name__} ({exc})") from None
-
-
-def _declared_length(response: httpx.Response) -> int | None:
-    """Content-Length counts the bytes as sent, which are the bytes hashed; a malformed one is ignored."""
-    try:
-        return int(response.headers.get("content-length") or 0) or None
-    except ValueError:
-        return None
