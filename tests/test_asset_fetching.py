@@ -116,7 +116,7 @@ def _big_mp4(chunks: int, chunk: bytes):
 
 @pytest.fixture(params=["chunked", "with its length"])
 def sent(request):
-    """A streamed body sent chunked, or with its Content-Length."""
+    """A streamed body sent chunked, or with its Content-Length (then read past h11: another code path)."""
 
     def route(body, length: int) -> Route:
         return Route(body=body, length=None if request.param == "chunked" else length)
