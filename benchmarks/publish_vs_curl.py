@@ -519,8 +519,12 @@ def big_on_disk(ctx, size: int, _s3=None) -> None:
         return 0.0
 
     alternate(ctx.rounds, ours, baselines)
-    print_cpu_per_gib(cpu, rates)
+    ceilings = print_cpu_per_gib(cpu, rates)
     publish_mbs, copy_mbs, ingest_mbs = (statistics.median(rates[name]) for name in ("publish", "copy", "ingest"))
+    print(
+        f"  0.9x the copy ({0.9 * copy_mbs:.0f} MB/s) is {0.9 * copy_mbs / ceilings['publish']:.0%} of what two cores"
+        f" allow the publish at its CPU cost; the publish reached {publish_mbs / ceilings['publish']:.0%} of it"
+    )
     copy = f"{copy_mbs:.0f} MB/s (curl download into a file)"
     report.add(
         f"{size} MiB publish, disk, >= 0.9x the copy limit",
@@ -545,22 +549,25 @@ def big_on_disk(ctx, size: int, _s3=None) -> None:
         clean(cluster.payload)
 
 
-def print_cpu_per_gib(cpu: dict[str, dict[str, list[float]]], rates: dict[str, list[float]]) -> None:
-    """Each transfer's CPU seconds per GiB by process (medians), and the rate two cores allow at that cost.
+def print_cpu_per_gib(cpu: dict[str, dict[str, list[float]]], rates: dict[str, list[float]]) -> dict[str, float]:
+    """Each transfer's CPU seconds per GiB by process (medians), and the rate two cores allow at that cost; those
+    rates (MB/s) by transfer.
 
     Two cores give at most 2 CPU seconds a second: a transfer costing T CPU seconds per GiB cannot pass
     2 / T GiB/s, however its processes overlap.
     """
     cores = os.cpu_count() or 1
+    ceilings = {}
     for kind, spent in cpu.items():
         medians = {name: statistics.median(values) for name, values in spent.items()}
         total = sum(medians.values())
-        ceiling = cores / total * 1024 * MIB / 1e6 if total else float("inf")
+        ceiling = ceilings[kind] = cores / total * 1024 * MIB / 1e6 if total else float("inf")
         parts = ", ".join(f"{name} {value:.2f}" for name, value in medians.items() if value >= 0.005)
         print(
             f"  CPU s per GiB, {kind}: {parts}; total {total:.2f}: {cores} cores allow at most {ceiling:.0f} MB/s"
             f" (measured {statistics.median(rates[kind]):.0f})"
         )
+    return ceilings
 
 
 def big_on_s3(ctx, size: int, s3) -> None:
@@ -793,8 +800,14 @@ class Context:
         self.peaks: Peaks
 
 
+def host_load() -> str:
+    """The machine's load average: the figures of a run are comparable with another's only at a similar load."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} over 1 min, {five:.1f} over 5"
+
+
 def stage(ctx: Context, title: str, cluster: Cluster) -> Peaks:
-    print(f"\n== {title}")
+    print(f"\n== {title} ({host_load()})")
     ctx.cluster = cluster
     groups = {"Django web": cluster.web[0].pid, "Django worker": cluster.workers[0].pid}
     ctx.peaks = Peaks(groups | {"Payload": cluster.payload.process.pid})
@@ -912,7 +925,7 @@ def main() -> None:
         finally:
             static.stop()
             args.database.stop()
-        print("\n" + report.markdown())
+        print(f"\nAt the end: {host_load()}\n\n" + report.markdown())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
