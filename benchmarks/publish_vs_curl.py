@@ -522,8 +522,9 @@ def big_on_disk(ctx, size: int, _s3=None) -> None:
     ceilings = print_cpu_per_gib(cpu, rates)
     publish_mbs, copy_mbs, ingest_mbs = (statistics.median(rates[name]) for name in ("publish", "copy", "ingest"))
     print(
-        f"  0.9x the copy ({0.9 * copy_mbs:.0f} MB/s) is {0.9 * copy_mbs / ceilings['publish']:.0%} of what two cores"
-        f" allow the publish at its CPU cost; the publish reached {publish_mbs / ceilings['publish']:.0%} of it"
+        f"  0.9x the copy ({0.9 * copy_mbs:.0f} MB/s) is {0.9 * copy_mbs / ceilings['publish']:.0%} of what"
+        f" {os.cpu_count()} cores allow the publish at its CPU cost; the publish reached"
+        f" {publish_mbs / ceilings['publish']:.0%} of it"
     )
     copy = f"{copy_mbs:.0f} MB/s (curl download into a file)"
     report.add(
