@@ -72,6 +72,7 @@ from tests.support.processes import (  # noqa: E402
 from tests.support.services import PostgresServer, RedisServer  # noqa: E402
 
 MIB = 1024 * 1024
+CORES = os.cpu_count() or 1  # the CPU seconds a second that every process of a run shares
 BUCKET = "distribution-media"
 S3_KEYS = {"ACCESS_KEY_ID": "test", "SECRET_ACCESS_KEY": "test", "REGION": "us-east-1", "FORCE_PATH_STYLE": "true"}
 ids = count()
@@ -523,7 +524,7 @@ def big_on_disk(ctx, size: int, _s3=None) -> None:
     publish_mbs, copy_mbs, ingest_mbs = (statistics.median(rates[name]) for name in ("publish", "copy", "ingest"))
     print(
         f"  0.9x the copy ({0.9 * copy_mbs:.0f} MB/s) is {0.9 * copy_mbs / ceilings['publish']:.0%} of what"
-        f" {os.cpu_count()} cores allow the publish at its CPU cost; the publish reached"
+        f" {CORES} cores allow the publish at its CPU cost; the publish reached"
         f" {publish_mbs / ceilings['publish']:.0%} of it"
     )
     copy = f"{copy_mbs:.0f} MB/s (curl download into a file)"
@@ -557,15 +558,14 @@ def print_cpu_per_gib(cpu: dict[str, dict[str, list[float]]], rates: dict[str, l
     Two cores give at most 2 CPU seconds a second: a transfer costing T CPU seconds per GiB cannot pass
     2 / T GiB/s, however its processes overlap.
     """
-    cores = os.cpu_count() or 1
     ceilings = {}
     for kind, spent in cpu.items():
         medians = {name: statistics.median(values) for name, values in spent.items()}
         total = sum(medians.values())
-        ceiling = ceilings[kind] = cores / total * 1024 * MIB / 1e6 if total else float("inf")
+        ceiling = ceilings[kind] = CORES / total * 1024 * MIB / 1e6 if total else float("inf")
         parts = ", ".join(f"{name} {value:.2f}" for name, value in medians.items() if value >= 0.005)
         print(
-            f"  CPU s per GiB, {kind}: {parts}; total {total:.2f}: {cores} cores allow at most {ceiling:.0f} MB/s"
+            f"  CPU s per GiB, {kind}: {parts}; total {total:.2f}: {CORES} cores allow at most {ceiling:.0f} MB/s"
             f" (measured {statistics.median(rates[kind]):.0f})"
         )
     return ceilings
